@@ -1,0 +1,414 @@
+// Package config loads and validates adnet's TOML configuration file.
+//
+// Every setting has a default, so an empty file is a working configuration. Unknown keys are
+// errors (a typo must not silently fall back to a default), and Load reports every problem at
+// once, each naming the setting and how to fix it. Relative paths are resolved against the
+// directory of the config file, so a deployment is relocatable and `make run`'s ./var is
+// self-contained. The reference for every setting is adnet.example.toml at the repository root;
+// a test keeps it in sync with Defaults.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration. Top-level settings configure the process pool (the
+// master and its FastCGI workers); sections configure one subsystem each.
+type Config struct {
+	// Path is the file this configuration was loaded from ("" for defaults); not a setting.
+	Path string `toml:"-"`
+
+	DataDir  string `toml:"data_dir"`
+	LogFile  string `toml:"log_file"`
+	LogLevel string `toml:"log_level"`
+	LogJSON  bool   `toml:"log_json"`
+	Timezone string `toml:"timezone"`
+
+	Workers         int      `toml:"workers"`
+	MaxChildren     int      `toml:"max_children"`
+	Queue           int      `toml:"queue"`
+	QueueTimeout    Duration `toml:"queue_timeout"`
+	RequestTimeout  Duration `toml:"request_timeout"`
+	ShutdownTimeout Duration `toml:"shutdown_timeout"`
+	SlowlogTimeout  Duration `toml:"slowlog_timeout"`
+	IdleTimeout     Duration `toml:"idle_timeout"`
+	SocketDir       string   `toml:"socket_dir"`
+	SocketMode      FileMode `toml:"socket_mode"`
+	ListenBacklog   int      `toml:"listen_backlog"`
+	PidFile         string   `toml:"pid_file"`
+
+	Nginx     Nginx     `toml:"nginx"`
+	MySQL     MySQL     `toml:"mysql"`
+	Inventory Inventory `toml:"inventory"`
+	Tracking  Tracking  `toml:"tracking"`
+	Privacy   Privacy   `toml:"privacy"`
+	Events    Events    `toml:"events"`
+	Stats     Stats     `toml:"stats"`
+	Fraud     Fraud     `toml:"fraud"`
+	Monitor   Monitor   `toml:"monitor"`
+}
+
+// Nginx configures the nginx site that adnet renders (`adnet nginx-conf`).
+type Nginx struct {
+	Listen            string   `toml:"listen"`
+	ServerName        string   `toml:"server_name"`
+	Keepalive         int      `toml:"keepalive"`
+	NextUpstreamTries int      `toml:"next_upstream_tries"`
+	ConnectTimeout    Duration `toml:"connect_timeout"`
+	StaticDir         string   `toml:"static_dir"`
+	DemoDir           string   `toml:"demo_dir"`
+	StatusAllow       []string `toml:"status_allow"`
+	User              string   `toml:"user"`
+}
+
+// MySQL configures the MariaDB/MySQL connection.
+type MySQL struct {
+	DSN          string `toml:"dsn"`
+	PasswordFile string `toml:"password_file"`
+	MaxOpenConns int    `toml:"max_open_conns"`
+}
+
+// Inventory configures the decision engine's in-memory snapshot.
+type Inventory struct {
+	RefreshInterval Duration `toml:"refresh_interval"`
+}
+
+// Tracking configures impression/click URLs and their signed tokens.
+type Tracking struct {
+	BaseURL     string   `toml:"base_url"`
+	KeyFile     string   `toml:"key_file"`
+	TokenTTL    Duration `toml:"token_ttl"`
+	FallbackURL string   `toml:"fallback_url"`
+}
+
+// Privacy configures the viewer cookie used for frequency capping.
+type Privacy struct {
+	ViewerCookie bool `toml:"viewer_cookie"`
+	HonorGPC     bool `toml:"honor_gpc"`
+}
+
+// Events configures each worker's append-only event log.
+type Events struct {
+	FsyncInterval   Duration `toml:"fsync_interval"`
+	SegmentMaxBytes ByteSize `toml:"segment_max_bytes"`
+	SegmentMaxAge   Duration `toml:"segment_max_age"`
+	Retention       Duration `toml:"retention"`
+	MaxDisk         ByteSize `toml:"max_disk"`
+}
+
+// Stats configures the aggregator and the statistics tables.
+type Stats struct {
+	FlushInterval   Duration `toml:"flush_interval"`
+	HourlyRetention Duration `toml:"hourly_retention"`
+	ClickRetention  Duration `toml:"click_retention"`
+	ReportAllow     []string `toml:"report_allow"`
+}
+
+// Fraud configures invalid-traffic filtration.
+type Fraud struct {
+	ClickWindow    Duration `toml:"click_window"`
+	MaxClicksPerIP int      `toml:"max_clicks_per_ip"`
+	MinClickDelay  Duration `toml:"min_click_delay"`
+	TrustedProxies []string `toml:"trusted_proxies"`
+	DatacenterFile string   `toml:"datacenter_file"`
+	AutoPause      bool     `toml:"auto_pause"`
+}
+
+// Monitor configures the master's nginx stub_status monitor.
+type Monitor struct {
+	Interval       Duration `toml:"interval"`
+	NginxStatusURL string   `toml:"nginx_status_url"`
+	History        Duration `toml:"history"`
+}
+
+// Defaults returns the configuration an empty file yields.
+func Defaults() *Config {
+	return &Config{
+		DataDir:         "data",
+		LogLevel:        "info",
+		Timezone:        "UTC",
+		Workers:         max(2, runtime.NumCPU()),
+		MaxChildren:     50,
+		Queue:           64,
+		QueueTimeout:    Duration(time.Second),
+		RequestTimeout:  Duration(10 * time.Second),
+		ShutdownTimeout: Duration(30 * time.Second),
+		SlowlogTimeout:  Duration(time.Second),
+		IdleTimeout:     Duration(5 * time.Minute),
+		SocketDir:       "run",
+		SocketMode:      0o660,
+		ListenBacklog:   1024,
+		PidFile:         "run/adnet.pid",
+		Nginx: Nginx{
+			Listen:            "127.0.0.1:8080",
+			ServerName:        "_",
+			Keepalive:         64,
+			NextUpstreamTries: 3,
+			ConnectTimeout:    Duration(time.Second),
+			StaticDir:         "static",
+			StatusAllow:       []string{"127.0.0.1/32", "::1/128"},
+		},
+		MySQL:     MySQL{DSN: "root@unix(mysql/mysqld.sock)/adnet", MaxOpenConns: 8},
+		Inventory: Inventory{RefreshInterval: Duration(5 * time.Second)},
+		Tracking: Tracking{
+			BaseURL:  "http://127.0.0.1:8080",
+			KeyFile:  "keys/tracking.key",
+			TokenTTL: Duration(24 * time.Hour),
+		},
+		Privacy: Privacy{ViewerCookie: true, HonorGPC: true},
+		Events: Events{
+			FsyncInterval:   Duration(time.Second),
+			SegmentMaxBytes: 64 << 20,
+			SegmentMaxAge:   Duration(time.Hour),
+			Retention:       Duration(24 * time.Hour),
+			MaxDisk:         10 << 30,
+		},
+		Stats: Stats{
+			FlushInterval:   Duration(5 * time.Second),
+			HourlyRetention: Duration(90 * 24 * time.Hour),
+			ClickRetention:  Duration(90 * 24 * time.Hour),
+			ReportAllow:     []string{"127.0.0.1/32", "::1/128"},
+		},
+		Fraud: Fraud{
+			ClickWindow:    Duration(10 * time.Minute),
+			MaxClicksPerIP: 20,
+			MinClickDelay:  Duration(time.Second),
+		},
+		Monitor: Monitor{
+			Interval:       Duration(time.Second),
+			NginxStatusURL: "",
+			History:        Duration(time.Hour),
+		},
+	}
+}
+
+// Problems is every problem found in a configuration file, one per line.
+type Problems []string
+
+// Error implements error.
+func (p Problems) Error() string {
+	return fmt.Sprintf("%d configuration problem(s):\n  %s", len(p), strings.Join(p, "\n  "))
+}
+
+// Load reads the TOML file at path over Defaults, resolves relative paths against the file's
+// directory and validates the result. The error, if any, is a Problems listing everything wrong.
+func Load(path string) (*Config, error) {
+	c := Defaults()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Problems{fmt.Sprintf("config file %s: %v", path, err)}
+	}
+	md, err := toml.Decode(string(b), c)
+	if err != nil {
+		return nil, Problems{fmt.Sprintf("config file %s: %s", path, decodeMessage(err))}
+	}
+	var probs Problems
+	for _, k := range md.Undecoded() {
+		probs = append(probs, fmt.Sprintf("%s: unknown setting (check its spelling against adnet.example.toml)", k.String()))
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, Problems{fmt.Sprintf("config file %s: %v", path, err)}
+	}
+	c.Path = abs
+	c.resolvePaths(filepath.Dir(abs))
+	probs = append(probs, c.Validate()...)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return c, nil
+}
+
+// decodeMessage makes a TOML decode error name the setting, which BurntSushi/toml's
+// ParseError does in its position text.
+func decodeMessage(err error) string {
+	var pe toml.ParseError
+	if errors.As(err, &pe) {
+		return pe.ErrorWithPosition()
+	}
+	return err.Error()
+}
+
+// resolvePaths makes every relative path setting absolute against dir.
+func (c *Config) resolvePaths(dir string) {
+	abs := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+	// data_dir anchors the other data paths when they stay relative.
+	abs(&c.DataDir)
+	for _, p := range []*string{&c.LogFile, &c.SocketDir, &c.PidFile, &c.Nginx.StaticDir, &c.Nginx.DemoDir,
+		&c.MySQL.PasswordFile, &c.Tracking.KeyFile, &c.Fraud.DatacenterFile} {
+		abs(p)
+	}
+	// A unix socket path inside the DSN is relative to the config file too.
+	if i := strings.Index(c.MySQL.DSN, "@unix("); i >= 0 {
+		rest := c.MySQL.DSN[i+len("@unix("):]
+		if j := strings.IndexByte(rest, ')'); j > 0 && !filepath.IsAbs(rest[:j]) {
+			c.MySQL.DSN = c.MySQL.DSN[:i] + "@unix(" + filepath.Join(dir, rest[:j]) + rest[j:]
+		}
+	}
+}
+
+// Location returns the network's time zone (validated by Load).
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// WorkerSocket returns the FastCGI socket path of worker n (1-based).
+func (c *Config) WorkerSocket(n int) string {
+	return filepath.Join(c.SocketDir, fmt.Sprintf("worker-%d.sock", n))
+}
+
+// StatusSocket returns the path of the master's HTTP status socket, which nginx proxies
+// /status and /metrics to, so status stays reachable when every worker is saturated.
+func (c *Config) StatusSocket() string { return filepath.Join(c.SocketDir, "master.sock") }
+
+// EventDir returns the event-log directory of worker n.
+func (c *Config) EventDir(n int) string {
+	return filepath.Join(c.DataDir, "events", fmt.Sprintf("worker-%d", n))
+}
+
+// Validate returns every problem with c, each naming the setting and the fix.
+func (c *Config) Validate() Problems {
+	var p Problems
+	add := func(format string, args ...any) { p = append(p, fmt.Sprintf(format, args...)) }
+	intRange := func(name string, v, lo, hi int) {
+		if v < lo || v > hi {
+			add("%s = %d: must be between %d and %d", name, v, lo, hi)
+		}
+	}
+	positive := func(name string, d Duration) {
+		if d <= 0 {
+			add("%s = %q: must be a positive duration such as \"5s\"", name, d.D().String())
+		}
+	}
+	notEmpty := func(name, v string) {
+		if strings.TrimSpace(v) == "" {
+			add("%s is empty: set it to a path", name)
+		}
+	}
+
+	switch c.LogLevel {
+	case "trace", "debug", "info", "warn", "warning", "error":
+	default:
+		add("log_level = %q: must be one of trace, debug, info, warn, error", c.LogLevel)
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		add("timezone = %q: not a known IANA time zone; use a name such as \"UTC\" or \"Europe/Paris\"", c.Timezone)
+	}
+	notEmpty("data_dir", c.DataDir)
+	intRange("workers", c.Workers, 1, 256)
+	intRange("max_children", c.MaxChildren, 1, 100000)
+	intRange("queue", c.Queue, 0, 1000000)
+	if c.Queue > 0 {
+		positive("queue_timeout", c.QueueTimeout)
+	}
+	positive("request_timeout", c.RequestTimeout)
+	positive("shutdown_timeout", c.ShutdownTimeout)
+	positive("idle_timeout", c.IdleTimeout)
+	if c.SlowlogTimeout < 0 {
+		add("slowlog_timeout = %q: must be 0 (off) or a positive duration", c.SlowlogTimeout.D().String())
+	}
+	notEmpty("socket_dir", c.SocketDir)
+	if len(c.SocketDir) > 80 {
+		// sockaddr_un holds 108 bytes; leave room for "/worker-NNN.sock" and the control sockets.
+		add("socket_dir = %q: too long for Unix socket paths (max 80 bytes); choose a shorter directory", c.SocketDir)
+	}
+	if c.SocketMode&0o600 != 0o600 {
+		add("socket_mode = %q: the owner needs read and write (at least \"0600\")", fmt.Sprintf("%04o", uint32(c.SocketMode)))
+	}
+	intRange("listen_backlog", c.ListenBacklog, 16, 65535)
+	notEmpty("pid_file", c.PidFile)
+
+	if _, err := netip.ParseAddrPort(c.Nginx.Listen); err != nil {
+		add("nginx.listen = %q: must be IP:port such as \"127.0.0.1:8080\" or \"[::]:80\"", c.Nginx.Listen)
+	}
+	intRange("nginx.keepalive", c.Nginx.Keepalive, 0, 10000)
+	intRange("nginx.next_upstream_tries", c.Nginx.NextUpstreamTries, 1, 16)
+	positive("nginx.connect_timeout", c.Nginx.ConnectTimeout)
+	notEmpty("nginx.static_dir", c.Nginx.StaticDir)
+	checkCIDRs(&p, "nginx.status_allow", c.Nginx.StatusAllow)
+
+	if strings.TrimSpace(c.MySQL.DSN) == "" {
+		add("mysql.dsn is empty: set it to user@unix(/path/mysqld.sock)/adnet or user@tcp(host:3306)/adnet")
+	} else if strings.Contains(c.MySQL.DSN, ":") && strings.Index(c.MySQL.DSN, ":") < strings.Index(c.MySQL.DSN, "@") {
+		add("mysql.dsn contains a password: move it to mysql.password_file (mode 0600) so it is never in the config or the logs")
+	}
+	intRange("mysql.max_open_conns", c.MySQL.MaxOpenConns, 1, 1000)
+
+	positive("inventory.refresh_interval", c.Inventory.RefreshInterval)
+
+	if !strings.HasPrefix(c.Tracking.BaseURL, "http://") && !strings.HasPrefix(c.Tracking.BaseURL, "https://") {
+		add("tracking.base_url = %q: must be the public http(s) URL of this ad server, e.g. \"https://ads.example\"", c.Tracking.BaseURL)
+	}
+	notEmpty("tracking.key_file", c.Tracking.KeyFile)
+	positive("tracking.token_ttl", c.Tracking.TokenTTL)
+	if c.Tracking.FallbackURL != "" && !strings.HasPrefix(c.Tracking.FallbackURL, "http://") && !strings.HasPrefix(c.Tracking.FallbackURL, "https://") {
+		add("tracking.fallback_url = %q: must be an http(s) URL (or empty for the ad server's home page)", c.Tracking.FallbackURL)
+	}
+
+	positive("events.fsync_interval", c.Events.FsyncInterval)
+	if c.Events.SegmentMaxBytes < 1<<20 {
+		add("events.segment_max_bytes = %d: must be at least 1MiB", c.Events.SegmentMaxBytes)
+	}
+	positive("events.segment_max_age", c.Events.SegmentMaxAge)
+	positive("events.retention", c.Events.Retention)
+	if c.Events.MaxDisk != 0 && c.Events.MaxDisk < 4*c.Events.SegmentMaxBytes {
+		add("events.max_disk = %d: must be 0 (unlimited) or at least 4 × events.segment_max_bytes", c.Events.MaxDisk)
+	}
+
+	positive("stats.flush_interval", c.Stats.FlushInterval)
+	if c.Stats.HourlyRetention < Duration(48*time.Hour) {
+		add("stats.hourly_retention = %q: must be at least \"48h\"", c.Stats.HourlyRetention.D().String())
+	}
+	positive("stats.click_retention", c.Stats.ClickRetention)
+	checkCIDRs(&p, "stats.report_allow", c.Stats.ReportAllow)
+
+	positive("fraud.click_window", c.Fraud.ClickWindow)
+	intRange("fraud.max_clicks_per_ip", c.Fraud.MaxClicksPerIP, 1, 1000000)
+	if c.Fraud.MinClickDelay < 0 {
+		add("fraud.min_click_delay must not be negative")
+	}
+	checkCIDRs(&p, "fraud.trusted_proxies", c.Fraud.TrustedProxies)
+
+	positive("monitor.interval", c.Monitor.Interval)
+	if c.Monitor.History < c.Monitor.Interval {
+		add("monitor.history must be at least monitor.interval")
+	}
+	sort.Strings(p)
+	return p
+}
+
+func checkCIDRs(p *Problems, name string, list []string) {
+	for _, s := range list {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			if _, err := netip.ParseAddr(s); err != nil {
+				*p = append(*p, fmt.Sprintf("%s: %q is not an IP address or CIDR such as \"10.0.0.0/8\"", name, s))
+			}
+		}
+	}
+}
+
+// NginxStatusURL returns monitor.nginx_status_url, or the stub_status URL on nginx.listen.
+func (c *Config) NginxStatusURL() string {
+	if c.Monitor.NginxStatusURL != "" {
+		return c.Monitor.NginxStatusURL
+	}
+	return "http://" + c.Nginx.Listen + "/nginx_status"
+}

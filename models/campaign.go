@@ -1,0 +1,158 @@
+package models
+
+import "time"
+
+// Tier is a campaign's priority class. Higher tiers are always considered first:
+// override > contract > remnant > house. Values are stored in MariaDB: never renumber.
+type Tier int8
+
+// Priority tiers, highest first.
+const (
+	TierOverride Tier = 4 // always wins when eligible (sponsorships, takeovers)
+	TierContract Tier = 3 // booked volumes, paced
+	TierRemnant  Tier = 2 // fills the rest by weight
+	TierHouse    Tier = 1 // the network's own ads, shown when nothing else is eligible
+)
+
+// String returns the tier's name.
+func (t Tier) String() string {
+	switch t {
+	case TierOverride:
+		return "override"
+	case TierContract:
+		return "contract"
+	case TierRemnant:
+		return "remnant"
+	case TierHouse:
+		return "house"
+	}
+	return "unknown"
+}
+
+// ParseTier returns the tier named s.
+func ParseTier(s string) (Tier, error) {
+	for _, t := range []Tier{TierOverride, TierContract, TierRemnant, TierHouse} {
+		if t.String() == s {
+			return t, nil
+		}
+	}
+	return 0, Errorf(EINVALID, "tier %q: must be override, contract, remnant or house", s)
+}
+
+// PricingModel says what the advertiser pays for.
+type PricingModel string
+
+// Pricing models. RateMicros is per 1000 valid impressions for CPM, per valid click for CPC
+// and per approved conversion for CPA.
+const (
+	PricingCPM PricingModel = "cpm"
+	PricingCPC PricingModel = "cpc"
+	PricingCPA PricingModel = "cpa"
+)
+
+// Pacing says how a campaign's daily volume is spread over the day.
+type Pacing string
+
+// Pacing modes.
+const (
+	PacingASAP Pacing = "asap" // serve whenever eligible until the cap is hit
+	PacingEven Pacing = "even" // spread the daily limit evenly over the remaining hours
+)
+
+// Limits caps a campaign's volume. Zero means unlimited for that measure.
+type Limits struct {
+	Impressions int64 `json:"impressions" db:"impressions"`
+	Clicks      int64 `json:"clicks" db:"clicks"`
+	Conversions int64 `json:"conversions" db:"conversions"`
+	SpendMicros int64 `json:"spend_micros" db:"spend_micros"`
+}
+
+// IsZero reports whether no limit is set.
+func (l Limits) IsZero() bool { return l == Limits{} }
+
+// Campaign is an advertiser's order: what to pay, where and when to serve, how much.
+type Campaign struct {
+	ID           int64        `json:"id" db:"id"`
+	AdvertiserID int64        `json:"advertiser_id" db:"advertiser_id"`
+	Name         string       `json:"name" db:"name"`
+	Status       Status       `json:"status" db:"status"`
+	StartAt      *time.Time   `json:"start_at,omitempty" db:"start_at"` // nil: from now on
+	EndAt        *time.Time   `json:"end_at,omitempty" db:"end_at"`     // nil: open-ended
+	Tier         Tier         `json:"tier" db:"tier"`
+	Weight       int          `json:"weight" db:"weight"`
+	Pricing      PricingModel `json:"pricing" db:"pricing"`
+	RateMicros   int64        `json:"rate_micros" db:"rate_micros"`
+	Lifetime     Limits       `json:"lifetime" db:"lifetime"`
+	Daily        Limits       `json:"daily" db:"daily"`
+	Pacing       Pacing       `json:"pacing" db:"pacing"`
+	// FreqCap is the maximum number of impressions one viewer sees within FreqWindow; 0 = no cap.
+	FreqCap    int           `json:"freq_cap" db:"freq_cap"`
+	FreqWindow time.Duration `json:"freq_window" db:"freq_window"`
+	// ConversionWindow is how long after a click a conversion is attributed to it.
+	ConversionWindow time.Duration `json:"conversion_window" db:"conversion_window"`
+	Targeting        Targeting     `json:"targeting" db:"targeting"`
+	CreatedAt        time.Time     `json:"created_at" db:"created_at"`
+	UpdatedAt        time.Time     `json:"updated_at" db:"updated_at"`
+}
+
+// Validate returns an EINVALID error naming the first bad field.
+func (c *Campaign) Validate() error {
+	if err := validName("campaign name", c.Name); err != nil {
+		return err
+	}
+	if !c.Status.Valid() {
+		return Errorf(EINVALID, "campaign status %q: must be active, paused or archived", c.Status)
+	}
+	if c.StartAt != nil && c.EndAt != nil && !c.EndAt.After(*c.StartAt) {
+		return Errorf(EINVALID, "campaign end_at must be after start_at")
+	}
+	if _, err := ParseTier(c.Tier.String()); err != nil {
+		return err
+	}
+	if c.Weight < 1 || c.Weight > 1000000 {
+		return Errorf(EINVALID, "campaign weight %d: must be between 1 and 1000000", c.Weight)
+	}
+	switch c.Pricing {
+	case PricingCPM, PricingCPC, PricingCPA:
+	default:
+		return Errorf(EINVALID, "campaign pricing %q: must be cpm, cpc or cpa", c.Pricing)
+	}
+	if c.RateMicros < 0 {
+		return Errorf(EINVALID, "campaign rate_micros %d: must not be negative", c.RateMicros)
+	}
+	for name, l := range map[string]Limits{"lifetime": c.Lifetime, "daily": c.Daily} {
+		if l.Impressions < 0 || l.Clicks < 0 || l.Conversions < 0 || l.SpendMicros < 0 {
+			return Errorf(EINVALID, "campaign %s limits must not be negative (0 = unlimited)", name)
+		}
+	}
+	switch c.Pacing {
+	case PacingASAP, PacingEven:
+	default:
+		return Errorf(EINVALID, "campaign pacing %q: must be asap or even", c.Pacing)
+	}
+	if c.Pacing == PacingEven && c.Daily.IsZero() {
+		return Errorf(EINVALID, "campaign pacing even needs a daily limit to spread")
+	}
+	if c.FreqCap < 0 || (c.FreqCap > 0 && c.FreqWindow < time.Minute) {
+		return Errorf(EINVALID, "campaign frequency cap: freq_cap must be ≥ 0 and freq_window at least 1m when capped")
+	}
+	if c.ConversionWindow < 0 {
+		return Errorf(EINVALID, "campaign conversion_window must not be negative")
+	}
+	return c.Targeting.Validate()
+}
+
+// Cost returns what one valid event of type t costs the advertiser under pricing model p at
+// rateMicros. CPM is priced per 1000 impressions, so one impression costs rate/1000 micro-units,
+// rounded down; aggregated spend uses CPMSpend to avoid accumulating that rounding.
+func Cost(p PricingModel, rateMicros int64, t EventType) int64 {
+	switch {
+	case p == PricingCPM && t == EventImpression:
+		return rateMicros / 1000
+	case p == PricingCPC && t == EventClick:
+		return rateMicros
+	case p == PricingCPA && t == EventConversion:
+		return rateMicros
+	}
+	return 0
+}
