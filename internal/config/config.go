@@ -183,6 +183,7 @@ func Defaults() *Config {
 			ClickWindow:    Duration(10 * time.Minute),
 			MaxClicksPerIP: 20,
 			MinClickDelay:  Duration(time.Second),
+			TrustedProxies: []string{},
 		},
 		Monitor: Monitor{
 			Interval:       Duration(time.Second),
