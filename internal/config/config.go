@@ -46,6 +46,7 @@ type Config struct {
 	SocketMode      FileMode `toml:"socket_mode"`
 	ListenBacklog   int      `toml:"listen_backlog"`
 	PidFile         string   `toml:"pid_file"`
+	DebugEndpoints  bool     `toml:"debug_endpoints"`
 
 	Nginx     Nginx     `toml:"nginx"`
 	MySQL     MySQL     `toml:"mysql"`

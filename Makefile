@@ -1,0 +1,36 @@
+# adnet — the two commands a newcomer needs are `make run` and `make test`.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.PHONY: all build run test test-unit lint bench clean
+
+all: build
+
+## build: compile bin/adnet
+build:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/adnet ./cmd/adnet
+
+## run: everything up on 127.0.0.1:8080 (private MariaDB under ./var, nginx, master + workers, demo data)
+run: build
+	scripts/run.sh
+
+## test: unit + integration tests against a private MariaDB, a real nginx and headless Chromium
+test:
+	scripts/test.sh
+
+## test-unit: the tests that need no MariaDB, nginx or browser
+test-unit:
+	$(GO) test -count=1 -short ./...
+
+## lint: gofmt and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+## bench: micro-benchmarks of the hot paths (compare as ratios within one run)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./fcgi/... ./internal/...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	mysqldrv "github.com/go-sql-driver/mysql"
+
+	"adnet/internal/config"
+	"adnet/models/mysql"
+)
+
+// openDB connects to MariaDB with mysql.dsn, adding the password from mysql.password_file
+// (which must be mode 0600: a password readable by others is refused, not used).
+func openDB(ctx context.Context, cfg *config.Config) (*mysql.DB, error) {
+	dsn := cfg.MySQL.DSN
+	if cfg.MySQL.PasswordFile != "" {
+		pw, err := readSecret(cfg.MySQL.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("mysql.password_file: %w", err)
+		}
+		dc, err := mysqldrv.ParseDSN(dsn)
+		if err != nil {
+			return nil, fmt.Errorf("mysql.dsn: %w", err)
+		}
+		dc.Passwd = pw
+		dsn = dc.FormatDSN()
+	}
+	db, err := mysql.Open(ctx, dsn)
+	if err != nil {
+		// The driver's error never contains the password; the DSN is not repeated here.
+		return nil, fmt.Errorf("connecting to MariaDB (mysql.dsn): %w", err)
+	}
+	return db, nil
+}
+
+// readSecret reads a one-line secret from a file that only its owner may read.
+func readSecret(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("%s is readable by others (mode %04o): run `chmod 600 %s`", path, st.Mode().Perm(), path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}

@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"adnet/fcgi/master"
+	"adnet/handlers"
+	"adnet/internal/config"
+	"adnet/internal/monitor"
+	"adnet/models/mysql"
+)
+
+// runServe is the master: it checks that the database schema is current, then starts and
+// supervises the workers until a stop signal. SIGHUP reloads, SIGUSR1 reopens logs.
+func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs, path := flags("serve", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log, reopen, err := newLogger(cfg, "master")
+	if err != nil {
+		return err
+	}
+	if err := checkSchema(ctx, cfg); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.SocketDir, 0o755); err != nil {
+		return fmt.Errorf("socket_dir %s: %w", cfg.SocketDir, err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	m, err := master.New(masterOptions(cfg, exe, log))
+	if err != nil {
+		return err
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case sig := <-sigs:
+				switch sig {
+				case syscall.SIGHUP:
+					reload(ctx, m, *path, exe, log)
+				case syscall.SIGUSR1:
+					if reopen != nil {
+						if err := reopen(); err != nil {
+							log.WithError(err).Error("reopening log file")
+						}
+					}
+					m.Signal(syscall.SIGUSR1)
+				default:
+					log.WithField("signal", sig.String()).Info("stopping gracefully")
+					cancel()
+				}
+			}
+		}
+	}()
+
+	statusSrv, err := startStatusServer(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	defer statusSrv.Close()
+
+	log.WithFields(logrus.Fields{"workers": cfg.Workers, "max_children": cfg.MaxChildren, "socket_dir": cfg.SocketDir, "pid": os.Getpid()}).Info("adnet master starting")
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("adnet master stopped")
+	return nil
+}
+
+// reload re-reads the configuration and replaces the workers one at a time. A configuration
+// with problems is reported and ignored: the running workers stay as they are.
+func reload(ctx context.Context, m *master.Master, path, exe string, log *logrus.Logger) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		log.WithError(err).Error("reload refused: the configuration file has problems; the running workers are unchanged")
+		return
+	}
+	if err := checkSchema(ctx, cfg); err != nil {
+		log.WithError(err).Error("reload refused")
+		return
+	}
+	log.Info("reloading: replacing workers one at a time")
+	if err := m.Reload(masterOptions(cfg, exe, log)); err != nil {
+		log.WithError(err).Error("reload failed; workers that could not be replaced keep running")
+		return
+	}
+	log.Info("reload complete")
+}
+
+func masterOptions(cfg *config.Config, exe string, log *logrus.Logger) master.Options {
+	return master.Options{
+		Workers:    cfg.Workers,
+		SocketDir:  cfg.SocketDir,
+		SocketMode: os.FileMode(cfg.SocketMode),
+		Backlog:    cfg.ListenBacklog,
+		WorkerCommand: func(id int) *exec.Cmd {
+			return exec.Command(exe, "worker", "--config", cfg.Path)
+		},
+		PidFile:     cfg.PidFile,
+		StopTimeout: cfg.ShutdownTimeout.D() + 5*time.Second,
+		Logger:      log,
+	}
+}
+
+// checkSchema refuses to run against a database whose schema is behind this binary.
+func checkSchema(ctx context.Context, cfg *config.Config) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	return mysql.CheckSchema(ctx, db)
+}
+
+// masterWorkers adapts the process manager to monitor.WorkerSource.
+type masterWorkers struct{ m *master.Master }
+
+func (mw masterWorkers) Workers() []monitor.WorkerRef {
+	var refs []monitor.WorkerRef
+	for _, p := range mw.m.Processes() {
+		if p.ID == 0 {
+			continue
+		}
+		refs = append(refs, monitor.WorkerRef{ID: p.ID, PID: p.PID, Started: p.Started, Restarts: p.Restarts,
+			LastExit: p.LastExit, Socket: p.Socket, ControlSocket: p.ControlSocket})
+	}
+	return refs
+}
+
+// startStatusServer serves /status and /ping over HTTP on the master's own Unix socket, which
+// nginx proxies to: status stays reachable when every worker is saturated.
+func startStatusServer(cfg *config.Config, m *master.Master, log *logrus.Logger) (*http.Server, error) {
+	path := cfg.StatusSocket()
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("status socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, os.FileMode(cfg.SocketMode)); err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ping", handlers.Ping)
+	mux.Handle("/status", &handlers.StatusPage{
+		Started:   time.Now(),
+		Collector: &monitor.Collector{Source: masterWorkers{m}},
+		Limits: handlers.StatusLimits{Workers: cfg.Workers, MaxChildren: cfg.MaxChildren, Queue: cfg.Queue,
+			QueueTimeout: cfg.QueueTimeout.D().String()},
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: nil}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.WithError(err).Error("status server stopped")
+		}
+	}()
+	log.WithField("socket", filepath.Base(path)).Debug("status server listening")
+	return srv, nil
+}

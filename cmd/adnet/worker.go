@@ -1,0 +1,145 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"adnet/fcgi"
+	"adnet/fcgi/master"
+	"adnet/internal/config"
+)
+
+// runWorker serves FastCGI on the socket inherited from the master (or on --socket when run
+// alone) until SIGTERM/SIGQUIT, then drains. Its control socket answers status outside the
+// request cap.
+func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs, path := flags("worker", stderr)
+	socket := fs.String("socket", "", "listen on this Unix socket instead of one inherited from the master (standalone)")
+	id := fs.Int("id", 1, "worker number when standalone")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+
+	env, err := master.Inherited()
+	switch {
+	case errors.Is(err, master.ErrNotInherited):
+		if *socket == "" {
+			*socket = cfg.WorkerSocket(*id)
+		}
+		ln, err := master.ListenUnix(*socket, os.FileMode(cfg.SocketMode), cfg.ListenBacklog)
+		if err != nil {
+			return err
+		}
+		env = &master.WorkerEnv{Listener: ln, ID: *id, ControlSocket: *socket + ".ctl"}
+	case err != nil:
+		return err
+	}
+
+	log, reopen, err := newLogger(cfg, "worker-"+strconv.Itoa(env.ID))
+	if err != nil {
+		return err
+	}
+	app, err := newWorkerApp(ctx, cfg, env.ID, log)
+	if err != nil {
+		log.WithError(err).Error("worker cannot start")
+		return err
+	}
+	defer app.Close()
+
+	srv := fcgi.NewServer(app.Handler(), fcgiOptions(cfg, log, app.StatusExtra))
+	ctl, err := serveControl(env.ControlSocket, srv.ControlHandler(), log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctl.Close()
+		os.Remove(env.ControlSocket)
+	}()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(env.Listener) }()
+	if err := env.NotifyReady(); err != nil && env.ControlSocket != "" {
+		log.WithError(err).Warn("could not notify the master")
+	}
+	log.WithFields(logrus.Fields{"pid": os.Getpid(), "max_children": cfg.MaxChildren, "queue": cfg.Queue}).Info("worker ready")
+
+	for {
+		select {
+		case err := <-served:
+			return err
+		case sig := <-sigs:
+			if sig == syscall.SIGUSR1 {
+				if reopen != nil {
+					if err := reopen(); err != nil {
+						log.WithError(err).Error("reopening log file")
+					}
+				}
+				continue
+			}
+			log.WithField("signal", sig.String()).Info("draining")
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+			err := srv.Shutdown(sctx)
+			cancel()
+			if err != nil {
+				log.WithError(err).Warn("drain did not finish in shutdown_timeout; exiting anyway")
+			}
+			<-served
+			log.Info("worker stopped")
+			return nil
+		}
+	}
+}
+
+func fcgiOptions(cfg *config.Config, log logrus.FieldLogger, extra func() map[string]any) fcgi.Options {
+	return fcgi.Options{
+		MaxChildren:     cfg.MaxChildren,
+		Queue:           cfg.Queue,
+		QueueTimeout:    cfg.QueueTimeout.D(),
+		RequestTimeout:  cfg.RequestTimeout.D(),
+		ShutdownTimeout: cfg.ShutdownTimeout.D(),
+		SlowTimeout:     cfg.SlowlogTimeout.D(),
+		IdleTimeout:     cfg.IdleTimeout.D(),
+		Endpoints:       []string{"/serve/", "/track/", "/api/", "/ping", "/debug/"},
+		Logger:          log,
+		Extra:           extra,
+	}
+}
+
+// serveControl answers the worker's control requests (status) on its own Unix socket with
+// plain HTTP, outside the FastCGI cap, so status works when the worker is saturated.
+func serveControl(path string, h http.Handler, log logrus.FieldLogger) (io.Closer, error) {
+	if path == "" {
+		return io.NopCloser(nil), nil
+	}
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket %s: %w", path, err)
+	}
+	_ = os.Chmod(path, 0o600)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.WithError(err).Error("control server stopped")
+		}
+	}()
+	return srv, nil
+}

@@ -1,0 +1,65 @@
+// Package handlers holds adnet's HTTP handlers. They are thin: decode the request, validate,
+// make one call into an engine or the store, and respond through the helpers in this file. They
+// are plain http.Handlers, tested with httptest; they never see FastCGI.
+package handlers
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/sirupsen/logrus"
+
+	"adnet/models"
+)
+
+// statusOf maps a domain error code to an HTTP status: the one place where that mapping lives.
+func statusOf(code string) int {
+	switch code {
+	case models.EINVALID:
+		return http.StatusBadRequest
+	case models.ENOTFOUND:
+		return http.StatusNotFound
+	case models.ECONFLICT:
+		return http.StatusConflict
+	case models.EUNAUTHORIZED:
+		return http.StatusUnauthorized
+	case models.EFORBIDDEN:
+		return http.StatusForbidden
+	case models.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// errorBody is the JSON shape of every API error.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// writeError answers err as JSON {"error":{"code","message"}} with the mapped status. Internal
+// errors are logged here, once, with the request; their details never reach the client.
+func writeError(w http.ResponseWriter, r *http.Request, log logrus.FieldLogger, err error) {
+	code := models.ErrorCode(err)
+	if code == models.EINTERNAL {
+		log.WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path}).WithError(err).Error("internal error")
+	}
+	var body errorBody
+	body.Error.Code = code
+	body.Error.Message = models.ErrorMessage(err)
+	status := statusOf(code)
+	if status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "1")
+	}
+	writeJSON(w, status, body)
+}
+
+// writeJSON answers v as JSON with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

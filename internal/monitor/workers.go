@@ -1,0 +1,106 @@
+// Package monitor is the master's view of the running system: it collects every worker's live
+// counters over the workers' control sockets (answered outside the worker's request cap, so it
+// works when the worker is saturated) and, later, nginx's stub_status, and turns them into the
+// status pages, metrics and tuning advice.
+package monitor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"adnet/fcgi"
+)
+
+// WorkerSource lists the live worker processes; the master's process manager implements it.
+type WorkerSource interface {
+	Workers() []WorkerRef
+}
+
+// WorkerRef identifies one worker process and where its control socket is.
+type WorkerRef struct {
+	ID            int       `json:"id"`
+	PID           int       `json:"pid"`
+	Started       time.Time `json:"started"`
+	Restarts      int       `json:"restarts"`
+	LastExit      string    `json:"last_exit,omitempty"`
+	Socket        string    `json:"socket"`
+	ControlSocket string    `json:"-"`
+}
+
+// WorkerStatus is one worker's identity and its counters (Stats is nil if it did not answer).
+type WorkerStatus struct {
+	WorkerRef
+	Stats *fcgi.Stats `json:"stats,omitempty"`
+	Error string      `json:"error,omitempty"`
+}
+
+// Collector fetches worker counters over their control sockets.
+type Collector struct {
+	Source  WorkerSource
+	Timeout time.Duration // per worker; default 1s
+}
+
+// Workers asks every worker for its counters concurrently and returns them ordered by id.
+// A worker that does not answer in time is reported with Error set, never dropped.
+func (c *Collector) Workers(ctx context.Context) []WorkerStatus {
+	refs := c.Source.Workers()
+	out := make([]WorkerStatus, len(refs))
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = time.Second
+	}
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		out[i].WorkerRef = ref
+		wg.Add(1)
+		go func(ws *WorkerStatus) {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			st, err := FetchWorkerStats(ctx, ws.ControlSocket)
+			if err != nil {
+				ws.Error = err.Error()
+				return
+			}
+			ws.Stats = &st
+		}(&out[i])
+	}
+	wg.Wait()
+	return out
+}
+
+// FetchWorkerStats GETs /status from a worker's control socket.
+func FetchWorkerStats(ctx context.Context, controlSocket string) (fcgi.Stats, error) {
+	var st fcgi.Stats
+	if controlSocket == "" {
+		return st, fmt.Errorf("worker has no control socket yet")
+	}
+	client := &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", controlSocket)
+		},
+		DisableKeepAlives: true,
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://worker/status", nil)
+	if err != nil {
+		return st, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("control socket answered %s", resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("decoding worker status: %w", err)
+	}
+	return st, nil
+}

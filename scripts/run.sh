@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# `make run`: the whole topology on 127.0.0.1:8080 — a private MariaDB under ./var/mysql, the
+# adnet master with its FastCGI workers, and a private nginx — with demo data. Ctrl-C stops
+# everything. A second run reuses ./var and its data. Nothing is written outside ./var except
+# the packages installed by scripts/install-deps.sh.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+var="$root/var"
+adnet="$root/bin/adnet"
+conf="$var/adnet.toml"
+
+scripts/install-deps.sh run
+mkdir -p "$var/nginx" "$var/log"
+
+if [[ ! -f $conf ]]; then
+  cat >"$conf" <<'TOML'
+# Configuration of the private development instance started by `make run`.
+# Paths are relative to this file (./var). See adnet.example.toml for every setting.
+log_file = "log/adnet.log"
+workers = 2
+# nginx's workers run as another user than the one that started them when started as root,
+# so the dev sockets are world-writable; in production use 0660 and a shared group (README).
+socket_mode = "0666"
+
+[nginx]
+listen = "127.0.0.1:8080"
+static_dir = "../static"
+demo_dir = "../demo"
+
+[mysql]
+dsn = "root@unix(mysql/mysqld.sock)/adnet"
+TOML
+fi
+
+pids=()
+mariadb_started=0
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "adnet: stopping…"
+  if [[ -f $var/nginx/nginx.pid ]]; then
+    nginx -c "$var/nginx/nginx.conf" -p "$var/nginx" -s quit 2>/dev/null || true
+  fi
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $mariadb_started -eq 1 ]]; then scripts/mariadb.sh stop "$var/mysql" || true; fi
+  echo "adnet: stopped."
+}
+trap cleanup INT TERM EXIT
+
+# A private MariaDB unless mysql.dsn points at another server.
+if grep -q '^dsn = "root@unix(mysql/mysqld.sock)/adnet"' "$conf"; then
+  scripts/mariadb.sh start "$var/mysql"
+  mariadb_started=1
+fi
+
+[[ -f $var/keys/tracking.key ]] || "$adnet" keygen --config "$conf"
+"$adnet" migrate --config "$conf"
+"$adnet" demo --config "$conf"
+
+"$adnet" serve --config "$conf" &
+pids+=($!)
+
+"$adnet" nginx-conf --config "$conf" --standalone >"$var/nginx/nginx.conf"
+nginx -t -q -c "$var/nginx/nginx.conf" -p "$var/nginx"
+nginx -c "$var/nginx/nginx.conf" -p "$var/nginx" &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+  curl -fsS -o /dev/null http://127.0.0.1:8080/ping 2>/dev/null && break
+  sleep 0.1
+done
+cat <<MSG
+
+adnet is running (Ctrl-C stops everything):
+  health        http://127.0.0.1:8080/ping
+  demo page     http://127.0.0.1:8080/demo/
+  status        http://127.0.0.1:8080/status
+  metrics       http://127.0.0.1:8080/metrics
+  nginx status  http://127.0.0.1:8080/nginx_status
+  logs          $var/log/adnet.log
+MSG
+wait -n "${pids[@]}" || true
