@@ -63,7 +63,7 @@ type Params struct {
 	ErrorLog        string // absolute path or "stderr"; default TempDir/error.log
 	AccessLog       string // absolute path or "off"; default off
 	TempDir         string // absolute directory for nginx's temp paths (required by RenderMain)
-	User            string // `user` directive ("name" or "name group"); empty = omitted
+	User            string // `user` directive, "name group" ("name" alone needs a group of that name); empty = omitted
 	WorkerProcesses string // "auto" or a positive number; default "auto"
 }
 

@@ -6,7 +6,8 @@
 # Every machine starts bare: this is the one place that knows the package names.
 set -euo pipefail
 
-want=(nginx mariadb-server mariadb-client)
+# libnginx-mod-http-geoip + geoip-database give nginx the visitor's country (country targeting).
+want=(nginx libnginx-mod-http-geoip geoip-database mariadb-server mariadb-client curl)
 if [[ "${1:-run}" == "test" ]]; then
   want+=(chromium wrk libfcgi-bin)
 fi

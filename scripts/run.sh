@@ -26,7 +26,7 @@ socket_mode = "0666"
 [nginx]
 listen = "127.0.0.1:8080"
 static_dir = "../static"
-demo_dir = "../demo"
+demo_dir = "demo"
 
 [mysql]
 dsn = "root@unix(mysql/mysqld.sock)/adnet"

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"adnet/internal/demo"
+	"adnet/models"
+	"adnet/models/mysql"
+)
+
+// runDemo seeds the demo network into an empty database (a database with advertisers is left
+// alone, so `make run` can run it every time) and writes the publisher demo page into
+// nginx.demo_dir when that is set.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, path := flags("demo", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := mysql.CheckSchema(ctx, db); err != nil {
+		return err
+	}
+	store := mysql.NewStore(db)
+	existing, err := store.ListAdvertisers(ctx, mysql.AdvertiserFilter{})
+	if err != nil {
+		return err
+	}
+	if len(existing) == 0 {
+		n, err := demo.Seed(ctx, store, cfg.Tracking.BaseURL)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "adnet demo: seeded %d advertisers, %d campaigns, %d creatives, %d publishers, %d sites, %d zones\n",
+			len(n.Advertisers), len(n.Campaigns), len(n.Creatives), len(n.Publishers), len(n.Sites), len(n.Zones))
+	} else {
+		fmt.Fprintf(stdout, "adnet demo: the database already has advertisers; not seeding\n")
+	}
+	if cfg.Nginx.DemoDir == "" {
+		return nil
+	}
+	zones, err := store.ListZones(ctx, mysql.ZoneFilter{Status: models.StatusActive})
+	if err != nil {
+		return err
+	}
+	if err := demo.WritePage(cfg.Nginx.DemoDir, cfg.Tracking.BaseURL, zones); err != nil {
+		return fmt.Errorf("nginx.demo_dir: %w", err)
+	}
+	fmt.Fprintf(stdout, "adnet demo: publisher page at %s/demo/\n", cfg.Tracking.BaseURL)
+	return nil
+}
