@@ -157,6 +157,10 @@ type Server struct {
 	sem chan struct{}
 	// retryAfter and the other pre-built header values keep the 503 path allocation-free.
 	retryAfter []string
+	// recorders and timers recycle the status recorders and the queue-wait timers, so
+	// that neither the ad request path nor the overload path allocates for them.
+	recorders sync.Pool
+	timers    sync.Pool
 
 	// draining is set when Shutdown begins; drainCh is closed at the same time so that
 	// queued requests and accept backoffs wake up.
@@ -200,11 +204,17 @@ func NewServer(h http.Handler, opt Options) *Server {
 
 // Handler returns the wrapped handler (cap, queue, panic recovery, deadline, counters),
 // the one Serve runs, so that it can also be tested or benchmarked without FastCGI.
+//
+// A panic in the inner handler is logged with its stack and answered 500 if nothing was
+// written yet; after that the response simply ends as written, since net/http/fcgi gives
+// no way to abort a connection. http.ErrAbortHandler is counted as an abort, not logged.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Serve accepts FastCGI connections on ln and serves them until Shutdown, then returns
 // nil once the drain is over. It returns early only on a fatal accept error; temporary
-// ones (EMFILE, ECONNABORTED, ...) are logged and retried with backoff.
+// ones (EMFILE, ECONNABORTED, ...) are logged and retried with backoff. After a fatal
+// error ln is left open for the caller, and connections already accepted keep being
+// served until Shutdown.
 //
 // ln may be a socket inherited from the master and shared with other processes: Shutdown
 // closes only this process's descriptor. Note that a *net.UnixListener created by

@@ -8,11 +8,11 @@ import (
 	"time"
 )
 
-// LatencyBounds are the upper bounds of the latency histogram buckets, fixed at compile
+// latencyBounds are the upper bounds of the latency histogram buckets, fixed at compile
 // time so that recording a latency is a short scan and one atomic add, and so that every
 // worker reports the same buckets and the master can add them up. A request lands in the
 // first bucket whose bound is >= its latency; the extra last bucket is +Inf.
-var LatencyBounds = [...]time.Duration{
+var latencyBounds = [...]time.Duration{
 	100 * time.Microsecond,
 	250 * time.Microsecond,
 	500 * time.Microsecond,
@@ -32,7 +32,7 @@ var LatencyBounds = [...]time.Duration{
 }
 
 // numBuckets counts the histogram buckets including the +Inf one.
-const numBuckets = len(LatencyBounds) + 1
+const numBuckets = len(latencyBounds) + 1
 
 // Stats is a snapshot of one worker's counters, served as JSON on the control socket's
 // /status so that the master and `adnet top` can decode it. Fields follow php-fpm's status
@@ -40,7 +40,9 @@ const numBuckets = len(LatencyBounds) + 1
 // rejected requests (not only "max children reached" episodes), and latency.
 //
 // Counters are read one atomic at a time, so a snapshot taken under load may be off by the
-// few requests that finished while it was taken; each counter on its own is exact.
+// few requests that finished while it was taken; each counter on its own is exact. Gauges
+// (InFlight, Queued) and their maxima count a request from the atomic that enters it to
+// the one that leaves it, so a waiter that has just taken a slot may briefly count in both.
 type Stats struct {
 	Pid        int       `json:"pid"`
 	StartTime  time.Time `json:"start_time"`
@@ -173,7 +175,7 @@ func (c *counters) countStatus(code int) {
 // observe records one latency in the histogram.
 func (c *counters) observe(d time.Duration) {
 	i := 0
-	for i < len(LatencyBounds) && d > LatencyBounds[i] {
+	for i < len(latencyBounds) && d > latencyBounds[i] {
 		i++
 	}
 	c.buckets[i].Add(1)
@@ -243,12 +245,12 @@ func (s *Server) Stats() Stats {
 		}
 	}
 	st.Latency = LatencyStats{
-		BoundsSeconds: make([]float64, len(LatencyBounds)),
+		BoundsSeconds: make([]float64, len(latencyBounds)),
 		Counts:        make([]uint64, numBuckets),
 		Count:         c.latCount.Load(),
 		SumMicros:     c.latSumUs.Load(),
 	}
-	for i, b := range LatencyBounds {
+	for i, b := range latencyBounds {
 		st.Latency.BoundsSeconds[i] = b.Seconds()
 	}
 	for i := range c.buckets {

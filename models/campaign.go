@@ -144,7 +144,8 @@ func (c *Campaign) Validate() error {
 
 // Cost returns what one valid event of type t costs the advertiser under pricing model p at
 // rateMicros. CPM is priced per 1000 impressions, so one impression costs rate/1000 micro-units,
-// rounded down; aggregated spend uses CPMSpend to avoid accumulating that rounding.
+// rounded down. Aggregated statistics price CPM on the count of impressions instead, so that
+// the rounding does not accumulate.
 func Cost(p PricingModel, rateMicros int64, t EventType) int64 {
 	switch {
 	case p == PricingCPM && t == EventImpression:

@@ -1,0 +1,281 @@
+package fcgi
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+)
+
+// Bodies of the responses the wrapper writes itself. Short and plain: they are read by
+// nginx (which retries a 503 elsewhere) and by operators, not by browsers.
+const (
+	bodyOverloaded = "503 overloaded, retry later\n"
+	bodyDraining   = "503 shutting down, retry later\n"
+	bodyPanic      = "500 internal server error\n"
+)
+
+// Shared header values for the responses the wrapper writes, so the 503 path does not
+// allocate. net/http/fcgi only reads header slices, never appends to them.
+var (
+	hdrTextPlain = []string{"text/plain; charset=utf-8"}
+	hdrNoStore   = []string{"no-store"}
+)
+
+// limiter is the wrapped handler returned by Server.Handler.
+type limiter struct {
+	s *Server
+}
+
+// ServeHTTP runs one request through the draining check, the cap and queue, the request
+// deadline and panic recovery, and counts it.
+func (l *limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s := l.s
+	c := &s.c
+	start := time.Now()
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	c.accepted.Add(1)
+	ep := &c.endpoints[s.endpoint(r.URL.Path)]
+	ep.requests.Add(1)
+
+	switch {
+	case s.draining.Load():
+		c.rejectedDraining.Add(1)
+		s.reject(w, ep, bodyDraining)
+		return
+	case !s.acquire(r.Context()):
+		if s.draining.Load() {
+			c.rejectedDraining.Add(1) // was queued when Shutdown began
+			s.reject(w, ep, bodyDraining)
+			return
+		}
+		c.rejected.Add(1)
+		s.reject(w, ep, bodyOverloaded)
+		return
+	}
+	storeMax(&c.maxInFlight, c.inFlight.Add(1))
+	defer func() {
+		c.inFlight.Add(-1)
+		<-s.sem
+	}()
+
+	if d := s.opt.RequestTimeout; d > 0 {
+		if parent := r.Context(); parent.Done() == nil {
+			rc := &reqCtx{Context: parent, deadline: start.Add(d)}
+			defer rc.cancel()
+			r = r.WithContext(rc)
+		} else {
+			ctx, cancel := context.WithDeadline(parent, start.Add(d))
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+	}
+	rec := s.newRecorder(w)
+	code := s.run(rec.writer(), r, rec)
+	s.freeRecorder(rec)
+
+	dur := time.Since(start)
+	c.countStatus(code)
+	if code >= 500 {
+		ep.s5xx.Add(1)
+	}
+	c.observe(dur)
+	if s.opt.RequestTimeout > 0 && dur >= s.opt.RequestTimeout {
+		c.timeouts.Add(1) // the context's deadline had passed when the handler returned
+	}
+	if s.opt.SlowTimeout > 0 && dur > s.opt.SlowTimeout {
+		c.slow.Add(1)
+		s.opt.Logger.WithFields(logrus.Fields{
+			"method": r.Method, "path": r.URL.Path, "status": code, "duration": dur,
+		}).Warn("fcgi: slow request")
+	}
+}
+
+// run calls the inner handler, turning a panic into a 500 if nothing was sent yet, and
+// returns the status code the client got.
+func (s *Server) run(w http.ResponseWriter, r *http.Request, rec *recorder) (code int) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			code = rec.code()
+			return
+		}
+		if v == http.ErrAbortHandler {
+			// The handler's way to say "abort this response"; not a bug.
+			s.c.aborts.Add(1)
+		} else {
+			s.c.panics.Add(1)
+			s.opt.Logger.WithFields(logrus.Fields{
+				"method": r.Method, "path": r.URL.Path, "panic": fmt.Sprint(v),
+				"stack": string(debug.Stack()),
+			}).Error("fcgi: handler panic")
+		}
+		if !rec.wrote {
+			// net/http/fcgi cannot drop the connection from here, so answer properly.
+			h := rec.ResponseWriter.Header()
+			for k := range h {
+				delete(h, k)
+			}
+			h["Content-Type"] = hdrTextPlain
+			h["Cache-Control"] = hdrNoStore
+			rec.ResponseWriter.WriteHeader(http.StatusInternalServerError)
+			rec.ResponseWriter.Write([]byte(bodyPanic))
+			code = http.StatusInternalServerError
+			return
+		}
+		// Headers are gone: the client gets what was written. Count it as a 5xx anyway.
+		code = http.StatusInternalServerError
+	}()
+	s.inner.ServeHTTP(w, r)
+	return 0 // replaced by the deferred function
+}
+
+// acquire takes a handler slot, waiting in the queue if there is room there. It reports
+// false when the request must be rejected: queue full, QueueTimeout passed, Shutdown
+// began, or the request's context ended.
+func (s *Server) acquire(ctx context.Context) bool {
+	select {
+	case s.sem <- struct{}{}:
+		return true
+	default:
+	}
+	c := &s.c
+	c.capReached.Add(1)
+	if s.opt.Queue == 0 {
+		return false
+	}
+	q := c.queued.Add(1)
+	defer c.queued.Add(-1)
+	if q > int64(s.opt.Queue) {
+		return false
+	}
+	storeMax(&c.maxQueued, q)
+	t, _ := s.timers.Get().(*time.Timer)
+	if t == nil {
+		t = time.NewTimer(s.opt.QueueTimeout)
+	} else {
+		t.Reset(s.opt.QueueTimeout)
+	}
+	defer func() {
+		t.Stop()
+		s.timers.Put(t)
+	}()
+	select {
+	case s.sem <- struct{}{}:
+		return true
+	case <-t.C:
+		c.queueTimeouts.Add(1)
+	case <-s.drainCh:
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// reject answers 503 with Retry-After, which nginx's `fastcgi_next_upstream http_503`
+// turns into a retry on another worker.
+func (s *Server) reject(w http.ResponseWriter, ep *endpointCounters, body string) {
+	ep.rejected.Add(1)
+	ep.s5xx.Add(1)
+	s.c.countStatus(http.StatusServiceUnavailable)
+	h := w.Header()
+	h["Content-Type"] = hdrTextPlain
+	h["Cache-Control"] = hdrNoStore
+	h["Retry-After"] = s.retryAfter
+	w.WriteHeader(http.StatusServiceUnavailable)
+	w.Write([]byte(body)) // constant string to []byte: the compiler does not allocate here
+}
+
+// endpoint returns the index of the first Options.Endpoints prefix of path, or the index
+// of "other".
+func (s *Server) endpoint(path string) int {
+	for i, p := range s.opt.Endpoints {
+		if strings.HasPrefix(path, p) {
+			return i
+		}
+	}
+	return len(s.opt.Endpoints)
+}
+
+// recorder wraps the ResponseWriter to learn the status code. It is pooled: one per
+// request would be an allocation on every ad request.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+// newRecorder takes a recorder from s's pool for w.
+func (s *Server) newRecorder(w http.ResponseWriter) *recorder {
+	rec, _ := s.recorders.Get().(*recorder)
+	if rec == nil {
+		rec = new(recorder)
+	}
+	rec.ResponseWriter = w
+	return rec
+}
+
+// freeRecorder returns rec to the pool. The handler must have returned: a handler that
+// keeps its ResponseWriter after returning is already broken under net/http's rules.
+func (s *Server) freeRecorder(rec *recorder) {
+	*rec = recorder{}
+	s.recorders.Put(rec)
+}
+
+// writer returns rec as the handler's ResponseWriter, as a type that implements
+// http.Flusher exactly when the underlying writer does, so that handlers testing for
+// Flusher keep seeing the truth. flushRecorder holds one pointer, so converting it to an
+// interface does not allocate.
+func (rec *recorder) writer() http.ResponseWriter {
+	if _, ok := rec.ResponseWriter.(http.Flusher); ok {
+		return flushRecorder{rec}
+	}
+	return rec
+}
+
+// code is the status the client got: 200 when the handler wrote nothing (net/http/fcgi
+// then sends an empty 200).
+func (rec *recorder) code() int {
+	if !rec.wrote {
+		return http.StatusOK
+	}
+	return rec.status
+}
+
+// WriteHeader records the final status; 1xx informational headers are passed through
+// without being taken as final.
+func (rec *recorder) WriteHeader(code int) {
+	if !rec.wrote && code >= 200 {
+		rec.status = code
+		rec.wrote = true
+	}
+	rec.ResponseWriter.WriteHeader(code)
+}
+
+// Write writes body bytes, implying a 200 if no status was set.
+func (rec *recorder) Write(p []byte) (int, error) {
+	if !rec.wrote {
+		rec.status = http.StatusOK
+		rec.wrote = true
+	}
+	return rec.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer.
+func (rec *recorder) Unwrap() http.ResponseWriter { return rec.ResponseWriter }
+
+// flushRecorder is a recorder whose underlying writer is an http.Flusher.
+type flushRecorder struct{ *recorder }
+
+// Flush sends buffered data to the peer, implying a 200 if no status was set.
+func (f flushRecorder) Flush() {
+	if !f.wrote {
+		f.status = http.StatusOK
+		f.wrote = true
+	}
+	f.ResponseWriter.(http.Flusher).Flush()
+}

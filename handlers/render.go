@@ -1,0 +1,105 @@
+package handlers
+
+import (
+	"encoding/json"
+	"html"
+	"strconv"
+
+	"adnet/models"
+)
+
+// appendCreativeHTML renders the creative as HTML: an image or a text ad wrapped in its click
+// link, or the advertiser's HTML with macros expanded. inFrame is true when the HTML goes into
+// adnet's own iframe document; in the script tag an HTML creative is isolated from the
+// publisher's page in a sandboxed srcdoc iframe, since it is third-party markup.
+func (a *Ads) appendCreativeHTML(b []byte, s *served, inFrame bool) []byte {
+	cr := s.d.Creative
+	click := a.clickURL(s)
+	switch cr.Kind {
+	case models.CreativeImage:
+		b = append(b, `<a href="`...)
+		b = append(b, html.EscapeString(click)...)
+		b = append(b, `" target="_blank" rel="noopener"><img src="`...)
+		b = append(b, html.EscapeString(a.assetURL(cr.ImageURL))...)
+		b = append(b, `" width="`...)
+		b = strconv.AppendInt(b, int64(cr.Width), 10)
+		b = append(b, `" height="`...)
+		b = strconv.AppendInt(b, int64(cr.Height), 10)
+		b = append(b, `" alt="Advertisement" style="border:0;display:block"></a>`...)
+	case models.CreativeText:
+		b = append(b, `<a href="`...)
+		b = append(b, html.EscapeString(click)...)
+		b = append(b, `" target="_blank" rel="noopener" style="display:block;box-sizing:border-box;width:100%;height:100%;padding:8px;`+
+			`font:14px/1.4 sans-serif;color:#1a0dab;text-decoration:none;background:#fff;border:1px solid #ddd"><strong>`...)
+		b = append(b, html.EscapeString(cr.Title)...)
+		b = append(b, `</strong><br><span style="color:#333">`...)
+		b = append(b, html.EscapeString(cr.Text)...)
+		b = append(b, `</span></a>`...)
+	case models.CreativeHTML:
+		if inFrame {
+			return a.expand(b, cr.HTML, s)
+		}
+		doc := a.expand(nil, cr.HTML, s)
+		b = append(b, `<iframe sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox" width="`...)
+		b = strconv.AppendInt(b, int64(cr.Width), 10)
+		b = append(b, `" height="`...)
+		b = strconv.AppendInt(b, int64(cr.Height), 10)
+		b = append(b, `" frameborder="0" scrolling="no" style="border:0;display:block" srcdoc="`...)
+		b = append(b, html.EscapeString(`<!doctype html><html><head><base target="_blank"></head><body style="margin:0">`+string(doc)+`</body></html>`)...)
+		b = append(b, `"></iframe>`...)
+	}
+	return b
+}
+
+// renderJS writes the script-tag response. The ad is inserted after the tag's own <script>
+// element, found through document.currentScript, so tags are independent of each other and
+// need no global state. The impression beacon fires when the creative begins to render (IAB/
+// MRC): when its image has loaded, when the sandboxed frame has loaded, or on the first
+// animation frame after insertion for a text ad.
+func (a *Ads) renderJS(b []byte, s *served) []byte {
+	if !s.ok {
+		return append(b, "/* adnet: no ad for this zone */\n"...)
+	}
+	cr := s.d.Creative
+	markup := a.appendCreativeHTML(nil, s, false)
+	b = append(b, "(function(d){var s=d.currentScript;if(!s||!s.parentNode)return;"...)
+	b = append(b, "var w=d.createElement('div');w.className='adnet-ad';w.setAttribute('data-zone','"...)
+	b = strconv.AppendInt(b, s.d.ZoneID, 10)
+	b = append(b, "');w.style.cssText='display:inline-block;overflow:hidden;width:"...)
+	b = strconv.AppendInt(b, int64(cr.Width), 10)
+	b = append(b, "px;height:"...)
+	b = strconv.AppendInt(b, int64(cr.Height), 10)
+	b = append(b, "px';w.innerHTML="...)
+	b = appendJSString(b, string(markup))
+	b = append(b, ";var fired=false;function imp(){if(fired)return;fired=true;var i=new Image(1,1);i.src="...)
+	b = appendJSString(b, a.impURL(s))
+	b = append(b, "+'&cb='+Date.now();}"...)
+	b = append(b, "var el=w.querySelector('img,iframe');if(el){el.addEventListener('load',imp);}"...)
+	b = append(b, "s.parentNode.insertBefore(w,s.nextSibling);"...)
+	b = append(b, "if(!el){(window.requestAnimationFrame||setTimeout)(imp);}})(document);\n"...)
+	return b
+}
+
+// renderFrame writes the iframe-tag response: a complete document holding the creative, with
+// the beacon fired once it begins to render.
+func (a *Ads) renderFrame(b []byte, s *served) []byte {
+	b = append(b, `<!doctype html><html><head><meta charset="utf-8"><meta name="robots" content="noindex">`+
+		`<base target="_blank"><style>html,body{margin:0;padding:0;overflow:hidden;background:transparent}</style></head><body>`...)
+	if !s.ok {
+		return append(b, "</body></html>\n"...)
+	}
+	b = a.appendCreativeHTML(b, s, true)
+	b = append(b, `<script>(function(){var fired=false;function imp(){if(fired)return;fired=true;var i=new Image(1,1);i.src=`...)
+	b = appendJSString(b, a.impURL(s))
+	b = append(b, `+'&cb='+Date.now();}var el=document.querySelector('img');`+
+		`if(el&&!el.complete){el.addEventListener('load',imp);}else{(window.requestAnimationFrame||setTimeout)(imp);}})();</script>`...)
+	return append(b, "</body></html>\n"...)
+}
+
+// appendJSString appends s as a JavaScript string literal that is also safe inside an HTML
+// <script> element: encoding/json escapes <, > and & as \u003c etc., so no "</script>" can
+// end the script early.
+func appendJSString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}
