@@ -12,4 +12,5 @@ import (
  _ "github.com/hashicorp/golang-lru/v2"
  _ "golang.org/x/crypto/bcrypt"
  _ "golang.org/x/sys/unix"
+ _ "github.com/chromedp/chromedp"
 )

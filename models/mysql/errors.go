@@ -28,7 +28,8 @@ const (
 )
 
 // constraintMessages turns the names of the schema's unique keys and foreign keys into
-// messages for the user who caused the violation. The names are defined in migrations/.
+// messages for the user who caused the violation. The names are defined in migrations/; the
+// map is read-only.
 var constraintMessages = map[string]string{
 	"uk_users_email":               "a user with this email already exists",
 	"uk_advertisers_name":          "an advertiser with this name already exists",

@@ -128,6 +128,7 @@ func nullable(s sql.NullString) string {
 // statistics (so that 90 days are a real subset) and fails if one of them reads a table
 // without an index range or lookup.
 func TestReportQueriesUseIndexes(t *testing.T) {
+	t.Parallel()
 	db := mysql.SQLX(mysqltest.MustOpenDB(t))
 	last := time.Date(2025, 6, 30, 0, 0, 0, 0, time.UTC)
 	fillStats(t, db, statsShape{Days: 400, Zones: 200, PerZone: 4, LastDay: last}, 3)

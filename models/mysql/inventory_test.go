@@ -25,6 +25,7 @@ func sorted(v ...int64) []int64 {
 }
 
 func TestLoadInventory(t *testing.T) {
+	t.Parallel()
 	s, db, _ := newStore(t)
 	ctx := t.Context()
 	ny, err := time.LoadLocation("America/New_York")
@@ -182,6 +183,7 @@ func TestLoadInventory(t *testing.T) {
 // TestLoadInventoryTotalsFollowWrites checks how totals follow the aggregator's writes:
 // yesterday and today at once, older days (cached) within closedTotalsTTL (5 minutes).
 func TestLoadInventoryTotalsFollowWrites(t *testing.T) {
+	t.Parallel()
 	s, db, _ := newStore(t)
 	ctx := t.Context()
 	adv := mustAdvertiser(t, s, "Acme", models.StatusActive)

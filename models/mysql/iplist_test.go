@@ -11,6 +11,7 @@ import (
 )
 
 func TestRangeFromPrefix(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ prefix, first, last string }{
 		{"203.0.113.0/24", "203.0.113.0", "203.0.113.255"},
 		{"203.0.113.77/24", "203.0.113.0", "203.0.113.255"},
@@ -29,6 +30,7 @@ func TestRangeFromPrefix(t *testing.T) {
 }
 
 func TestIPListRoundTrip(t *testing.T) {
+	t.Parallel()
 	s, _, _ := newStore(t)
 	ctx := t.Context()
 
@@ -131,6 +133,7 @@ func millionRanges(n int) []mysql.IPRange {
 // TestReplaceIPListMillion imports a million ranges and reports how long it takes (no timed
 // assertion: the figure is for people; run with -v). It checks the import is complete.
 func TestReplaceIPListMillion(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("imports a million rows; skipped with -short")
 	}

@@ -32,6 +32,7 @@ var wantTables = []string{
 }
 
 func TestMigrateUpDownUp(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := mysqltest.MustOpenEmptyDB(t)
 	if got := tables(t, db); len(got) != 0 {
@@ -76,6 +77,7 @@ func TestMigrateUpDownUp(t *testing.T) {
 }
 
 func TestCheckSchema(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	db := mysqltest.MustOpenEmptyDB(t)
 

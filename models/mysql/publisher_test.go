@@ -9,6 +9,7 @@ import (
 )
 
 func TestPublisherCRUD(t *testing.T) {
+	t.Parallel()
 	s, _, clk := newStore(t)
 	ctx := t.Context()
 
@@ -56,6 +57,7 @@ func TestPublisherCRUD(t *testing.T) {
 }
 
 func TestSiteCRUD(t *testing.T) {
+	t.Parallel()
 	s, _, _ := newStore(t)
 	ctx := t.Context()
 	pub := mustPublisher(t, s, "News Corp", models.StatusActive)
@@ -111,6 +113,7 @@ func TestSiteCRUD(t *testing.T) {
 }
 
 func TestZoneCRUD(t *testing.T) {
+	t.Parallel()
 	s, _, _ := newStore(t)
 	ctx := t.Context()
 	pub := mustPublisher(t, s, "News Corp", models.StatusActive)
@@ -195,6 +198,7 @@ func link(zoneID, campaignID int64, weight int) models.ZoneCampaign {
 }
 
 func TestZoneCampaignLinks(t *testing.T) {
+	t.Parallel()
 	s, _, _ := newStore(t)
 	ctx := t.Context()
 	pub := mustPublisher(t, s, "News Corp", models.StatusActive)

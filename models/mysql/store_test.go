@@ -9,6 +9,7 @@ import (
 )
 
 func TestAdvertiserCRUD(t *testing.T) {
+	t.Parallel()
 	s, _, clk := newStore(t)
 	ctx := t.Context()
 
@@ -81,6 +82,7 @@ func TestAdvertiserCRUD(t *testing.T) {
 }
 
 func TestCampaignCRUD(t *testing.T) {
+	t.Parallel()
 	s, _, clk := newStore(t)
 	ctx := t.Context()
 	adv := mustAdvertiser(t, s, "Acme", models.StatusActive)
@@ -176,6 +178,7 @@ func TestCampaignCRUD(t *testing.T) {
 }
 
 func TestCreativeCRUD(t *testing.T) {
+	t.Parallel()
 	s, _, _ := newStore(t)
 	ctx := t.Context()
 	adv := mustAdvertiser(t, s, "Acme", models.StatusActive)
@@ -240,6 +243,7 @@ func TestCreativeCRUD(t *testing.T) {
 }
 
 func TestUsers(t *testing.T) {
+	t.Parallel()
 	s, _, _ := newStore(t)
 	ctx := t.Context()
 	adv := mustAdvertiser(t, s, "Acme", models.StatusActive)

@@ -1,0 +1,63 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// offsetRow is one row of eventlog_offsets.
+type offsetRow struct {
+	Source    string       `db:"source"`
+	Segment   uint64       `db:"segment"`
+	Offset    int64        `db:"offset"`
+	EventTime sql.NullTime `db:"event_time"`
+}
+
+// LoadOffsets returns the committed position of every event-log source, by source name.
+func (s *Store) LoadOffsets(ctx context.Context) (map[string]Offset, error) {
+	var rows []offsetRow
+	if err := s.db.db.SelectContext(ctx, &rows,
+		"SELECT source, segment, `offset`, event_time FROM eventlog_offsets"); err != nil {
+		return nil, mapError(err, "load event log offsets")
+	}
+	m := make(map[string]Offset, len(rows))
+	for _, r := range rows {
+		o := Offset{Source: r.Source, Segment: r.Segment, Offset: r.Offset}
+		if r.EventTime.Valid {
+			o.EventTime = r.EventTime.Time.UTC()
+		}
+		m[r.Source] = o
+	}
+	return m, nil
+}
+
+// DeleteOffset forgets a source. The aggregator calls it only after the source's directory is
+// out of its sight (renamed away): a source that is still read and has no offset would be read
+// again from its beginning and counted twice. Deleting an absent source is not an error.
+func (s *Store) DeleteOffset(ctx context.Context, source string) error {
+	if _, err := s.db.db.ExecContext(ctx, `DELETE FROM eventlog_offsets WHERE source = ?`, source); err != nil {
+		return mapError(err, "delete event log offset")
+	}
+	return nil
+}
+
+// upsertOffsets records the batch's new positions, inside the batch's transaction.
+func upsertOffsets(ctx context.Context, tx *sqlx.Tx, offs []Offset, now time.Time) error {
+	if len(offs) == 0 {
+		return nil
+	}
+	head := "INSERT INTO eventlog_offsets (source, segment, `offset`, event_time, updated_at) VALUES "
+	tail := " ON DUPLICATE KEY UPDATE segment = VALUES(segment), `offset` = VALUES(`offset`), " +
+		"event_time = VALUES(event_time), updated_at = VALUES(updated_at)"
+	return insertChunks(ctx, tx, head, tail, 5, len(offs), func(dst []any, i int) []any {
+		o := offs[i]
+		var et any
+		if !o.EventTime.IsZero() {
+			et = dbTime(o.EventTime)
+		}
+		return append(dst, o.Source, o.Segment, o.Offset, et, now)
+	})
+}

@@ -1,0 +1,628 @@
+package mysql
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"adnet/models"
+)
+
+// MaxClickRowsPerImpression bounds the rows kept in clicks (and in conversions) for one
+// impression id. Replaying one valid click URL millions of times must neither overflow the
+// INT seq column (which would stop the statistics pipeline) nor grow the table without bound;
+// every replay is still counted in the statistics, as an invalid duplicate.
+const MaxClickRowsPerImpression = 100
+
+// StatsDelta is what one batch adds to the statistics of one (hour, day, zone, campaign,
+// creative, country). Hour is the UTC hour (stats_hourly), Day the calendar day of the same
+// events in the network time zone (stats_daily, campaign_daily); for a time zone whose offset
+// is not a whole number of hours one hour can feed two days, hence both in the key. The owner
+// ids are denormalised into the rows so that reports need no join.
+type StatsDelta struct {
+	Hour       time.Time // UTC, truncated to the hour
+	Day        time.Time // the date (year, month, day) in the network time zone; the clock part is ignored
+	ZoneID     int64
+	CampaignID int64 // 0 for unfilled requests
+	CreativeID int64
+	Country    string // ISO 3166-1 alpha-2 upper case, "" when unknown
+
+	AdvertiserID int64
+	PublisherID  int64
+	SiteID       int64
+
+	Requests           int64 // serve events
+	Served             int64 // serve events that returned a creative
+	Impressions        int64 // valid impressions
+	Clicks             int64 // valid clicks
+	Conversions        int64 // approved conversions
+	InvalidImpressions int64
+	InvalidClicks      int64
+	InvalidConversions int64
+	SpendNanos         int64 // exact spend in nano-units (1e-9 currency units)
+	RevenueNanos       int64 // exact publisher revenue in nano-units
+}
+
+// InvalidDelta is what one batch adds to the count of invalid events of one type and reason.
+type InvalidDelta struct {
+	Hour       time.Time
+	Day        time.Time
+	ZoneID     int64
+	CampaignID int64
+	CreativeID int64
+	Country    string
+
+	AdvertiserID int64
+	PublisherID  int64
+	SiteID       int64
+
+	EventType models.EventType
+	Reason    models.Reason
+	Count     int64
+}
+
+// ClickRow is one click kept for audits and conversion attribution. FlushBatch numbers the
+// clicks of an impression (seq 0 = the first ever stored).
+type ClickRow struct {
+	ImpressionID models.ImpressionID
+	Time         time.Time
+	ServedAt     time.Time
+	ZoneID       int64
+	CampaignID   int64
+	CreativeID   int64
+	IPHash       uint64 // keyed hash of the client address: groups clicks without storing addresses
+	UAHash       uint64
+	ViewerID     uint64
+	Country      string
+	Reason       models.Reason // ReasonValid for a billable click
+}
+
+// ConversionRow is one conversion kept for the advertiser's audit.
+type ConversionRow struct {
+	ImpressionID models.ImpressionID
+	Time         time.Time
+	ClickTime    time.Time // zero when no click matched (reason no_click)
+	ZoneID       int64
+	CampaignID   int64
+	CreativeID   int64
+	AdvertiserID int64
+	PayoutMicros int64
+	Reason       models.Reason // ReasonValid: approved
+}
+
+// Offset is how far the statistics have consumed one event-log source: the position after the
+// last consumed record and that record's time.
+type Offset struct {
+	Source    string
+	Segment   uint64
+	Offset    int64
+	EventTime time.Time
+}
+
+// Batch is everything one aggregator flush commits, atomically.
+type Batch struct {
+	Stats       []StatsDelta
+	Invalid     []InvalidDelta
+	Clicks      []ClickRow
+	Conversions []ConversionRow
+	Offsets     []Offset
+}
+
+// Events returns a rough size of the batch for logs: the rows it will write.
+func (b *Batch) Events() int {
+	return len(b.Stats) + len(b.Invalid) + len(b.Clicks) + len(b.Conversions)
+}
+
+// FlushBatch commits b in ONE transaction: the multi-row upserts of stats_hourly, stats_daily,
+// stats_invalid_hourly, stats_invalid_daily and campaign_daily, the click and conversion rows,
+// and the new event-log offsets. Either all of it is committed or none, which is what makes the
+// statistics exactly-once: the offsets say precisely which events the counts contain.
+//
+// Counters are added (col = col + VALUES(col)); the *_micros money columns are recomputed from
+// the exact nano totals in the same statement. Denormalised owner ids are filled in when a row
+// was first written without them (an entity the aggregator did not know yet). Rows are written
+// in primary-key order, which keeps the inserts at the end of the clustered indexes.
+func (s *Store) FlushBatch(ctx context.Context, b *Batch) error {
+	if err := b.validate(); err != nil {
+		return err
+	}
+	now := s.timestamp()
+	err := s.inTx(ctx, nil, func(tx *sqlx.Tx) error {
+		if err := upsertStats(ctx, tx, b.Stats); err != nil {
+			return err
+		}
+		if err := upsertInvalid(ctx, tx, b.Invalid); err != nil {
+			return err
+		}
+		if err := upsertCampaignDaily(ctx, tx, b.Stats); err != nil {
+			return err
+		}
+		if err := insertClicks(ctx, tx, b.Clicks); err != nil {
+			return err
+		}
+		if err := insertConversions(ctx, tx, b.Conversions); err != nil {
+			return err
+		}
+		return upsertOffsets(ctx, tx, b.Offsets, now)
+	})
+	if err != nil {
+		return mapError(err, "flush statistics")
+	}
+	return nil
+}
+
+// validate rejects what strict mode would reject half-way through the transaction, with a
+// message naming the problem.
+func (b *Batch) validate() error {
+	country := func(c string) error {
+		if c == "" || len(c) == 2 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' {
+			return nil
+		}
+		return models.Errorf(models.EINVALID, "country %q: must be two upper-case letters or empty", c)
+	}
+	for i := range b.Stats {
+		if err := country(b.Stats[i].Country); err != nil {
+			return err
+		}
+	}
+	for i := range b.Invalid {
+		if err := country(b.Invalid[i].Country); err != nil {
+			return err
+		}
+	}
+	for i := range b.Clicks {
+		if err := country(b.Clicks[i].Country); err != nil {
+			return err
+		}
+	}
+	for _, o := range b.Offsets {
+		if o.Source == "" || len(o.Source) > 64 || o.Offset < 0 {
+			return models.Errorf(models.EINVALID, "event log offset %q %d:%d is invalid", o.Source, o.Segment, o.Offset)
+		}
+	}
+	return nil
+}
+
+// maxPlaceholders keeps one statement well under MariaDB's 65535 placeholders and its
+// max_allowed_packet.
+const (
+	maxPlaceholders = 30000
+	maxRowsPerStmt  = 2000
+)
+
+// insertChunks runs head + "(?,…),(?,…)" + tail for n rows of cols values each, as few
+// statements as the limits allow; args appends row i's values.
+func insertChunks(ctx context.Context, tx *sqlx.Tx, head, tail string, cols, n int, args func(dst []any, i int) []any) error {
+	per := min(maxRowsPerStmt, maxPlaceholders/cols)
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?,", cols), ",") + ")"
+	for start := 0; start < n; start += per {
+		end := min(n, start+per)
+		var sb strings.Builder
+		sb.Grow(len(head) + (end-start)*(len(tuple)+1) + len(tail))
+		sb.WriteString(head)
+		vals := make([]any, 0, (end-start)*cols)
+		for i := start; i < end; i++ {
+			if i > start {
+				sb.WriteByte(',')
+			}
+			sb.WriteString(tuple)
+			vals = args(vals, i)
+		}
+		sb.WriteString(tail)
+		if _, err := tx.ExecContext(ctx, sb.String(), vals...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// statsRow is one row of stats_hourly or stats_daily: a StatsDelta summed over the other
+// time column.
+type statsRow struct {
+	at                                         time.Time // hour, or the day at 00:00 UTC
+	zone, campaign, creative                   int64
+	country                                    string
+	advertiser, publisher, site                int64
+	requests, served, imps, clicks, convs      int64
+	invImps, invClicks, invConvs, spend, reven int64
+}
+
+type statsKey struct {
+	at                       int64
+	zone, campaign, creative int64
+	country                  string
+}
+
+func (k statsKey) cmp(o statsKey) int {
+	return cmp.Or(cmp.Compare(k.at, o.at), cmp.Compare(k.zone, o.zone), cmp.Compare(k.campaign, o.campaign),
+		cmp.Compare(k.creative, o.creative), strings.Compare(k.country, o.country))
+}
+
+// dayOf returns the date of d as midnight UTC, the form DATE columns are compared in.
+func dayOf(d time.Time) time.Time {
+	y, m, dd := d.Date()
+	return time.Date(y, m, dd, 0, 0, 0, 0, time.UTC)
+}
+
+// groupStats sums deltas by (time, zone, campaign, creative, country), the time being the hour
+// or the day, and returns the rows in primary-key order.
+func groupStats(deltas []StatsDelta, daily bool) []statsRow {
+	idx := make(map[statsKey]int, len(deltas))
+	keys := make([]statsKey, 0, len(deltas))
+	rows := make([]statsRow, 0, len(deltas))
+	for i := range deltas {
+		d := &deltas[i]
+		at := d.Hour.UTC().Truncate(time.Hour)
+		if daily {
+			at = dayOf(d.Day)
+		}
+		k := statsKey{at.Unix(), d.ZoneID, d.CampaignID, d.CreativeID, d.Country}
+		j, ok := idx[k]
+		if !ok {
+			j = len(rows)
+			idx[k] = j
+			keys = append(keys, k)
+			rows = append(rows, statsRow{at: at, zone: d.ZoneID, campaign: d.CampaignID, creative: d.CreativeID, country: d.Country})
+		}
+		r := &rows[j]
+		r.advertiser = cmp.Or(r.advertiser, d.AdvertiserID)
+		r.publisher = cmp.Or(r.publisher, d.PublisherID)
+		r.site = cmp.Or(r.site, d.SiteID)
+		r.requests += d.Requests
+		r.served += d.Served
+		r.imps += d.Impressions
+		r.clicks += d.Clicks
+		r.convs += d.Conversions
+		r.invImps += d.InvalidImpressions
+		r.invClicks += d.InvalidClicks
+		r.invConvs += d.InvalidConversions
+		r.spend += d.SpendNanos
+		r.reven += d.RevenueNanos
+	}
+	order := make([]int, len(rows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return keys[a].cmp(keys[b]) })
+	sorted := make([]statsRow, len(rows))
+	for i, j := range order {
+		sorted[i] = rows[j]
+	}
+	return sorted
+}
+
+// statsUpdate is the ON DUPLICATE KEY UPDATE clause shared by the hourly and daily tables. The
+// micro-unit columns come before the nano columns they are computed from: MariaDB assigns left
+// to right, so they still see the old nano totals (and with SIMULTANEOUS_ASSIGNMENT they see
+// them anyway).
+const statsUpdate = ` ON DUPLICATE KEY UPDATE
+	advertiser_id = IF(advertiser_id = 0, VALUES(advertiser_id), advertiser_id),
+	publisher_id = IF(publisher_id = 0, VALUES(publisher_id), publisher_id),
+	site_id = IF(site_id = 0, VALUES(site_id), site_id),
+	requests = requests + VALUES(requests),
+	served = served + VALUES(served),
+	impressions = impressions + VALUES(impressions),
+	clicks = clicks + VALUES(clicks),
+	conversions = conversions + VALUES(conversions),
+	invalid_impressions = invalid_impressions + VALUES(invalid_impressions),
+	invalid_clicks = invalid_clicks + VALUES(invalid_clicks),
+	invalid_conversions = invalid_conversions + VALUES(invalid_conversions),
+	spend_micros = (spend_nanos + VALUES(spend_nanos)) DIV 1000,
+	spend_nanos = spend_nanos + VALUES(spend_nanos),
+	publisher_revenue_micros = (publisher_revenue_nanos + VALUES(publisher_revenue_nanos)) DIV 1000,
+	publisher_revenue_nanos = publisher_revenue_nanos + VALUES(publisher_revenue_nanos)`
+
+func upsertStats(ctx context.Context, tx *sqlx.Tx, deltas []StatsDelta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	for _, daily := range []bool{false, true} {
+		table, timeCol := "stats_hourly", "hour"
+		if daily {
+			table, timeCol = "stats_daily", "day"
+		}
+		rows := groupStats(deltas, daily)
+		head := `INSERT INTO ` + table + ` (` + timeCol + `, zone_id, campaign_id, creative_id, country,
+			advertiser_id, publisher_id, site_id, requests, served, impressions, clicks, conversions,
+			invalid_impressions, invalid_clicks, invalid_conversions, spend_micros, spend_nanos,
+			publisher_revenue_micros, publisher_revenue_nanos) VALUES `
+		err := insertChunks(ctx, tx, head, statsUpdate, 20, len(rows), func(dst []any, i int) []any {
+			r := &rows[i]
+			var at any = r.at
+			if daily {
+				at = r.at.Format(time.DateOnly)
+			}
+			return append(dst, at, r.zone, r.campaign, r.creative, r.country,
+				r.advertiser, r.publisher, r.site, r.requests, r.served, r.imps, r.clicks, r.convs,
+				r.invImps, r.invClicks, r.invConvs, r.spend/1000, r.spend, r.reven/1000, r.reven)
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+type invalidKey struct {
+	statsKey
+	typ    models.EventType
+	reason models.Reason
+}
+
+func upsertInvalid(ctx context.Context, tx *sqlx.Tx, deltas []InvalidDelta) error {
+	if len(deltas) == 0 {
+		return nil
+	}
+	for _, daily := range []bool{false, true} {
+		table, timeCol := "stats_invalid_hourly", "hour"
+		if daily {
+			table, timeCol = "stats_invalid_daily", "day"
+		}
+		idx := make(map[invalidKey]int, len(deltas))
+		var keys []invalidKey
+		var rows []InvalidDelta
+		for _, d := range deltas {
+			at := d.Hour.UTC().Truncate(time.Hour)
+			if daily {
+				at = dayOf(d.Day)
+			}
+			k := invalidKey{statsKey{at.Unix(), d.ZoneID, d.CampaignID, d.CreativeID, d.Country}, d.EventType, d.Reason}
+			j, ok := idx[k]
+			if !ok {
+				j = len(rows)
+				idx[k] = j
+				keys = append(keys, k)
+				d.Hour, d.Count = at, 0
+				rows = append(rows, d)
+			}
+			r := &rows[j]
+			r.AdvertiserID = cmp.Or(r.AdvertiserID, d.AdvertiserID)
+			r.PublisherID = cmp.Or(r.PublisherID, d.PublisherID)
+			r.SiteID = cmp.Or(r.SiteID, d.SiteID)
+			r.Count += d.Count
+		}
+		order := make([]int, len(rows))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int {
+			return cmp.Or(keys[a].cmp(keys[b].statsKey), cmp.Compare(keys[a].typ, keys[b].typ), cmp.Compare(keys[a].reason, keys[b].reason))
+		})
+		head := `INSERT INTO ` + table + ` (` + timeCol + `, zone_id, campaign_id, creative_id, country,
+			event_type, reason, advertiser_id, publisher_id, site_id, count) VALUES `
+		tail := ` ON DUPLICATE KEY UPDATE
+			advertiser_id = IF(advertiser_id = 0, VALUES(advertiser_id), advertiser_id),
+			publisher_id = IF(publisher_id = 0, VALUES(publisher_id), publisher_id),
+			site_id = IF(site_id = 0, VALUES(site_id), site_id),
+			count = count + VALUES(count)`
+		err := insertChunks(ctx, tx, head, tail, 11, len(rows), func(dst []any, i int) []any {
+			r := &rows[order[i]]
+			var at any = r.Hour
+			if daily {
+				at = r.Hour.Format(time.DateOnly)
+			}
+			return append(dst, at, r.ZoneID, r.CampaignID, r.CreativeID, r.Country,
+				uint8(r.EventType), uint8(r.Reason), r.AdvertiserID, r.PublisherID, r.SiteID, r.Count)
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", table, err)
+		}
+	}
+	return nil
+}
+
+// upsertCampaignDaily feeds the caps and budgets of the serving snapshot: valid counts and
+// spend per campaign, day and creative.
+func upsertCampaignDaily(ctx context.Context, tx *sqlx.Tx, deltas []StatsDelta) error {
+	type key struct {
+		campaign int64
+		day      int64
+		creative int64
+	}
+	type val struct{ imps, clicks, convs, spend int64 }
+	idx := map[key]int{}
+	var keys []key
+	var vals []val
+	for i := range deltas {
+		d := &deltas[i]
+		if d.CampaignID == 0 || d.Impressions == 0 && d.Clicks == 0 && d.Conversions == 0 && d.SpendNanos == 0 {
+			continue
+		}
+		k := key{d.CampaignID, dayOf(d.Day).Unix(), d.CreativeID}
+		j, ok := idx[k]
+		if !ok {
+			j = len(vals)
+			idx[k] = j
+			keys = append(keys, k)
+			vals = append(vals, val{})
+		}
+		v := &vals[j]
+		v.imps += d.Impressions
+		v.clicks += d.Clicks
+		v.convs += d.Conversions
+		v.spend += d.SpendNanos
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	order := make([]int, len(keys))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		ka, kb := keys[a], keys[b]
+		return cmp.Or(cmp.Compare(ka.campaign, kb.campaign), cmp.Compare(ka.day, kb.day), cmp.Compare(ka.creative, kb.creative))
+	})
+	head := `INSERT INTO campaign_daily (campaign_id, day, creative_id, impressions, clicks, conversions,
+		spend_micros, spend_nanos) VALUES `
+	tail := ` ON DUPLICATE KEY UPDATE
+		impressions = impressions + VALUES(impressions),
+		clicks = clicks + VALUES(clicks),
+		conversions = conversions + VALUES(conversions),
+		spend_micros = (spend_nanos + VALUES(spend_nanos)) DIV 1000,
+		spend_nanos = spend_nanos + VALUES(spend_nanos)`
+	err := insertChunks(ctx, tx, head, tail, 8, len(order), func(dst []any, i int) []any {
+		k, v := keys[order[i]], vals[order[i]]
+		return append(dst, k.campaign, time.Unix(k.day, 0).UTC().Format(time.DateOnly), k.creative,
+			v.imps, v.clicks, v.convs, v.spend/1000, v.spend)
+	})
+	if err != nil {
+		return fmt.Errorf("campaign_daily: %w", err)
+	}
+	return nil
+}
+
+// idChunk bounds the IN lists of the per-impression lookups.
+const idChunk = 500
+
+// inList returns "?,?,…" for n values.
+func inList(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+// perImpression runs query (which has one IN (%s) list) over ids in chunks and calls scan for
+// every result row.
+func perImpression(ctx context.Context, q sqlx.QueryerContext, query string, ids []models.ImpressionID, scan func(*sqlx.Rows) error) error {
+	for start := 0; start < len(ids); start += idChunk {
+		end := min(len(ids), start+idChunk)
+		args := make([]any, 0, end-start)
+		for i := start; i < end; i++ {
+			args = append(args, ids[i][:])
+		}
+		rows, err := q.QueryxContext(ctx, fmt.Sprintf(query, inList(end-start)), args...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			if err := scan(rows); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// distinctIDs returns the distinct impression ids of n items, in first-seen order.
+func distinctIDs(n int, id func(i int) models.ImpressionID) []models.ImpressionID {
+	seen := make(map[models.ImpressionID]bool, n)
+	var ids []models.ImpressionID
+	for i := 0; i < n; i++ {
+		if k := id(i); !seen[k] {
+			seen[k] = true
+			ids = append(ids, k)
+		}
+	}
+	return ids
+}
+
+// insertClicks stores the click rows, numbering each impression's clicks after those already
+// stored (the aggregator is the only writer, so the numbers read here stay free until commit).
+func insertClicks(ctx context.Context, tx *sqlx.Tx, clicks []ClickRow) error {
+	if len(clicks) == 0 {
+		return nil
+	}
+	ids := distinctIDs(len(clicks), func(i int) models.ImpressionID { return clicks[i].ImpressionID })
+	next := make(map[models.ImpressionID]int, len(ids))
+	err := perImpression(ctx, tx, `SELECT impression_id, MAX(seq) FROM clicks WHERE impression_id IN (%s) GROUP BY impression_id`,
+		ids, func(rows *sqlx.Rows) error {
+			var id []byte
+			var seq int
+			if err := rows.Scan(&id, &seq); err != nil {
+				return err
+			}
+			next[models.ImpressionID(id)] = seq + 1
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("clicks: %w", err)
+	}
+	type numbered struct {
+		c   *ClickRow
+		seq int
+	}
+	keep := make([]numbered, 0, len(clicks))
+	for i := range clicks {
+		c := &clicks[i]
+		seq := next[c.ImpressionID]
+		if seq >= MaxClickRowsPerImpression {
+			continue // counted in the statistics, not stored: see MaxClickRowsPerImpression
+		}
+		next[c.ImpressionID] = seq + 1
+		keep = append(keep, numbered{c, seq})
+	}
+	head := `INSERT INTO clicks (impression_id, seq, time, served_at, zone_id, campaign_id, creative_id,
+		ip_hash, ua_hash, viewer_id, country, valid, reason) VALUES `
+	err = insertChunks(ctx, tx, head, "", 13, len(keep), func(dst []any, i int) []any {
+		c := keep[i].c
+		served := c.ServedAt
+		if served.IsZero() {
+			served = c.Time
+		}
+		return append(dst, c.ImpressionID[:], keep[i].seq, dbTime(c.Time), dbTime(served), c.ZoneID, c.CampaignID,
+			c.CreativeID, c.IPHash, c.UAHash, c.ViewerID, c.Country, c.Reason == models.ReasonValid, uint8(c.Reason))
+	})
+	if err != nil {
+		return fmt.Errorf("clicks: %w", err)
+	}
+	return nil
+}
+
+// insertConversions stores the conversion rows, at most MaxClickRowsPerImpression per click.
+func insertConversions(ctx context.Context, tx *sqlx.Tx, convs []ConversionRow) error {
+	if len(convs) == 0 {
+		return nil
+	}
+	ids := distinctIDs(len(convs), func(i int) models.ImpressionID { return convs[i].ImpressionID })
+	have := make(map[models.ImpressionID]int, len(ids))
+	err := perImpression(ctx, tx, `SELECT impression_id, COUNT(*) FROM conversions WHERE impression_id IN (%s) GROUP BY impression_id`,
+		ids, func(rows *sqlx.Rows) error {
+			var id []byte
+			var n int
+			if err := rows.Scan(&id, &n); err != nil {
+				return err
+			}
+			have[models.ImpressionID(id)] = n
+			return nil
+		})
+	if err != nil {
+		return fmt.Errorf("conversions: %w", err)
+	}
+	keep := make([]*ConversionRow, 0, len(convs))
+	for i := range convs {
+		c := &convs[i]
+		if have[c.ImpressionID] >= MaxClickRowsPerImpression {
+			continue
+		}
+		have[c.ImpressionID]++
+		keep = append(keep, c)
+	}
+	head := `INSERT INTO conversions (impression_id, time, click_time, zone_id, campaign_id, creative_id,
+		advertiser_id, payout_micros, status, reason) VALUES `
+	err = insertChunks(ctx, tx, head, "", 10, len(keep), func(dst []any, i int) []any {
+		c := keep[i]
+		var clickTime any
+		if !c.ClickTime.IsZero() {
+			clickTime = dbTime(c.ClickTime)
+		}
+		status := "approved"
+		if c.Reason != models.ReasonValid {
+			status = "rejected"
+		}
+		return append(dst, c.ImpressionID[:], dbTime(c.Time), clickTime, c.ZoneID, c.CampaignID, c.CreativeID,
+			c.AdvertiserID, c.PayoutMicros, status, uint8(c.Reason))
+	})
+	if err != nil {
+		return fmt.Errorf("conversions: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package mysql
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"adnet/models"
+)
+
+// ZoneDims are the owners of a zone and its publisher's revenue share, denormalised into the
+// statistics rows.
+type ZoneDims struct {
+	SiteID         int64
+	PublisherID    int64
+	RevenueShareBP int
+}
+
+// CampaignDims are a campaign's owner and pricing model.
+type CampaignDims struct {
+	AdvertiserID int64
+	Pricing      models.PricingModel
+}
+
+// Dimensions map every zone and campaign, whatever their status (archived ones still receive
+// late events), to what the statistics denormalise and price with.
+type Dimensions struct {
+	LoadedAt  time.Time
+	Zones     map[int64]ZoneDims
+	Campaigns map[int64]CampaignDims
+}
+
+// LoadDimensions reads the zone and campaign dimensions in one consistent snapshot.
+func (s *Store) LoadDimensions(ctx context.Context) (*Dimensions, error) {
+	d := &Dimensions{LoadedAt: s.now(), Zones: map[int64]ZoneDims{}, Campaigns: map[int64]CampaignDims{}}
+	err := s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, func(tx *sqlx.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT z.id, z.site_id, s.publisher_id, p.revenue_share_bp
+			FROM zones z JOIN sites s ON s.id = z.site_id JOIN publishers p ON p.id = s.publisher_id`)
+		if err != nil {
+			return fmt.Errorf("zones: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var z ZoneDims
+			if err := rows.Scan(&id, &z.SiteID, &z.PublisherID, &z.RevenueShareBP); err != nil {
+				rows.Close()
+				return err
+			}
+			d.Zones[id] = z
+		}
+		if err := rows.Close(); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT id, advertiser_id, pricing FROM campaigns`)
+		if err != nil {
+			return fmt.Errorf("campaigns: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			var c CampaignDims
+			if err := rows.Scan(&id, &c.AdvertiserID, &c.Pricing); err != nil {
+				return err
+			}
+			d.Campaigns[id] = c
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, mapError(err, "load statistics dimensions")
+	}
+	return d, nil
+}
+
+// ConversionFact is what the database knows about the click a conversion names.
+type ConversionFact struct {
+	ClickTime time.Time // time of the impression's first stored click; zero if it was never clicked
+	Converted bool      // an approved conversion of this click is already stored
+}
+
+// ConversionFacts looks up, for each impression id, its first click and whether it already has
+// an approved conversion: the exact, database-backed part of the no_click and
+// duplicate_conversion verdicts (a conversion may arrive days after its click, far beyond what
+// the in-memory fraud windows remember). Ids without any row are absent from the map.
+func (s *Store) ConversionFacts(ctx context.Context, ids []models.ImpressionID) (map[models.ImpressionID]ConversionFact, error) {
+	facts := make(map[models.ImpressionID]ConversionFact, len(ids))
+	err := perImpression(ctx, s.db.db, `SELECT impression_id, MIN(time) FROM clicks WHERE impression_id IN (%s) GROUP BY impression_id`,
+		ids, func(rows *sqlx.Rows) error {
+			var id []byte
+			var t time.Time
+			if err := rows.Scan(&id, &t); err != nil {
+				return err
+			}
+			f := facts[models.ImpressionID(id)]
+			f.ClickTime = t.UTC()
+			facts[models.ImpressionID(id)] = f
+			return nil
+		})
+	if err == nil {
+		err = perImpression(ctx, s.db.db, `SELECT DISTINCT impression_id FROM conversions WHERE impression_id IN (%s) AND status = 'approved'`,
+			ids, func(rows *sqlx.Rows) error {
+				var id []byte
+				if err := rows.Scan(&id); err != nil {
+					return err
+				}
+				f := facts[models.ImpressionID(id)]
+				f.Converted = true
+				facts[models.ImpressionID(id)] = f
+				return nil
+			})
+	}
+	if err != nil {
+		return nil, mapError(err, "look up conversion clicks")
+	}
+	return facts, nil
+}
