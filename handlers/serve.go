@@ -98,7 +98,7 @@ func (a *Ads) decide(w http.ResponseWriter, r *http.Request, s *served) bool {
 	if isPrefetch(r) {
 		ev.Reason = models.ReasonPrefetch
 	} else if a.opt.Verdicts != nil {
-		ev.Reason = a.opt.Verdicts.Check(r, ip, models.EventServe, nil)
+		ev.Reason = a.opt.Verdicts.Check(r, ip, models.EventServe, &token.Claims{ZoneID: zoneID})
 	}
 	if ok {
 		s.id = a.newImpressionID()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/fcgi"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	"adnet/internal/config"
 	"adnet/internal/decision"
 	"adnet/internal/eventlog"
+	"adnet/internal/fraud"
 	"adnet/internal/token"
 	"adnet/models"
 	"adnet/models/mysql"
@@ -31,6 +33,7 @@ type workerApp struct {
 	db     *mysql.DB
 	store  *mysql.Store
 	engine *decision.Engine
+	filter *fraud.RequestFilter
 	events *eventlog.Writer
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -75,8 +78,18 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 		return nil, err
 	}
 	a.engine = decision.NewEngine(empty)
+	trusted, err := ipSetFromList(cfg.Fraud.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("fraud.trusted_proxies: %w", err)
+	}
+	a.filter = &fraud.RequestFilter{UA: fraud.NewUAClassifier(fraud.UAOptions{CacheSize: 10000}),
+		MinClickDelay: cfg.Fraud.MinClickDelay.D(), AdHost: hostOf(cfg.Tracking.BaseURL)}
 	ads := handlers.NewAds(handlers.AdsOptions{
 		Engine: a.engine, Signer: signer, UA: ua, Events: a.events, Logger: log,
+		Verdicts: &handlers.FraudVerdicts{Filter: a.filter, Engine: a.engine, Now: time.Now},
+		ClientIP: func(r *http.Request) netip.Addr {
+			return fraud.ClientIP(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), trusted)
+		},
 		BaseURL: cfg.Tracking.BaseURL, FallbackURL: cfg.Tracking.FallbackURL,
 		ViewerCookie: cfg.Privacy.ViewerCookie, HonorGPC: cfg.Privacy.HonorGPC,
 		Country: func(r *http.Request) string { return fcgi.ProcessEnv(r)["GEOIP_COUNTRY_CODE"] },
@@ -92,6 +105,7 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 	} else {
 		a.store = mysql.NewStore(a.db)
 		a.refresh(ctx)
+		a.refreshLists(ctx)
 	}
 	rctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -104,10 +118,17 @@ func (a *workerApp) refreshLoop(ctx context.Context) {
 	defer close(a.done)
 	t := time.NewTicker(a.cfg.Inventory.RefreshInterval.D())
 	defer t.Stop()
+	// The IP lists can hold millions of ranges: they are reloaded less often than inventory.
+	lists := time.NewTicker(listRefreshInterval)
+	defer lists.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-lists.C:
+			if a.store != nil {
+				a.refreshLists(ctx)
+			}
 		case <-t.C:
 			if a.store == nil {
 				db, err := openDB(ctx, a.cfg)
@@ -149,6 +170,43 @@ func (a *workerApp) refresh(ctx context.Context) {
 		a.log.WithError(err).Error("inventory: refresh failed; keeping the last good snapshot")
 	}
 	a.refreshError.Store(err.Error())
+}
+
+// listRefreshInterval is how often a worker reloads the blocklist and data-center ranges.
+const listRefreshInterval = time.Minute
+
+// refreshLists loads the blocked and data-center IP lists (MariaDB, plus fraud.datacenter_file)
+// into the request filter. A failure keeps the lists already loaded.
+func (a *workerApp) refreshLists(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	load := func(list string) (*fraud.IPSet, error) {
+		ranges, err := a.store.LoadIPList(ctx, list)
+		if err != nil {
+			return nil, err
+		}
+		b := fraud.NewIPSetBuilder()
+		for _, r := range ranges {
+			if err := b.AddRange(r.First, r.Last); err != nil {
+				return nil, err
+			}
+		}
+		if list == mysql.IPListDatacenter && a.cfg.Fraud.DatacenterFile != "" {
+			if err := addIPFile(b, a.cfg.Fraud.DatacenterFile); err != nil {
+				return nil, fmt.Errorf("fraud.datacenter_file: %w", err)
+			}
+		}
+		return b.Build(), nil
+	}
+	blocked, err := load(mysql.IPListBlocked)
+	if err == nil {
+		var dc *fraud.IPSet
+		if dc, err = load(mysql.IPListDatacenter); err == nil {
+			a.filter.SetLists(blocked, dc)
+			return
+		}
+	}
+	a.log.WithError(err).Error("fraud: loading the IP lists failed; keeping the lists already loaded")
 }
 
 // Handler returns the worker's routes.

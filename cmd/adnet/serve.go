@@ -14,6 +14,7 @@ import (
 
 	"adnet/fcgi/master"
 	"adnet/internal/config"
+	"adnet/internal/token"
 	"adnet/models/mysql"
 )
 
@@ -34,6 +35,11 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	}
 	if err := checkSchema(ctx, cfg); err != nil {
 		return err
+	}
+	// Workers cannot serve without the tracking keys: say so once, here, rather than letting
+	// every worker crash-loop on it.
+	if _, err := token.LoadKeys(cfg.Tracking.KeyFile); err != nil {
+		return fmt.Errorf("tracking.key_file: %w (create it with `adnet keygen`)", err)
 	}
 	if err := os.MkdirAll(cfg.SocketDir, 0o755); err != nil {
 		return fmt.Errorf("socket_dir %s: %w", cfg.SocketDir, err)

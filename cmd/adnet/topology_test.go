@@ -31,18 +31,16 @@ import (
 var adnetBinary string
 
 func TestMain(m *testing.M) {
-	os.Exit(mysqltest.Main(m, func() func() {
-		dir, err := os.MkdirTemp("", "adnet-bin")
-		if err != nil {
-			panic(err)
-		}
-		adnetBinary = filepath.Join(dir, "adnet")
-		out, err := exec.Command("go", "build", "-o", adnetBinary, ".").CombinedOutput()
-		if err != nil {
-			panic(fmt.Sprintf("building adnet: %v\n%s", err, out))
-		}
-		return func() { os.RemoveAll(dir) }
-	}))
+	dir, err := os.MkdirTemp("", "adnet-bin")
+	if err != nil {
+		panic(err)
+	}
+	adnetBinary = filepath.Join(dir, "adnet")
+	if out, err := exec.Command("go", "build", "-o", adnetBinary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building adnet: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	os.Exit(mysqltest.Run(m, func() { os.RemoveAll(dir) }))
 }
 
 // topology is one running system under test.
@@ -75,24 +73,50 @@ func (s *syncBuffer) String() string {
 }
 
 // startTopology writes a config (extra is appended to the top-level settings), starts the
-// master with its workers and a private nginx in front, and waits until /ping answers.
+// master with its workers and a private nginx in front, and waits until both workers answer.
 func startTopology(t *testing.T, extra string) *topology {
+	return startTopologyWith(t, topoOptions{top: extra})
+}
+
+// topoOptions vary the system under test.
+type topoOptions struct {
+	top      string             // extra top-level settings
+	sections string             // extra TOML sections, appended after the generated ones
+	demo     bool               // seed the demo network and write the demo page (adnet demo)
+	before   func(tp *topology) // runs after the config and database exist, before the master starts
+}
+
+func startTopologyWith(t *testing.T, o topoOptions) *topology {
 	t.Helper()
-	db := mysqltest.MustOpenDB(t)
+	dsn := mysqltest.MustCreateDatabase(t)
 	dir, err := os.MkdirTemp("", "adnet-topo") // short: socket paths are limited to 108 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	// nginx's address is chosen first: the tracking URLs the workers sign must point at it.
+	addr := nginxtest.FreeAddr(t)
 	conf := filepath.Join(dir, "adnet.toml")
 	body := fmt.Sprintf(`workers = 2
 debug_endpoints = true
 socket_mode = "0666"
 shutdown_timeout = "10s"
 %s
+[nginx]
+listen = %q
+demo_dir = "demo"
+static_dir = %q
+
+[inventory]
+refresh_interval = "1s"
+
+[tracking]
+base_url = "http://%s"
+
 [mysql]
 dsn = %q
-`, extra, mysqltest.DSN(t, db))
+%s
+`, o.top, addr, staticDir(t), addr, dsn, o.sections)
 	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +126,13 @@ dsn = %q
 	}
 	tp := &topology{t: t, dir: dir, conf: conf, cfg: cfg, out: &syncBuffer{},
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	tp.run("keygen")
+	if o.demo {
+		tp.run("demo")
+	}
+	if o.before != nil {
+		o.before(tp)
+	}
 	tp.master = exec.Command(adnetBinary, "serve", "--config", conf)
 	tp.master.Stdout, tp.master.Stderr = tp.out, tp.out
 	if err := tp.master.Start(); err != nil {
@@ -122,6 +153,25 @@ dsn = %q
 		return true
 	})
 	return tp
+}
+
+// run runs an adnet command against the topology's config.
+func (tp *topology) run(args ...string) string {
+	tp.t.Helper()
+	out, err := exec.Command(adnetBinary, append(args, "--config", tp.conf)...).CombinedOutput()
+	if err != nil {
+		tp.t.Fatalf("adnet %v: %v\n%s", args, err, out)
+	}
+	return string(out)
+}
+
+// staticDir is the repository's static/ directory (creatives, served by nginx at /static/).
+func staticDir(t *testing.T) string {
+	p, err := filepath.Abs("../../static")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 func (tp *topology) stop() {
