@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-unit lint bench clean
+.PHONY: all build run test test-unit lint bench fraud-eval clean
 
 all: build
 
@@ -30,7 +30,11 @@ lint:
 
 ## bench: micro-benchmarks of the hot paths (compare as ratios within one run)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./fcgi/... ./internal/...
+	$(GO) test -run '^$$' -bench . -benchmem ./fcgi/... ./handlers/... ./internal/... ./nginx/...
+
+## fraud-eval: a labelled traffic mix through the real system; prints per-rule precision and recall
+fraud-eval:
+	scripts/test.sh -timeout 20m -tags fraudeval -v -run TestFraudEval ./cmd/adnet
 
 clean:
 	rm -rf bin

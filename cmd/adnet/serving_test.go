@@ -174,7 +174,9 @@ func TestBrowserServesTracksAndConverts(t *testing.T) {
 	})
 	t.Logf("valid impressions by zone: %v", imps)
 
-	// 3. A real click on zone 1's ad goes through adnet's redirect to the landing page.
+	// 3. A real click on zone 1's ad goes through adnet's redirect to the landing page — after
+	// a person's reading time: a click within fraud.min_click_delay of the ad is fast_click.
+	time.Sleep(tp.cfg.Fraud.MinClickDelay.D() + 1100*time.Millisecond)
 	// target=_blank would open a second tab; the test follows the click in the same one.
 	if err := chromedp.Do(ctx,
 		chromedp.Evaluate[chromedp.Void](`document.querySelector('#zone-1 .adnet-ad a').removeAttribute('target')`),

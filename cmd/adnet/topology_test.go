@@ -266,10 +266,19 @@ func TestTopology(t *testing.T) {
 				t.Fatalf("GET /ping: %d %q %v", code, body, err)
 			}
 		}
-		st, err := tp.status()
-		if err != nil {
-			t.Fatal(err)
-		}
+		// The master answers status from its last poll of the workers (monitor.interval).
+		var st statusDoc
+		tp.waitFor("the status to count 200 pings", func() bool {
+			var err error
+			st, err = tp.status()
+			var sum uint64
+			for _, w := range st.Workers {
+				if w.Stats != nil {
+					sum += w.Stats.Accepted
+				}
+			}
+			return err == nil && sum >= 200
+		})
 		for _, w := range st.Workers {
 			if w.Stats == nil || w.Stats.Accepted == 0 {
 				t.Fatalf("worker %d served nothing of 200 requests: %+v", w.ID, w)
@@ -390,10 +399,19 @@ func TestSaturationSheds503NotBadGateway(t *testing.T) {
 	if count[200] < 4 {
 		t.Errorf("only %d requests succeeded; 4 children were free", count[200])
 	}
-	st, err := tp.status()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Wait for the master's next poll of the workers to include every answered request.
+	var st statusDoc
+	tp.waitFor("the status to count every request", func() bool {
+		var err error
+		st, err = tp.status()
+		var sum uint64
+		for _, w := range st.Workers {
+			if w.Stats != nil {
+				sum += w.Stats.Accepted
+			}
+		}
+		return err == nil && sum >= uint64(count[200]+count[503])
+	})
 	var rejected, capReached uint64
 	for _, w := range st.Workers {
 		if w.Stats.MaxInFlight > 2 {
