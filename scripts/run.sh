@@ -67,10 +67,15 @@ nginx -t -q -c "$var/nginx/nginx.conf" -p "$var/nginx"
 nginx -c "$var/nginx/nginx.conf" -p "$var/nginx" &
 pids+=($!)
 
-for _ in $(seq 1 100); do
-  curl -fsS -o /dev/null http://127.0.0.1:8080/ping 2>/dev/null && break
-  sleep 0.1
+up=0
+for _ in $(seq 1 150); do
+  if curl -fsS -o /dev/null http://127.0.0.1:8080/ping 2>/dev/null; then up=1; break; fi
+  sleep 0.2
 done
+if [[ $up -ne 1 ]]; then
+  echo "adnet: did not come up on 127.0.0.1:8080 — see the messages above, $var/log/adnet.log and $var/nginx/error.log" >&2
+  exit 1
+fi
 cat <<MSG
 
 adnet is running (Ctrl-C stops everything):

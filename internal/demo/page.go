@@ -34,7 +34,8 @@ var pageTmpl = template.Must(template.New("index").Parse(`<!doctype html>
  main { display: grid; grid-template-columns: 1fr 200px; gap: 24px; max-width: 1100px; margin: 24px auto; padding: 0 24px; }
  .slot { margin: 16px 0; }
  .slot h3 { font-size: 12px; text-transform: uppercase; letter-spacing: .05em; color: #6b7280; margin: 0 0 4px; }
- pre { background: #fff; border: 1px solid #e5e7eb; padding: 8px; overflow-x: auto; font-size: 12px; }
+ article, aside { min-width: 0; }
+ pre { background: #fff; border: 1px solid #e5e7eb; padding: 8px; white-space: pre-wrap; word-break: break-all; font-size: 12px; }
 </style>
 </head>
 <body>

@@ -149,7 +149,7 @@ func Seed(ctx context.Context, s Store, baseURL string) (*Network, error) {
 		{globexRemnant, "globex-320x50", models.CreativeImage, 320, 50, nil},
 		{globexOverride, "globex-html-300x250", models.CreativeHTML, 300, 250, func(cr *models.Creative) {
 			cr.HTML = `<a href="{click_url}" target="_blank" rel="noopener" style="display:flex;align-items:center;justify-content:center;` +
-				`width:{width}px;height:{height}px;background:#0f766e;color:#fff;font:bold 22px sans-serif;text-decoration:none">` +
+				`text-align:center;width:{width}px;height:{height}px;background:#0f766e;color:#fff;font:bold 22px sans-serif;text-decoration:none">` +
 				`Globex sponsors travel.example ✈</a>`
 		}},
 		{house, "house-300x250", models.CreativeImage, 300, 250, nil},
