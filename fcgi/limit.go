@@ -43,12 +43,13 @@ func (l *limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep := &c.endpoints[s.endpoint(r.URL.Path)]
 	ep.requests.Add(1)
 
-	switch {
-	case s.draining.Load():
+	if s.draining.Load() {
 		c.rejectedDraining.Add(1)
 		s.reject(w, ep, bodyDraining)
 		return
-	case !s.acquire(r.Context()):
+	}
+	ok, waited := s.acquire(r.Context())
+	if !ok {
 		if s.draining.Load() {
 			c.rejectedDraining.Add(1) // was queued when Shutdown began
 			s.reject(w, ep, bodyDraining)
@@ -57,6 +58,12 @@ func (l *limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.rejected.Add(1)
 		s.reject(w, ep, bodyOverloaded)
 		return
+	}
+	// granted is when the request got its slot, for the slow log's breakdown. Only a
+	// request that waited in the queue pays for a second clock read.
+	granted := start
+	if waited {
+		granted = time.Now()
 	}
 	storeMax(&c.maxInFlight, c.inFlight.Add(1))
 	defer func() {
@@ -90,10 +97,29 @@ func (l *limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.opt.SlowTimeout > 0 && dur > s.opt.SlowTimeout {
 		c.slow.Add(1)
-		s.opt.Logger.WithFields(logrus.Fields{
-			"method": r.Method, "path": r.URL.Path, "status": code, "duration": dur,
-		}).Warn("fcgi: slow request")
+		s.logSlow(r, code, start, granted, dur)
 	}
+}
+
+// logSlow writes one slow-log line: the endpoint (the Options.Endpoints prefix it was
+// counted under), the status, the whole duration and its breakdown. queue_wait is the time
+// spent waiting for a free slot among MaxChildren and handler the time inside the handler;
+// a slow request with a long queue_wait means the worker is short of children, one with a
+// long handler time means the handler itself (or what it waits on) is slow. The
+// millisecond fields are numbers, so that JSON logs can be filtered and sorted on them.
+func (s *Server) logSlow(r *http.Request, code int, start, granted time.Time, dur time.Duration) {
+	wait := granted.Sub(start)
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	s.opt.Logger.WithFields(logrus.Fields{
+		"method":      r.Method,
+		"path":        r.URL.Path,
+		"endpoint":    s.endpointName(s.endpoint(r.URL.Path)),
+		"status":      code,
+		"duration":    dur,
+		"duration_ms": ms(dur),
+		"queue_ms":    ms(wait),
+		"handler_ms":  ms(dur - wait),
+	}).Warn("fcgi: slow request")
 }
 
 // run calls the inner handler, turning a panic into a 500 if nothing was sent yet, and
@@ -137,22 +163,23 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, rec *recorder) (cod
 
 // acquire takes a handler slot, waiting in the queue if there is room there. It reports
 // false when the request must be rejected: queue full, QueueTimeout passed, Shutdown
-// began, or the request's context ended.
-func (s *Server) acquire(ctx context.Context) bool {
+// began, or the request's context ended. waited reports whether the request went through
+// the queue rather than finding a free slot at once.
+func (s *Server) acquire(ctx context.Context) (ok, waited bool) {
 	select {
 	case s.sem <- struct{}{}:
-		return true
+		return true, false
 	default:
 	}
 	c := &s.c
 	c.capReached.Add(1)
 	if s.opt.Queue == 0 {
-		return false
+		return false, false
 	}
 	q := c.queued.Add(1)
 	defer c.queued.Add(-1)
 	if q > int64(s.opt.Queue) {
-		return false
+		return false, false
 	}
 	storeMax(&c.maxQueued, q)
 	t, _ := s.timers.Get().(*time.Timer)
@@ -167,13 +194,13 @@ func (s *Server) acquire(ctx context.Context) bool {
 	}()
 	select {
 	case s.sem <- struct{}{}:
-		return true
+		return true, true
 	case <-t.C:
 		c.queueTimeouts.Add(1)
 	case <-s.drainCh:
 	case <-ctx.Done():
 	}
-	return false
+	return false, true
 }
 
 // reject answers 503 with Retry-After, which nginx's `fastcgi_next_upstream http_503`
@@ -188,6 +215,14 @@ func (s *Server) reject(w http.ResponseWriter, ep *endpointCounters, body string
 	h["Retry-After"] = s.retryAfter
 	w.WriteHeader(http.StatusServiceUnavailable)
 	w.Write([]byte(body)) // constant string to []byte: the compiler does not allocate here
+}
+
+// endpointName returns the name Stats uses for endpoint index i: its prefix, or "other".
+func (s *Server) endpointName(i int) string {
+	if i < len(s.opt.Endpoints) {
+		return s.opt.Endpoints[i]
+	}
+	return "other"
 }
 
 // endpoint returns the index of the first Options.Endpoints prefix of path, or the index

@@ -34,6 +34,7 @@ func commands() map[string]command {
 		"keygen":     {"write a new tracking key file (mode 0600) if none exists", runKeygen},
 		"demo":       {"seed a demo network (advertisers, campaigns, publishers, zones) into an empty database", runDemo},
 		"version":    {"print the version", runVersion},
+		"top":        {"a terminal view of nginx and every worker, refreshed every second", runTop},
 		"blocklist":  {"import the IP blocklist or the data-center ranges from a file", runBlocklist},
 	}
 }

@@ -1,7 +1,13 @@
-// Package monitor is the master's view of the running system: it collects every worker's live
-// counters over the workers' control sockets (answered outside the worker's request cap, so it
-// works when the worker is saturated) and, later, nginx's stub_status, and turns them into the
-// status pages, metrics and tuning advice.
+// Package monitor is the master's view of the running system. Every monitor.interval it
+// reads nginx's stub_status and every worker's counters over the workers' control sockets
+// (answered outside the worker's request cap, so it works when the worker is saturated),
+// turns each poll into a Sample of deltas (Recorder: counter resets when nginx or a worker
+// restarts, rates, peaks, latency percentiles from the workers' histograms), keeps an hour
+// of them in a bounded ring, and derives plain-words tuning Advice from that history.
+// The status page, /metrics and `adnet top` are answered from this memory.
+//
+// The pieces are separable so that each is tested on its own: Recorder and Advise are pure
+// (recorded readings in, samples and sentences out); Monitor does the I/O and the locking.
 package monitor
 
 import (
