@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-unit lint bench fraud-eval clean
+.PHONY: all build run test test-unit lint bench fraud-eval reconcile-large clean
 
 all: build
 
@@ -31,6 +31,10 @@ lint:
 ## bench: micro-benchmarks of the hot paths (compare as ratios within one run)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./fcgi/... ./handlers/... ./internal/... ./nginx/...
+
+## reconcile-large: the statistics reconciliation test with over a million events
+reconcile-large:
+	ADNET_RECONCILE_EVENTS=1200000 scripts/test.sh -timeout 90m -v -run TestStatisticsReconcile ./cmd/adnet
 
 ## fraud-eval: a labelled traffic mix through the real system; prints per-rule precision and recall
 fraud-eval:

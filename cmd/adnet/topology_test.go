@@ -84,11 +84,15 @@ type topoOptions struct {
 	sections string             // extra TOML sections, appended after the generated ones
 	demo     bool               // seed the demo network and write the demo page (adnet demo)
 	before   func(tp *topology) // runs after the config and database exist, before the master starts
+	dsn      string             // an existing, migrated database; "" = a fresh one from mysqltest
 }
 
 func startTopologyWith(t *testing.T, o topoOptions) *topology {
 	t.Helper()
-	dsn := mysqltest.MustCreateDatabase(t)
+	dsn := o.dsn
+	if dsn == "" {
+		dsn = mysqltest.MustCreateDatabase(t)
+	}
 	dir, err := os.MkdirTemp("", "adnet-topo") // short: socket paths are limited to 108 bytes
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +131,7 @@ dsn = %q
 	tp := &topology{t: t, dir: dir, conf: conf, cfg: cfg, out: &syncBuffer{},
 		client: &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
 	tp.run("keygen")
+	tp.run("migrate")
 	if o.demo {
 		tp.run("demo")
 	}
