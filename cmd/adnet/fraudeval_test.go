@@ -1,0 +1,473 @@
+//go:build fraudeval
+
+package main
+
+// The invalid-traffic evaluation (`make fraud-eval`): the real system — MariaDB, the adnet
+// master with its workers and the aggregator, nginx in front — receives a labelled mix of
+// people, crawlers, a click farm, replays, forgeries, prefetches, spoofed and listed
+// addresses, click bots and a publisher inflating its CTR (internal/fraud/evalmix), through
+// the public endpoints, from distinct loopback addresses. When the aggregator has committed
+// every answered event, the anomaly monitor runs one scan (`adnet fraud scan`) and every
+// event's verdict is read back from MariaDB and compared with its label: per-rule precision
+// and recall, and the totals the issue sets as targets. The seed is random per run and
+// printed; ADNET_FRAUDEVAL_SEED repeats a run, ADNET_FRAUDEVAL_SCALE resizes it.
+
+import (
+	"bytes"
+	"context"
+	crand "crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	gomysql "github.com/go-sql-driver/mysql"
+	"github.com/sirupsen/logrus"
+
+	"adnet/internal/aggregator"
+	"adnet/internal/fraud/evalmix"
+	"adnet/internal/token"
+	"adnet/models"
+	"adnet/models/mysql"
+)
+
+// evalTokens gives the generator what the tracking key holder knows.
+type evalTokens struct{ s *token.Signer }
+
+func tokenKind(t models.EventType) token.Kind {
+	if t == models.EventClick {
+		return token.KindClick
+	}
+	return token.KindImpression
+}
+
+func (e evalTokens) Claims(tok string, t models.EventType) (evalmix.Claims, error) {
+	c, err := e.s.Verify(tok, tokenKind(t), time.Now())
+	if err != nil {
+		return evalmix.Claims{}, err
+	}
+	return evalmix.Claims{ImpressionID: c.ImpressionID, ZoneID: c.ZoneID, CampaignID: c.CampaignID}, nil
+}
+
+// Expired re-issues tok as if it had been served an hour past the token TTL ago.
+func (e evalTokens) Expired(tok string, t models.EventType) (string, error) {
+	c, err := e.s.Verify(tok, tokenKind(t), time.Now())
+	if err != nil {
+		return "", err
+	}
+	c.IssuedAt = time.Now().Add(-e.s.TTL() - time.Hour).Unix()
+	return string(e.s.Sign(nil, &c)), nil
+}
+
+// evalNetwork is what the eval adds to the demo network: the fraudulent publisher's zones
+// and a week of statistics history.
+type evalNetwork struct {
+	sites       []evalmix.Site
+	attackZones map[evalmix.Category]int64
+	shadyZones  map[int64]bool
+	humanZones  map[int64]bool
+	secrets     map[int64]string // campaign → its advertiser's postback secret
+}
+
+func TestFraudEval(t *testing.T) {
+	seed := randomSeed(t)
+	scale := 1.0
+	if s := os.Getenv("ADNET_FRAUDEVAL_SCALE"); s != "" {
+		var err error
+		if scale, err = strconv.ParseFloat(s, 64); err != nil || scale <= 0 {
+			t.Fatalf("ADNET_FRAUDEVAL_SCALE=%q: must be a positive number", s)
+		}
+	}
+	t.Logf("fraud eval: seed %d (repeat with ADNET_FRAUDEVAL_SEED=%d), scale %g", seed, seed, scale)
+	rng := rand.New(rand.NewPCG(seed, 1))
+
+	dcFile := filepath.Join(t.TempDir(), "datacenters.txt")
+	if err := os.WriteFile(dcFile, []byte("# the eval's data-center addresses\n"+evalmix.DatacenterPrefix+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var nw evalNetwork
+	tp := startTopologyWith(t, topoOptions{demo: true, sections: fmt.Sprintf(`
+[stats]
+flush_interval = "1s"
+
+[fraud]
+auto_pause = true
+datacenter_file = %q
+`, dcFile), before: func(tp *topology) { nw = buildEvalNetwork(t, tp, rng) }})
+	ctx := context.Background()
+	db, err := openDB(ctx, tp.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store := mysql.NewStore(db)
+	raw := rawDB(t, tp.cfg.MySQL.DSN)
+	memory := startEvalAggregator(t, tp, store)
+
+	keys, err := token.LoadKeys(tp.cfg.Tracking.KeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := token.NewSigner(keys, token.Options{TTL: tp.cfg.Tracking.TokenTTL.D()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().UTC()
+	var log bytes.Buffer
+	gen, err := evalmix.New(evalmix.Options{
+		BaseURL: tp.cfg.Tracking.BaseURL, Seed: seed, Sites: nw.sites, ShadyDomain: "shady.example",
+		AttackZones: nw.attackZones, Tokens: evalTokens{signer},
+		PostbackSecret: func(c int64) string { return nw.secrets[c] },
+		MaxClicksPerIP: tp.cfg.Fraud.MaxClicksPerIP, MinHumanDelay: tp.cfg.Fraud.MinClickDelay.D() + 1500*time.Millisecond,
+		Scale: scale, Log: &log,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	defer cancel()
+	ledger, err := gen.Run(gctx)
+	t.Logf("%s", log.String())
+	if err != nil {
+		t.Fatalf("generator: %v", err)
+	}
+	t.Logf("sent in %.1fs: answered %v, %d serves without an ad, %d billable events labelled", ledger.Elapsed.Seconds(),
+		ledger.Answered, ledger.Unfilled, len(ledger.Events))
+	if len(ledger.Failures) > 0 {
+		t.Errorf("requests that failed or were answered unexpectedly: %v", ledger.Failures)
+	}
+
+	waitForDrain(t, tp, raw, start, ledger)
+
+	// One anomaly scan, as `adnet fraud scan` runs it (fraud.auto_pause is on).
+	var out, errOut bytes.Buffer
+	if err := runFraud(ctx, []string{"scan", "--config", tp.conf}, &out, &errOut); err != nil {
+		t.Fatalf("adnet fraud scan: %v\n%s", err, errOut.String())
+	}
+	t.Logf("adnet fraud scan:\n%s", out.String())
+
+	obs := observe(t, raw, start)
+	report := evalmix.Score(ledger, obs)
+	var rep strings.Builder
+	report.Print(&rep)
+	t.Logf("fraud eval, seed %d:\n%s", seed, rep.String())
+	t.Logf("anomaly flags by zone: %s", describeFlags(obs.FlaggedZones, nw))
+	if memory != nil {
+		if m := memory(); m > 0 {
+			t.Logf("aggregator fraud memory: %d bytes (%.1f MiB)", m, float64(m)/(1<<20))
+		}
+	}
+
+	if len(report.Problems) > 0 {
+		t.Errorf("%d events were not accounted for exactly once (see the report)", len(report.Problems))
+	}
+	if r := report.InvalidRecall(); r < 0.99 {
+		t.Errorf("only %.2f%% of the labelled invalid events were flagged; the target is at least 99%%", 100*r)
+	}
+	if r := report.HumanFlagRate(); r > 0.001 {
+		t.Errorf("%.3f%% of human events were flagged; the target is at most 0.1%%", 100*r)
+	}
+	for z := range obs.FlaggedZones {
+		if nw.humanZones[z] {
+			t.Errorf("zone %d, which only people visited, was flagged: %v", z, obs.FlaggedZones[z])
+		}
+	}
+	checkAutoPause(t, tp, store, obs.FlaggedZones)
+}
+
+func randomSeed(t *testing.T) uint64 {
+	if s := os.Getenv("ADNET_FRAUDEVAL_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("ADNET_FRAUDEVAL_SEED=%q: %v", s, err)
+		}
+		return v
+	}
+	var b [8]byte
+	if _, err := crand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return binary.LittleEndian.Uint64(b[:]) >> 1 // fits an int64 for people who paste it
+}
+
+// rawDB opens the database for the test's own reads and fixtures: the evaluation reads the
+// tables directly, independently of the store code it evaluates.
+func rawDB(t *testing.T, dsn string) *sql.DB {
+	t.Helper()
+	c, err := gomysql.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.ParseTime, c.Loc = true, time.UTC
+	db, err := sql.Open("mysql", c.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// buildEvalNetwork adds the fraudulent publisher (a site with one zone per attack), imports
+// the blocklist, and writes a week of hourly statistics for every zone as the network would
+// have recorded them: people's traffic at each zone's own CTR, 2-4% invalid. Two attack
+// zones are left without history (new zones: the anomaly monitor compares them with their
+// peers).
+func buildEvalNetwork(t *testing.T, tp *topology, rng *rand.Rand) evalNetwork {
+	t.Helper()
+	ctx := context.Background()
+	db, err := openDB(ctx, tp.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	store := mysql.NewStore(db)
+	n := evalNetwork{attackZones: map[evalmix.Category]int64{}, shadyZones: map[int64]bool{}, humanZones: map[int64]bool{},
+		secrets: map[int64]string{}}
+
+	advs, err := store.ListAdvertisers(ctx, mysql.AdvertiserFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	camps, err := store.ListCampaigns(ctx, mysql.CampaignFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := map[int64]string{}
+	for _, a := range advs {
+		secret[a.ID] = a.PostbackSecret
+	}
+	var link []int64
+	for _, c := range camps {
+		n.secrets[c.ID] = secret[c.AdvertiserID]
+		if len(c.Targeting.SiteDomains) == 0 { // the sponsorship targets travel.example only
+			link = append(link, c.ID)
+		}
+	}
+
+	pub := &models.Publisher{Name: "Shady Media", Status: models.StatusActive, RevenueShareBP: 8000}
+	if err := store.CreatePublisher(ctx, pub); err != nil {
+		t.Fatal(err)
+	}
+	site := &models.Site{PublisherID: pub.ID, Name: "Shady", Domain: "shady.example", Status: models.StatusActive}
+	if err := store.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	for _, cat := range evalmix.AttackZoneCategories() {
+		z := &models.Zone{SiteID: site.ID, Name: "shady: " + string(cat), Width: 300, Height: 250, Status: models.StatusActive}
+		if err := store.CreateZone(ctx, z); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range link {
+			if err := store.LinkZoneCampaign(ctx, &models.ZoneCampaign{ZoneID: z.ID, CampaignID: c, Weight: 1}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n.attackZones[cat], n.shadyZones[z.ID] = z.ID, true
+	}
+
+	// The demo page's tags: the first three zones as script tags, the others as iframes.
+	sites, err := store.ListSites(ctx, mysql.SiteFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones, err := store.ListZones(ctx, mysql.ZoneFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctr := map[int64]float64{}
+	pubOf := map[int64]int64{}
+	for _, s := range sites {
+		pubOf[s.ID] = s.PublisherID
+	}
+	for i, z := range zones {
+		ctr[z.ID] = 0.01 + 0.02*rng.Float64()
+		if n.shadyZones[z.ID] {
+			continue
+		}
+		n.humanZones[z.ID] = true
+		for j := range sites {
+			if sites[j].ID != z.SiteID {
+				continue
+			}
+			k := -1
+			for m := range n.sites {
+				if n.sites[m].Domain == sites[j].Domain {
+					k = m
+				}
+			}
+			if k < 0 {
+				n.sites = append(n.sites, evalmix.Site{Domain: sites[j].Domain})
+				k = len(n.sites) - 1
+			}
+			n.sites[k].Zones = append(n.sites[k].Zones, evalmix.Zone{ID: z.ID, CTR: ctr[z.ID], Frame: i >= 3})
+		}
+	}
+
+	// The blocklist, imported as an operator would.
+	list := filepath.Join(t.TempDir(), "blocklist.txt")
+	if err := os.WriteFile(list, []byte(evalmix.BlockedPrefix+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(adnetBinary, "blocklist", "--config", tp.conf, "import", list).CombinedOutput(); err != nil {
+		t.Fatalf("adnet blocklist import: %v\n%s", err, out)
+	}
+
+	// A week of history, ending two hours ago (so that the anomaly scan's recent window holds
+	// only the eval's traffic).
+	raw := rawDB(t, tp.cfg.MySQL.DSN)
+	last := time.Now().UTC().Truncate(time.Hour).Add(-2 * time.Hour)
+	var rows []string
+	var args []any
+	for _, z := range zones {
+		if z.ID == n.attackZones[evalmix.Inflate] || z.ID == n.attackZones[evalmix.Expired] {
+			continue // new zones
+		}
+		inv := 0.02 + 0.02*rng.Float64()
+		for h := 0; h < 7*24; h++ {
+			hour := last.Add(-time.Duration(h) * time.Hour)
+			// Fewer people at night: 80 to 500 impressions an hour.
+			imps := int64(80 + 420*(0.5+0.5*math.Sin(float64(hour.Hour()-9)*math.Pi/12)) + float64(rng.IntN(40)))
+			clicks, invalid := binomial(rng, imps, ctr[z.ID]), binomial(rng, imps, inv)
+			rows = append(rows, "(?, ?, 0, 0, '', 0, ?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, hour, z.ID, pubOf[z.SiteID], z.SiteID, imps+invalid, imps, imps, clicks, invalid, 0)
+		}
+	}
+	for len(rows) > 0 {
+		k := min(len(rows), 500)
+		if _, err := raw.ExecContext(ctx, `INSERT INTO stats_hourly (hour, zone_id, campaign_id, creative_id, country,
+			advertiser_id, publisher_id, site_id, requests, served, impressions, clicks, invalid_impressions, invalid_clicks)
+			VALUES `+strings.Join(rows[:k], ","), args[:10*k]...); err != nil {
+			t.Fatal(err)
+		}
+		rows, args = rows[k:], args[10*k:]
+	}
+	return n
+}
+
+func binomial(rng *rand.Rand, n int64, p float64) int64 {
+	var k int64
+	for i := int64(0); i < n; i++ {
+		if rng.Float64() < p {
+			k++
+		}
+	}
+	return k
+}
+
+// startEvalAggregator makes sure an aggregator runs: the one the master supervises, else
+// `adnet aggregate` as a child of the test, else one in this process (before the command
+// exists). It returns how to read the fraud memory, when it can be read.
+func startEvalAggregator(t *testing.T, tp *topology, store *mysql.Store) func() int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if evalProcess("aggregate", tp.conf) != 0 {
+			t.Logf("aggregator: supervised by the master")
+			return func() int { return statusNumber(tp, "fraud_memory_bytes") }
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	help, _ := exec.Command(adnetBinary, "help").CombinedOutput()
+	if strings.Contains(string(help), "\n  aggregate ") {
+		cmd := exec.Command(adnetBinary, "aggregate", "--config", tp.conf)
+		cmd.Stdout, cmd.Stderr = tp.out, tp.out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = cmd.Process.Signal(os.Interrupt)
+			_ = cmd.Wait()
+		})
+		t.Logf("aggregator: `adnet aggregate` started by the test (pid %d)", cmd.Process.Pid)
+		return func() int { return statusNumber(tp, "fraud_memory_bytes") }
+	}
+	key := make([]byte, 32)
+	if _, err := crand.Read(key); err != nil {
+		t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(tp.out)
+	cfg := tp.cfg
+	a, err := aggregator.New(aggregator.Options{DataDir: cfg.DataDir, Store: store, FlushInterval: cfg.Stats.FlushInterval.D(),
+		ClickWindow: cfg.Fraud.ClickWindow.D(), MaxClicksPerIP: cfg.Fraud.MaxClicksPerIP, MinClickDelay: cfg.Fraud.MinClickDelay.D(),
+		Location: cfg.Location(), Logger: log, IPHashKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("aggregator: %v", err)
+		}
+	})
+	t.Logf("aggregator: run in the test process (`adnet aggregate` is not wired yet)")
+	return func() int { return a.Stats().FraudMemoryBytes }
+}
+
+// evalProcess returns the pid of a process whose command line has every word, or 0.
+func evalProcess(words ...string) int {
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		cmd := strings.ReplaceAll(string(b), "\x00", " ")
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(cmd, w)
+		}
+		if all {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			return pid
+		}
+	}
+	return 0
+}
+
+// statusNumber finds a number named key anywhere in the master's status JSON (0 if absent).
+func statusNumber(tp *topology, key string) int {
+	code, body, err := tp.get("/status?json")
+	if err != nil || code != http.StatusOK {
+		return 0
+	}
+	var doc any
+	if json.Unmarshal([]byte(body), &doc) != nil {
+		return 0
+	}
+	var find func(v any) int
+	find = func(v any) int {
+		switch v := v.(type) {
+		case map[string]any:
+			if f, ok := v[key].(float64); ok {
+				return int(f)
+			}
+			for _, c := range v {
+				if n := find(c); n > 0 {
+					return n
+				}
+			}
+		case []any:
+			for _, c := range v {
+				if n := find(c); n > 0 {
+					return n
+				}
+			}
+		}
+		return 0
+	}
+	return find(doc)
+}
