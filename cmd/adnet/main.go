@@ -35,6 +35,7 @@ func commands() map[string]command {
 		"demo":       {"seed a demo network (advertisers, campaigns, publishers, zones) into an empty database", runDemo},
 		"version":    {"print the version", runVersion},
 		"top":        {"a terminal view of nginx and every worker, refreshed every second", runTop},
+		"aggregate":  {"run the statistics aggregator (normally started by the master)", runAggregate},
 		"fraud":      {"list and review publisher-anomaly flags, or run one anomaly scan now", runFraud},
 		"blocklist":  {"import the IP blocklist or the data-center ranges from a file", runBlocklist},
 	}

@@ -433,6 +433,6 @@ min_click_delay = "0s"
 	// on another worker (recorded twice, answered once), or not answered at all: at most one
 	// per generator connection per kill, plus the requests that failed outright.
 	cutoff := workerKills*conc + (tl.failed.Load() - failedBefore)
-	got = tp.drain(store, 0)
+	got = tp.drain(store, sum(tl.served))
 	check("phase 1+2 (with kills and a MariaDB outage)", false, cutoff)
 }

@@ -119,8 +119,8 @@ func (b *Batch) Events() int {
 }
 
 // FlushBatch commits b in ONE transaction: the multi-row upserts of stats_hourly, stats_daily,
-// stats_invalid_hourly, stats_invalid_daily and campaign_daily, the click and conversion rows,
-// and the new event-log offsets. Either all of it is committed or none, which is what makes the
+// stats_zone_daily, their stats_invalid_* twins and campaign_daily, the click and conversion
+// rows, and the new event-log offsets. Either all of it is committed or none, which is what makes the
 // statistics exactly-once: the offsets say precisely which events the counts contain.
 //
 // Counters are added (col = col + VALUES(col)); the *_micros money columns are recomputed from
@@ -249,25 +249,37 @@ func dayOf(d time.Time) time.Time {
 	return time.Date(y, m, dd, 0, 0, 0, 0, time.UTC)
 }
 
-// groupStats sums deltas by (time, zone, campaign, creative, country), the time being the hour
-// or the day, and returns the rows in primary-key order.
-func groupStats(deltas []StatsDelta, daily bool) []statsRow {
+// statsGrain says which table a grouping is for.
+type statsGrain int
+
+const (
+	grainHourly statsGrain = iota // stats_hourly: (hour, zone, campaign, creative, country)
+	grainDaily                    // stats_daily: (day, zone, campaign, creative, country)
+	grainZone                     // stats_zone_daily: (day, zone)
+)
+
+// groupStats sums deltas by the key of the grain's table and returns the rows in primary-key
+// order.
+func groupStats(deltas []StatsDelta, grain statsGrain) []statsRow {
 	idx := make(map[statsKey]int, len(deltas))
 	keys := make([]statsKey, 0, len(deltas))
 	rows := make([]statsRow, 0, len(deltas))
 	for i := range deltas {
 		d := &deltas[i]
 		at := d.Hour.UTC().Truncate(time.Hour)
-		if daily {
+		if grain != grainHourly {
 			at = dayOf(d.Day)
 		}
 		k := statsKey{at.Unix(), d.ZoneID, d.CampaignID, d.CreativeID, d.Country}
+		if grain == grainZone {
+			k.campaign, k.creative, k.country = 0, 0, ""
+		}
 		j, ok := idx[k]
 		if !ok {
 			j = len(rows)
 			idx[k] = j
 			keys = append(keys, k)
-			rows = append(rows, statsRow{at: at, zone: d.ZoneID, campaign: d.CampaignID, creative: d.CreativeID, country: d.Country})
+			rows = append(rows, statsRow{at: at, zone: k.zone, campaign: k.campaign, creative: k.creative, country: k.country})
 		}
 		r := &rows[j]
 		r.advertiser = cmp.Or(r.advertiser, d.AdvertiserID)
@@ -326,7 +338,11 @@ func upsertStats(ctx context.Context, tx *sqlx.Tx, deltas []StatsDelta) error {
 		if daily {
 			table, timeCol = "stats_daily", "day"
 		}
-		rows := groupStats(deltas, daily)
+		grain := grainHourly
+		if daily {
+			grain = grainDaily
+		}
+		rows := groupStats(deltas, grain)
 		head := `INSERT INTO ` + table + ` (` + timeCol + `, zone_id, campaign_id, creative_id, country,
 			advertiser_id, publisher_id, site_id, requests, served, impressions, clicks, conversions,
 			invalid_impressions, invalid_clicks, invalid_conversions, spend_micros, spend_nanos,
@@ -345,6 +361,19 @@ func upsertStats(ctx context.Context, tx *sqlx.Tx, deltas []StatsDelta) error {
 			return fmt.Errorf("%s: %w", table, err)
 		}
 	}
+	rows := groupStats(deltas, grainZone)
+	head := `INSERT INTO stats_zone_daily (day, zone_id, publisher_id, site_id, requests, served, impressions,
+		clicks, conversions, invalid_impressions, invalid_clicks, invalid_conversions, spend_micros, spend_nanos,
+		publisher_revenue_micros, publisher_revenue_nanos) VALUES `
+	tail := strings.Replace(statsUpdate, "advertiser_id = IF(advertiser_id = 0, VALUES(advertiser_id), advertiser_id),", "", 1)
+	err := insertChunks(ctx, tx, head, tail, 16, len(rows), func(dst []any, i int) []any {
+		r := &rows[i]
+		return append(dst, r.at.Format(time.DateOnly), r.zone, r.publisher, r.site, r.requests, r.served, r.imps,
+			r.clicks, r.convs, r.invImps, r.invClicks, r.invConvs, r.spend/1000, r.spend, r.reven/1000, r.reven)
+	})
+	if err != nil {
+		return fmt.Errorf("stats_zone_daily: %w", err)
+	}
 	return nil
 }
 
@@ -358,20 +387,29 @@ func upsertInvalid(ctx context.Context, tx *sqlx.Tx, deltas []InvalidDelta) erro
 	if len(deltas) == 0 {
 		return nil
 	}
-	for _, daily := range []bool{false, true} {
+	for _, grain := range []statsGrain{grainHourly, grainDaily, grainZone} {
+		daily := grain != grainHourly
 		table, timeCol := "stats_invalid_hourly", "hour"
-		if daily {
+		switch grain {
+		case grainDaily:
 			table, timeCol = "stats_invalid_daily", "day"
+		case grainZone:
+			table, timeCol = "stats_invalid_zone_daily", "day"
 		}
 		idx := make(map[invalidKey]int, len(deltas))
 		var keys []invalidKey
 		var rows []InvalidDelta
 		for _, d := range deltas {
+			n := d.Count
 			at := d.Hour.UTC().Truncate(time.Hour)
 			if daily {
 				at = dayOf(d.Day)
 			}
 			k := invalidKey{statsKey{at.Unix(), d.ZoneID, d.CampaignID, d.CreativeID, d.Country}, d.EventType, d.Reason}
+			if grain == grainZone {
+				k.campaign, k.creative, k.country = 0, 0, ""
+				d.CampaignID, d.CreativeID, d.Country = 0, 0, ""
+			}
 			j, ok := idx[k]
 			if !ok {
 				j = len(rows)
@@ -384,7 +422,7 @@ func upsertInvalid(ctx context.Context, tx *sqlx.Tx, deltas []InvalidDelta) erro
 			r.AdvertiserID = cmp.Or(r.AdvertiserID, d.AdvertiserID)
 			r.PublisherID = cmp.Or(r.PublisherID, d.PublisherID)
 			r.SiteID = cmp.Or(r.SiteID, d.SiteID)
-			r.Count += d.Count
+			r.Count += n
 		}
 		order := make([]int, len(rows))
 		for i := range order {
@@ -393,22 +431,32 @@ func upsertInvalid(ctx context.Context, tx *sqlx.Tx, deltas []InvalidDelta) erro
 		slices.SortFunc(order, func(a, b int) int {
 			return cmp.Or(keys[a].cmp(keys[b].statsKey), cmp.Compare(keys[a].typ, keys[b].typ), cmp.Compare(keys[a].reason, keys[b].reason))
 		})
-		head := `INSERT INTO ` + table + ` (` + timeCol + `, zone_id, campaign_id, creative_id, country,
-			event_type, reason, advertiser_id, publisher_id, site_id, count) VALUES `
-		tail := ` ON DUPLICATE KEY UPDATE
-			advertiser_id = IF(advertiser_id = 0, VALUES(advertiser_id), advertiser_id),
+		ownerUpdate := ` ON DUPLICATE KEY UPDATE
 			publisher_id = IF(publisher_id = 0, VALUES(publisher_id), publisher_id),
 			site_id = IF(site_id = 0, VALUES(site_id), site_id),
 			count = count + VALUES(count)`
-		err := insertChunks(ctx, tx, head, tail, 11, len(rows), func(dst []any, i int) []any {
-			r := &rows[order[i]]
-			var at any = r.Hour
-			if daily {
-				at = r.Hour.Format(time.DateOnly)
-			}
-			return append(dst, at, r.ZoneID, r.CampaignID, r.CreativeID, r.Country,
-				uint8(r.EventType), uint8(r.Reason), r.AdvertiserID, r.PublisherID, r.SiteID, r.Count)
-		})
+		var err error
+		if grain == grainZone {
+			head := `INSERT INTO stats_invalid_zone_daily (day, zone_id, event_type, reason, publisher_id, site_id, count) VALUES `
+			err = insertChunks(ctx, tx, head, ownerUpdate, 7, len(rows), func(dst []any, i int) []any {
+				r := &rows[order[i]]
+				return append(dst, r.Hour.Format(time.DateOnly), r.ZoneID, uint8(r.EventType), uint8(r.Reason),
+					r.PublisherID, r.SiteID, r.Count)
+			})
+		} else {
+			head := `INSERT INTO ` + table + ` (` + timeCol + `, zone_id, campaign_id, creative_id, country,
+				event_type, reason, advertiser_id, publisher_id, site_id, count) VALUES `
+			tail := strings.Replace(ownerUpdate, "UPDATE", "UPDATE advertiser_id = IF(advertiser_id = 0, VALUES(advertiser_id), advertiser_id),", 1)
+			err = insertChunks(ctx, tx, head, tail, 11, len(rows), func(dst []any, i int) []any {
+				r := &rows[order[i]]
+				var at any = r.Hour
+				if daily {
+					at = r.Hour.Format(time.DateOnly)
+				}
+				return append(dst, at, r.ZoneID, r.CampaignID, r.CreativeID, r.Country,
+					uint8(r.EventType), uint8(r.Reason), r.AdvertiserID, r.PublisherID, r.SiteID, r.Count)
+			})
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", table, err)
 		}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"adnet/internal/aggregator"
+	"adnet/internal/fraud"
+	"adnet/models/mysql"
+)
+
+// runAggregate runs the statistics aggregator in the foreground until SIGTERM, SIGQUIT or
+// SIGINT: it tails every worker's event log and commits statistics exactly once. The master
+// runs it as a supervised process; run it alone only when the master is not running one. It
+// also runs the publisher-anomaly scanner every few minutes.
+func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs, path := flags("aggregate", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		return err
+	}
+	log, reopen, err := newLogger(cfg, "aggregator")
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGUSR1 {
+				if reopen != nil {
+					_ = reopen()
+				}
+				continue
+			}
+			log.WithField("signal", sig.String()).Info("aggregator stopping")
+			cancel()
+			return
+		}
+	}()
+
+	// MariaDB may be down when the aggregator starts: the workers keep writing their logs, and
+	// the master restarts the aggregator (with backoff) until the database answers.
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := mysql.CheckSchema(ctx, db); err != nil {
+		return err
+	}
+	key, err := ipHashKey(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	store := mysql.NewStore(db)
+	agg, err := aggregator.New(aggregator.Options{
+		DataDir: cfg.DataDir, Store: store, FlushInterval: cfg.Stats.FlushInterval.D(), Retention: cfg.Events.Retention.D(),
+		MaxDisk: int64(cfg.Events.MaxDisk), HourlyRetention: cfg.Stats.HourlyRetention.D(), ClickRetention: cfg.Stats.ClickRetention.D(),
+		ClickWindow: cfg.Fraud.ClickWindow.D(), MaxClicksPerIP: cfg.Fraud.MaxClicksPerIP, MinClickDelay: cfg.Fraud.MinClickDelay.D(),
+		Location: cfg.Location(), Logger: log, IPHashKey: key,
+	})
+	if err != nil {
+		return err
+	}
+	scanner, err := fraud.NewAnomalyScanner(fraud.ScannerOptions{Store: store, AutoPause: cfg.Fraud.AutoPause, Logger: log})
+	if err != nil {
+		return err
+	}
+	go func() { _ = fraud.RunAnomalyLoop(ctx, scanner, fraud.DefaultAnomalyInterval) }()
+	log.WithField("pid", os.Getpid()).Info("aggregator running")
+	if err := agg.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	log.Info("aggregator stopped")
+	return nil
+}
+
+// ipHashKey returns the key that hashes client addresses in click and conversion rows. It is
+// created once (32 random bytes, mode 0600) in the data directory and must survive restarts:
+// the same address must hash the same way in every audit.
+func ipHashKey(dataDir string) ([]byte, error) {
+	path := filepath.Join(dataDir, "ip-hash.key")
+	if b, err := os.ReadFile(path); err == nil {
+		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
+		if err != nil || len(key) < 16 {
+			return nil, fmt.Errorf("%s: not a hex key of at least 16 bytes; remove it to create a new one", path)
+		}
+		return key, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o750); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return ipHashKey(dataDir) // another process created it first
+	} else if err != nil {
+		return nil, err
+	}
+	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return key, f.Close()
+}

@@ -1,0 +1,537 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"adnet/models"
+	"adnet/models/mysql"
+)
+
+// Store is what the aggregator needs from the database; *mysql.Store implements it.
+type Store interface {
+	LoadOffsets(ctx context.Context) (map[string]mysql.Offset, error)
+	LoadDimensions(ctx context.Context) (*mysql.Dimensions, error)
+	ConversionFacts(ctx context.Context, ids []models.ImpressionID) (map[models.ImpressionID]mysql.ConversionFact, error)
+	FlushBatch(ctx context.Context, b *mysql.Batch) error
+	DeleteOffset(ctx context.Context, source string) error
+	Rollup(ctx context.Context, o mysql.RollupOptions) (mysql.RollupResult, error)
+}
+
+// Defaults for zero Options fields.
+const (
+	DefaultFlushInterval   = 5 * time.Second
+	DefaultRetention       = 24 * time.Hour
+	DefaultHourlyRetention = 90 * 24 * time.Hour
+	DefaultClickRetention  = 90 * 24 * time.Hour
+	DefaultClickWindow     = 10 * time.Minute
+	DefaultMaxClicksPerIP  = 20
+	DefaultWatermark       = 2 * time.Second
+	DefaultMaxBatchEvents  = 200000
+	DefaultEventsPerSecond = 25000
+	DefaultPollInterval    = 50 * time.Millisecond
+	DefaultDimsRefresh     = time.Minute
+	DefaultRollupInterval  = time.Hour
+)
+
+// Options configures an Aggregator. Zero values select the defaults above.
+type Options struct {
+	DataDir string // sources are <DataDir>/events/worker-*/w*/
+	Store   Store
+
+	FlushInterval   time.Duration // stats.flush_interval
+	Retention       time.Duration // events.retention: committed segments and finished sources older than this are deleted
+	MaxDisk         int64         // events.max_disk, the limit of each worker's log directory (0: none); for the warning
+	HourlyRetention time.Duration // stats.hourly_retention
+	ClickRetention  time.Duration // stats.click_retention
+	ClickWindow     time.Duration // fraud.click_window
+	MaxClicksPerIP  int           // fraud.max_clicks_per_ip
+	MinClickDelay   time.Duration // fraud.min_click_delay (0: fast_click off)
+	Location        *time.Location
+	Logger          logrus.FieldLogger
+	// IPHashKey keys the hash of client addresses stored in click rows (at least 16 bytes,
+	// persistent: the same address must hash the same after a restart).
+	IPHashKey []byte
+
+	// Tuning.
+	Watermark               time.Duration // how long an event waits for earlier events of other workers
+	MaxBatchEvents          int           // events held in memory before a commit (bounds memory in an outage)
+	ExpectedEventsPerSecond int           // design load of the fraud state
+	PollInterval            time.Duration // how often idle logs are polled
+	DimsRefresh             time.Duration // how often zone and campaign owners are reloaded
+	RollupInterval          time.Duration // how often retention runs on the statistics tables
+	Now                     func() time.Time
+}
+
+// Aggregator tails every worker's event log, takes the verdicts that need all workers' events,
+// and commits hourly and daily statistics with the log offsets in one transaction per flush.
+// Run it in one process at a time (it takes a lock file in the events directory).
+type Aggregator struct {
+	opt   Options
+	log   logrus.FieldLogger
+	store Store
+	now   func() time.Time
+
+	eventsDir string
+	sources   []*source // sorted by name: the merge's tie-break
+	byName    map[string]*source
+	offsets   map[string]mysql.Offset // committed, as last read or written
+
+	fraud *verdicts
+	ip    *ipHasher
+	dims  *mysql.Dimensions
+
+	open   *batch // being filled
+	sealed *batch // a commit was attempted and failed: it may or may not be in the database
+
+	// Day of the last event, cached: In(loc) per event would cost a zone lookup.
+	dayLo, dayHi, dayKey int64
+
+	nextDiscover, nextMaint, lastFlush time.Time
+	retryAt, dimsRetryAt, dimsLoaded   time.Time
+	flushWait                          backoff
+	inOutage                           bool
+	missing                            map[int64]time.Time // campaign/zone ids absent after a refresh
+	hooks                              hooks
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+// hooks let tests stop the aggregator at chosen points as if the process had been killed.
+type hooks struct {
+	crash    func(point string) error // "event", "warmup", "before-commit", "after-commit"
+	noWarmup bool                     // skip the warm-up, to show what it is for
+}
+
+func (a *Aggregator) hook(point string) error {
+	if a.hooks.crash != nil {
+		return a.hooks.crash(point)
+	}
+	return nil
+}
+
+// New checks opt and returns an Aggregator; Run starts it.
+func New(opt Options) (*Aggregator, error) {
+	if opt.DataDir == "" || opt.Store == nil {
+		return nil, models.Errorf(models.EINVALID, "aggregator: DataDir and Store are required")
+	}
+	if len(opt.IPHashKey) < 16 {
+		return nil, models.Errorf(models.EINVALID, "aggregator: the IP hash key must be at least 16 bytes")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opt.FlushInterval, DefaultFlushInterval)
+	def(&opt.Retention, DefaultRetention)
+	def(&opt.HourlyRetention, DefaultHourlyRetention)
+	def(&opt.ClickRetention, DefaultClickRetention)
+	def(&opt.ClickWindow, DefaultClickWindow)
+	def(&opt.Watermark, DefaultWatermark)
+	def(&opt.PollInterval, DefaultPollInterval)
+	def(&opt.DimsRefresh, DefaultDimsRefresh)
+	def(&opt.RollupInterval, DefaultRollupInterval)
+	if opt.MinClickDelay < 0 {
+		opt.MinClickDelay = 0
+	}
+	// Warm-up re-reads the last click window of every source: segments must outlive it.
+	opt.Retention = max(opt.Retention, 2*opt.ClickWindow)
+	if opt.MaxClicksPerIP <= 0 {
+		opt.MaxClicksPerIP = DefaultMaxClicksPerIP
+	}
+	if opt.MaxBatchEvents <= 0 {
+		opt.MaxBatchEvents = DefaultMaxBatchEvents
+	}
+	if opt.ExpectedEventsPerSecond <= 0 {
+		opt.ExpectedEventsPerSecond = DefaultEventsPerSecond
+	}
+	if opt.Location == nil {
+		opt.Location = time.UTC
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	log := opt.Logger
+	if log == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		log = l
+	}
+	v, err := newVerdicts(verdictOptions{Window: opt.ClickWindow, MaxClicksPerIP: opt.MaxClicksPerIP,
+		MinClickDelay: opt.MinClickDelay, EventsPerSec: opt.ExpectedEventsPerSecond})
+	if err != nil {
+		return nil, err
+	}
+	a := &Aggregator{
+		opt: opt, log: log.WithField("component", "aggregator"), store: opt.Store, now: opt.Now,
+		eventsDir: filepath.Join(opt.DataDir, "events"),
+		byName:    map[string]*source{}, offsets: map[string]mysql.Offset{},
+		fraud: v, ip: newIPHasher(opt.IPHashKey), open: newBatch(), missing: map[int64]time.Time{},
+	}
+	a.stats.MaxDiskBytes = opt.MaxDisk
+	a.stats.FraudMemoryBytes = v.MemoryBytes()
+	return a, nil
+}
+
+// errLocked is returned by Run when another aggregator holds the events directory.
+var errLocked = errors.New("another aggregator is running on this data directory")
+
+// lockDir takes <events>/aggregator.lock for the life of Run: two aggregators would each count
+// every event once, i.e. twice in total.
+func (a *Aggregator) lockDir() (func(), error) {
+	if err := os.MkdirAll(a.eventsDir, 0o750); err != nil {
+		return nil, fmt.Errorf("aggregator: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(a.eventsDir, "aggregator.lock"), os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("aggregator: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("aggregator: %s: %w", a.eventsDir, errLocked)
+	}
+	return func() { f.Close() }, nil
+}
+
+// Run aggregates until ctx is cancelled, then commits what it holds (if the database lets it
+// within a few seconds) and returns nil. It returns an error only if it cannot start (another
+// aggregator holds the directory) or on a failure that must stop it (an inconsistent offset
+// table). A database outage is never fatal: Run retries until ctx ends.
+func (a *Aggregator) Run(ctx context.Context) error {
+	unlock, err := a.lockDir()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	defer a.closeSources()
+	if err := a.start(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	rollupDone := make(chan struct{})
+	rctx, stopRollup := context.WithCancel(ctx)
+	go func() {
+		defer close(rollupDone)
+		a.rollupLoop(rctx)
+	}()
+	defer func() {
+		stopRollup()
+		<-rollupDone
+	}()
+	a.setRunning(true)
+	defer a.setRunning(false)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		if ctx.Err() != nil {
+			a.finalFlush()
+			return nil
+		}
+		idle, err := a.step(ctx)
+		if err != nil {
+			return err
+		}
+		if idle {
+			t.Reset(a.opt.PollInterval)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		}
+	}
+}
+
+// start loads the committed offsets (waiting for the database), finishes interrupted source
+// removals, opens the sources and warms the fraud state up.
+func (a *Aggregator) start(ctx context.Context) error {
+	wait := backoff{}
+	for {
+		offs, err := a.store.LoadOffsets(ctx)
+		if err == nil {
+			a.offsets = offs
+			break
+		}
+		a.outage(err, "load offsets")
+		if !sleepCtx(ctx, wait.next()) {
+			return ctx.Err()
+		}
+	}
+	for {
+		err := a.reloadDims(ctx)
+		if err == nil {
+			break
+		}
+		a.outage(err, "load dimensions")
+		if !sleepCtx(ctx, wait.next()) {
+			return ctx.Err()
+		}
+	}
+	a.recovered()
+	if err := a.finishRemovals(ctx); err != nil {
+		a.log.WithError(err).Warn("aggregator: could not finish removing old sources; retrying later")
+	}
+	if err := a.discover(); err != nil {
+		return err
+	}
+	if !a.hooks.noWarmup {
+		if err := a.warmUp(ctx); err != nil {
+			return err
+		}
+	}
+	now := a.now()
+	a.lastFlush, a.nextMaint = now, now
+	return nil
+}
+
+// step does one round of work: discover sources, move events from the logs into the batch,
+// flush when due, maintain. idle reports that there was nothing to read.
+func (a *Aggregator) step(ctx context.Context) (idle bool, err error) {
+	now := a.now()
+	if !now.Before(a.nextDiscover) {
+		a.nextDiscover = now.Add(time.Second)
+		if err := a.discover(); err != nil {
+			a.log.WithError(err).Warn("aggregator: discovering sources")
+		}
+	}
+	n := 0
+	for n < 4096 && a.pending() < a.opt.MaxBatchEvents {
+		s := a.pick(now)
+		if s == nil {
+			break
+		}
+		if !a.ensureDims(ctx, &s.head, now) {
+			break // the database is needed to price this event: wait for it
+		}
+		if err := a.process(s); err != nil {
+			return false, err
+		}
+		n++
+	}
+	if a.flushDue(now) {
+		if err := a.flush(ctx); err != nil {
+			return false, err
+		}
+	}
+	if !now.Before(a.nextMaint) {
+		a.nextMaint = now.Add(5 * time.Second)
+		a.maintain(ctx, now)
+	}
+	return n == 0, nil
+}
+
+// pending is the number of events held in memory.
+func (a *Aggregator) pending() int {
+	n := a.open.events
+	if a.sealed != nil {
+		n += a.sealed.events
+	}
+	return n
+}
+
+func (a *Aggregator) flushDue(now time.Time) bool {
+	if a.pending() == 0 || now.Before(a.retryAt) {
+		return false
+	}
+	return a.pending() >= a.opt.MaxBatchEvents || now.Sub(a.lastFlush) >= a.opt.FlushInterval
+}
+
+// process judges the head event of s and adds it to the open batch.
+func (a *Aggregator) process(s *source) error {
+	ev := &s.head
+	s.hasHead = false
+	if ev.Time.IsZero() {
+		// Never written by adnet's writer (it stamps every event); counted and skipped rather
+		// than filed under year 1.
+		a.mu.Lock()
+		a.stats.Skipped++
+		a.mu.Unlock()
+		a.open.consumed(s.name, s.committed, s.headPos, s.consumedTime)
+		s.consumed = s.headPos
+		return a.hook("event")
+	}
+	worker := ev.Reason
+	reason := a.fraud.judge(ev)
+	if reason != worker {
+		a.open.tally[reason]++
+	}
+	a.add(ev, reason)
+	a.open.consumed(s.name, s.committed, s.headPos, ev.Time)
+	s.consumed, s.consumedTime = s.headPos, ev.Time
+	return a.hook("event")
+}
+
+// add counts ev with its final reason into the open batch.
+func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
+	b := a.open
+	var cc [2]byte
+	if c := countryCode(ev.Country); c != "" {
+		cc = [2]byte{c[0], c[1]}
+	}
+	k := aggKey{hour: ev.Time.Unix() / 3600 * 3600, day: a.dayOf(ev.Time), zone: ev.ZoneID,
+		campaign: ev.CampaignID, creative: ev.CreativeID, country: cc}
+	pricing := a.dims.Campaigns[ev.CampaignID].Pricing
+	share := a.dims.Zones[ev.ZoneID].RevenueShareBP
+	switch ev.Type {
+	case models.EventServe:
+		v := b.row(k)
+		v.requests++
+		if ev.CreativeID != 0 {
+			v.served++
+		}
+		if reason != models.ReasonValid {
+			b.invalid[invKey{k, ev.Type, reason}]++
+		}
+	case models.EventImpression, models.EventClick:
+		v := b.row(k)
+		if reason == models.ReasonValid {
+			cost := costNanos(pricing, ev.PriceMicros, ev.Type)
+			v.spend += cost
+			v.reven += revenueNanos(cost, share)
+			if ev.Type == models.EventImpression {
+				v.imps++
+			} else {
+				v.clicks++
+			}
+		} else {
+			if ev.Type == models.EventImpression {
+				v.invImps++
+			} else {
+				v.invClicks++
+			}
+			b.invalid[invKey{k, ev.Type, reason}]++
+		}
+		var zero models.ImpressionID
+		if ev.Type == models.EventClick && ev.ImpressionID != zero {
+			// Forged clicks (no authentic impression id) are counted but not stored: anyone
+			// can send them, so their rows would be unbounded.
+			b.clicks = append(b.clicks, mysql.ClickRow{
+				ImpressionID: ev.ImpressionID, Time: ev.Time, ServedAt: ev.ServedAt, ZoneID: ev.ZoneID,
+				CampaignID: ev.CampaignID, CreativeID: ev.CreativeID, IPHash: a.ip.hash(ev.IP), UAHash: ev.UAHash,
+				ViewerID: ev.ViewerID, Country: countryString(cc), Reason: reason,
+			})
+			if t, ok := b.clicked[ev.ImpressionID]; !ok || ev.Time.Before(t) {
+				b.clicked[ev.ImpressionID] = ev.Time
+			}
+		}
+	case models.EventConversion:
+		cost := costNanos(pricing, ev.PriceMicros, ev.Type)
+		b.convs = append(b.convs, pendingConv{key: k, id: ev.ImpressionID, time: ev.Time, reason: reason,
+			zone: ev.ZoneID, campaign: ev.CampaignID, creative: ev.CreativeID, payout: ev.PayoutMicros,
+			spend: cost, reven: revenueNanos(cost, share)})
+	default:
+		// An event type this build does not know: counted in no column, but consumed so the
+		// log moves on; Stats shows it.
+		a.mu.Lock()
+		a.stats.Skipped++
+		a.mu.Unlock()
+	}
+}
+
+// dayOf returns the network-time-zone date of t as Unix seconds of that date at 00:00 UTC.
+func (a *Aggregator) dayOf(t time.Time) int64 {
+	ns := t.UnixNano()
+	if ns >= a.dayLo && ns < a.dayHi {
+		return a.dayKey
+	}
+	l := t.In(a.opt.Location)
+	y, m, d := l.Date()
+	a.dayLo = time.Date(y, m, d, 0, 0, 0, 0, a.opt.Location).UnixNano()
+	a.dayHi = time.Date(y, m, d+1, 0, 0, 0, 0, a.opt.Location).UnixNano()
+	a.dayKey = time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix()
+	return a.dayKey
+}
+
+// ensureDims makes sure the dimensions needed to price ev are loaded. A worker-valid event
+// of a campaign or zone created since the last load triggers a reload; if the database is
+// down, the event waits (false) rather than being priced at zero. Ids still unknown after a
+// reload are priced at zero and logged, and are not reloaded for again for DimsRefresh.
+func (a *Aggregator) ensureDims(ctx context.Context, ev *models.Event, now time.Time) bool {
+	if ev.Type == models.EventServe || ev.Reason != models.ReasonValid || ev.CampaignID == 0 {
+		return true
+	}
+	_, cok := a.dims.Campaigns[ev.CampaignID]
+	_, zok := a.dims.Zones[ev.ZoneID]
+	if cok && zok {
+		return true
+	}
+	miss := ev.CampaignID
+	if cok {
+		miss = -ev.ZoneID // zones and campaigns share the map: zones negated
+	}
+	if t, ok := a.missing[miss]; ok && now.Sub(t) < a.opt.DimsRefresh {
+		return true
+	}
+	if now.Before(a.dimsRetryAt) {
+		return false
+	}
+	if err := a.reloadDims(ctx); err != nil {
+		a.dimsRetryAt = now.Add(time.Second)
+		return false
+	}
+	_, cok = a.dims.Campaigns[ev.CampaignID]
+	_, zok = a.dims.Zones[ev.ZoneID]
+	if !cok || !zok {
+		if len(a.missing) > 10000 {
+			clear(a.missing)
+		}
+		a.missing[miss] = now
+		a.log.WithFields(logrus.Fields{"campaign": ev.CampaignID, "zone": ev.ZoneID}).
+			Warn("aggregator: event of an unknown campaign or zone; counted without price or owner")
+	}
+	return true
+}
+
+func (a *Aggregator) reloadDims(ctx context.Context) error {
+	d, err := a.store.LoadDimensions(ctx)
+	if err != nil {
+		return err
+	}
+	a.dims, a.dimsLoaded = d, a.now()
+	return nil
+}
+
+// closeSources closes every reader.
+func (a *Aggregator) closeSources() {
+	for _, s := range a.sources {
+		s.r.Close()
+	}
+}
+
+// sleepCtx sleeps d or until ctx ends; it reports whether ctx is still live.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// backoff is an exponential delay from 250ms to 30s.
+type backoff struct{ d time.Duration }
+
+func (b *backoff) next() time.Duration {
+	if b.d == 0 {
+		b.d = 250 * time.Millisecond
+	} else {
+		b.d = min(2*b.d, 30*time.Second)
+	}
+	return b.d
+}
+
+func (b *backoff) reset() { b.d = 0 }

@@ -1,0 +1,337 @@
+package aggregator
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"adnet/internal/eventlog"
+	"adnet/models"
+)
+
+// Event-log layout this package relies on (see internal/eventlog and cmd/adnet): each worker
+// process writes <events>/worker-<n>/w<start-unixnano>-<pid>/, holding <20 digits>.seg
+// segments and the writer's writer.lock.
+const (
+	sourceGlob   = "worker-*/w*"
+	lockFileName = "writer.lock"
+	segmentExt   = ".seg"
+	removedDir   = ".removed" // sources being deleted: out of sourceGlob's sight
+	// deadProbeAge: a source is probed for a live writer only after this long without a
+	// write, which keeps the probe's momentary lock away from a writer that is just starting.
+	deadProbeAge = 30 * time.Second
+)
+
+// source is one worker process's event log.
+type source struct {
+	name string // "worker-<n>/w<…>-<pid>", the eventlog_offsets key
+	dir  string
+	r    *eventlog.Reader
+
+	head    models.Event      // the next event, read but not yet consumed
+	headPos eventlog.Position // the position after it
+	hasHead bool
+	eofAt   time.Time // when Next last found nothing new (zero: not at the end)
+	errAt   time.Time // when Next last failed
+	lastErr string
+	dead    bool // its writer is gone: nothing more will be appended
+
+	committed    eventlog.Position // in the database
+	consumed     eventlog.Position // after the last event put in a batch
+	consumedTime time.Time
+
+	lagBytes, diskBytes int64
+}
+
+// discover opens the sources that appeared since the last call, at their committed offsets
+// (a new source has none and is read from its beginning).
+func (a *Aggregator) discover() error {
+	dirs, err := filepath.Glob(filepath.Join(a.eventsDir, sourceGlob))
+	if err != nil {
+		return err
+	}
+	added := false
+	for _, d := range dirs {
+		name := filepath.Base(filepath.Dir(d)) + "/" + filepath.Base(d)
+		if a.byName[name] != nil {
+			continue
+		}
+		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
+			continue
+		}
+		if len(name) > 64 {
+			a.log.WithField("dir", d).Warn("aggregator: source name longer than 64 bytes; not read")
+			continue
+		}
+		var pos eventlog.Position
+		var at time.Time
+		if o, ok := a.offsets[name]; ok {
+			pos, at = eventlog.Position{Segment: o.Segment, Offset: o.Offset}, o.EventTime
+		}
+		r, err := eventlog.OpenReader(d, pos, a.log)
+		if err != nil {
+			return err
+		}
+		s := &source{name: name, dir: d, r: r, committed: pos, consumed: pos, consumedTime: at}
+		a.sources = append(a.sources, s)
+		a.byName[name] = s
+		added = true
+		a.log.WithFields(logrus.Fields{"source": name, "from": pos.String()}).Info("aggregator: reading source")
+	}
+	if added {
+		slices.SortFunc(a.sources, func(x, y *source) int { return strings.Compare(x.name, y.name) })
+	}
+	return nil
+}
+
+// pick returns the source whose head event comes next in the merge, reading heads as
+// needed, or nil when nothing may be consumed now. The merge is by event time, ties going to
+// the source first by name. While a live source has no event buffered it might still deliver
+// an earlier one (workers write concurrently), so only events older than the watermark are
+// released then: an impression beacon written by one worker is normally counted before the
+// click on it that another worker logged a moment later.
+func (a *Aggregator) pick(now time.Time) *source {
+	var best *source
+	waiting := false
+	for _, s := range a.sources {
+		if !s.hasHead {
+			if !s.eofAt.IsZero() && now.Sub(s.eofAt) < a.opt.PollInterval ||
+				!s.errAt.IsZero() && now.Sub(s.errAt) < time.Second {
+				waiting = waiting || !s.dead
+				continue
+			}
+			pos, err := s.r.Next(&s.head)
+			switch {
+			case err == nil:
+				s.hasHead, s.headPos, s.eofAt, s.errAt = true, pos, time.Time{}, time.Time{}
+			case errors.Is(err, io.EOF):
+				s.eofAt = now
+				waiting = waiting || !s.dead
+				continue
+			default:
+				if msg := err.Error(); msg != s.lastErr {
+					a.log.WithError(err).WithField("source", s.name).Error("aggregator: cannot read source")
+					s.lastErr = msg
+				}
+				s.errAt = now
+				waiting = true
+				continue
+			}
+		}
+		if best == nil || s.head.Time.Before(best.head.Time) {
+			best = s
+		}
+	}
+	if best == nil || waiting && best.head.Time.After(now.Add(-a.opt.Watermark)) {
+		return nil
+	}
+	return best
+}
+
+// segmentInfo is one segment file of a source directory.
+type segmentInfo struct {
+	seq   uint64
+	size  int64
+	mtime time.Time
+}
+
+// listSegments returns the segments of dir ascending, and the size of all its files.
+func listSegments(dir string) ([]segmentInfo, int64, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, nil
+	} else if err != nil {
+		return nil, 0, err
+	}
+	var segs []segmentInfo
+	var total int64
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue // removed meanwhile
+		}
+		total += fi.Size()
+		n := e.Name()
+		if len(n) != 20+len(segmentExt) || !strings.HasSuffix(n, segmentExt) {
+			continue
+		}
+		seq, err := strconv.ParseUint(n[:20], 10, 64)
+		if err != nil {
+			continue
+		}
+		segs = append(segs, segmentInfo{seq: seq, size: fi.Size(), mtime: fi.ModTime()})
+	}
+	slices.SortFunc(segs, func(x, y segmentInfo) int {
+		if x.seq < y.seq {
+			return -1
+		} else if x.seq > y.seq {
+			return 1
+		}
+		return 0
+	})
+	return segs, total, nil
+}
+
+// lag returns the bytes of segs after pos.
+func lag(segs []segmentInfo, pos eventlog.Position) int64 {
+	var n int64
+	for _, sg := range segs {
+		switch {
+		case sg.seq > pos.Segment || pos.Segment == 0:
+			n += sg.size
+		case sg.seq == pos.Segment:
+			n += max(0, sg.size-pos.Offset)
+		}
+	}
+	return n
+}
+
+// lastWrite returns the newest modification time in dir (the directory itself included).
+func lastWrite(dir string, segs []segmentInfo) time.Time {
+	var t time.Time
+	if fi, err := os.Stat(dir); err == nil {
+		t = fi.ModTime()
+	}
+	for _, sg := range segs {
+		if sg.mtime.After(t) {
+			t = sg.mtime
+		}
+	}
+	return t
+}
+
+// writerGone reports whether no writer holds dir's lock. The probe takes the lock for an
+// instant, so it is only made on directories idle for deadProbeAge: a directory belongs to
+// one worker process, which takes the lock right after creating it and never again.
+func writerGone(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, lockFileName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return true
+	} else if err != nil {
+		return false
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		return false
+	}
+	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+	return true
+}
+
+// maintain refreshes the lag and disk figures, marks sources whose writer is gone, deletes
+// committed segments past retention, and removes finished sources.
+func (a *Aggregator) maintain(ctx context.Context, now time.Time) {
+	var total, fullest int64
+	stats := make([]SourceStats, 0, len(a.sources))
+	var keep []*source
+	for _, s := range a.sources {
+		segs, size, err := listSegments(s.dir)
+		if err != nil {
+			a.log.WithError(err).WithField("source", s.name).Warn("aggregator: listing source")
+		}
+		s.lagBytes, s.diskBytes = lag(segs, s.committed), size
+		idle := now.Sub(lastWrite(s.dir, segs))
+		if !s.dead && !s.eofAt.IsZero() && !s.hasHead && idle >= deadProbeAge && writerGone(s.dir) {
+			s.dead = true
+			a.log.WithField("source", s.name).Info("aggregator: source finished (its writer is gone)")
+		}
+		if s.committed != (eventlog.Position{}) {
+			if n, err := eventlog.Prune(s.dir, s.committed, a.opt.Retention, now); err != nil {
+				a.log.WithError(err).WithField("source", s.name).Warn("aggregator: pruning segments")
+			} else if n > 0 {
+				a.log.WithFields(logrus.Fields{"source": s.name, "segments": n}).Debug("aggregator: pruned committed segments")
+			}
+		}
+		if s.dead && !s.hasHead && !s.eofAt.IsZero() && s.consumed == s.committed && idle > a.opt.Retention {
+			if a.remove(ctx, s) {
+				continue
+			}
+		}
+		keep = append(keep, s)
+		total += size
+		if !s.dead {
+			fullest = max(fullest, size)
+		}
+		rs := s.r.Stats()
+		stats = append(stats, SourceStats{Name: s.name, Live: !s.dead, Committed: s.committed.String(),
+			LagBytes: s.lagBytes, LagRecords: s.lagBytes / eventlog.RecordSize, DiskBytes: size,
+			Corrupt: rs.Corrupt, SegmentsMissing: rs.SegmentsMissing, Error: s.lastErr})
+	}
+	a.sources = keep
+	if err := a.finishRemovals(ctx); err != nil {
+		a.log.WithError(err).Debug("aggregator: finishing source removals")
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.stats.Sources = stats
+	a.stats.DiskBytes = total
+	a.stats.PendingEvents = a.pending()
+	if a.opt.MaxDisk > 0 {
+		a.stats.DiskUsedRatio = float64(fullest) / float64(a.opt.MaxDisk)
+		warn := a.stats.DiskUsedRatio >= 0.8
+		if warn && !a.stats.DiskWarning {
+			a.log.WithField("ratio", a.stats.DiskUsedRatio).Warn("aggregator: a worker's event log is above 80% of events.max_disk")
+		}
+		a.stats.DiskWarning = warn
+	}
+}
+
+// remove deletes a finished source together with its offset: first the directory is renamed
+// out of the sources' glob (atomic), then the offset row is deleted, then the files. A crash
+// in between leaves the renamed directory, and finishRemovals completes the job; the offset
+// is never deleted while the directory can still be found and re-read from its start.
+func (a *Aggregator) remove(ctx context.Context, s *source) bool {
+	tombs := filepath.Join(a.eventsDir, removedDir)
+	if err := os.MkdirAll(tombs, 0o750); err != nil {
+		a.log.WithError(err).Warn("aggregator: removing source")
+		return false
+	}
+	tomb := filepath.Join(tombs, strings.Replace(s.name, "/", "_", 1))
+	if err := os.Rename(s.dir, tomb); err != nil {
+		a.log.WithError(err).WithField("source", s.name).Warn("aggregator: removing source")
+		return false
+	}
+	s.r.Close()
+	delete(a.byName, s.name)
+	a.log.WithField("source", s.name).Info("aggregator: removed finished source past retention")
+	if err := a.store.DeleteOffset(ctx, s.name); err == nil {
+		delete(a.offsets, s.name)
+		_ = os.RemoveAll(tomb)
+	}
+	return true
+}
+
+// finishRemovals completes removals interrupted after the rename.
+func (a *Aggregator) finishRemovals(ctx context.Context) error {
+	tombs := filepath.Join(a.eventsDir, removedDir)
+	entries, err := os.ReadDir(tombs)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := strings.Replace(e.Name(), "_", "/", 1)
+		if err := a.store.DeleteOffset(ctx, name); err != nil {
+			return err
+		}
+		delete(a.offsets, name)
+		if err := os.RemoveAll(filepath.Join(tombs, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}

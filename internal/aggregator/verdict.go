@@ -1,0 +1,156 @@
+package aggregator
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"time"
+
+	"adnet/internal/fraud"
+	"adnet/models"
+)
+
+// Shares of the design load (Options.ExpectedEventsPerSecond) used to size the fraud state:
+// every impression follows a serve event, so impressions are at most about half of all events
+// (0.4 leaves room for unfilled requests); clicks are a few percent of impressions in practice,
+// a tenth of all events leaves room for floods. Above its design load a Dedup's false-positive
+// rate and a RateCounter's over-count grow smoothly; memory never grows.
+const (
+	impressionShare = 0.4
+	clickShare      = 0.1
+	// dedupFalsePositive is the design false-positive rate of the duplicate filters: at most one
+	// valid impression or click in 1000 wrongly called a duplicate at the design load.
+	dedupFalsePositive = 0.001
+	rateSegments       = 10
+)
+
+// verdicts holds the aggregator's fraud state: the verdicts that need every worker's events.
+// It is fed every event in (roughly) time order, worker-invalid ones included, and is
+// deterministic given that order: warm-up replays the same events through it to rebuild the
+// state after a restart.
+type verdicts struct {
+	impValid  *fraud.Dedup       // impression ids counted valid: duplicate_impression
+	beacons   *fraud.Dedup       // impression ids beaconed (or asked about by a click): no_impression
+	clicked   *fraud.Dedup       // impression ids clicked (worker-valid clicks): duplicate_click
+	perIP     *fraud.RateCounter // clicks per IP group (IPv4 /32, IPv6 /64): click_flood
+	perViewer *fraud.RateCounter // clicks per viewer cookie: click_flood
+	maxClicks uint32
+	minDelay  time.Duration
+}
+
+// verdictOptions sizes and tunes verdicts.
+type verdictOptions struct {
+	Window         time.Duration // fraud.click_window
+	MaxClicksPerIP int           // fraud.max_clicks_per_ip
+	MinClickDelay  time.Duration // fraud.min_click_delay; 0 disables fast_click
+	EventsPerSec   int           // design load
+}
+
+func newVerdicts(o verdictOptions) (*verdicts, error) {
+	perWindow := func(share float64) int {
+		return max(1000, int(share*float64(o.EventsPerSec)*o.Window.Seconds()))
+	}
+	dedup := func(share float64) (*fraud.Dedup, error) {
+		return fraud.NewDedup(fraud.DedupOptions{Window: o.Window, ExpectedPerWindow: perWindow(share), FalsePositiveRate: dedupFalsePositive})
+	}
+	v := &verdicts{maxClicks: uint32(o.MaxClicksPerIP), minDelay: o.MinClickDelay}
+	var err error
+	if v.impValid, err = dedup(impressionShare); err != nil {
+		return nil, err
+	}
+	if v.beacons, err = dedup(impressionShare); err != nil {
+		return nil, err
+	}
+	if v.clicked, err = dedup(clickShare); err != nil {
+		return nil, err
+	}
+	if v.perIP, err = fraud.NewRateCounter(o.Window, rateSegments, perWindow(clickShare)); err != nil {
+		return nil, err
+	}
+	if v.perViewer, err = fraud.NewRateCounter(o.Window, rateSegments, perWindow(clickShare)); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// MemoryBytes is the fixed memory of the fraud state.
+func (v *verdicts) MemoryBytes() int {
+	return v.impValid.MemoryBytes() + v.beacons.MemoryBytes() + v.clicked.MemoryBytes() +
+		v.perIP.MemoryBytes() + v.perViewer.MemoryBytes()
+}
+
+// judge returns the final reason of ev and records ev in the state. An event that already
+// carries the worker's verdict keeps it. Conversions are judged at flush time against the
+// database (see batch.resolveConversions); serve events have no aggregator verdict.
+func (v *verdicts) judge(ev *models.Event) models.Reason {
+	var zero models.ImpressionID
+	switch ev.Type {
+	case models.EventImpression:
+		if ev.ImpressionID == zero {
+			return ev.Reason
+		}
+		// Every beacon, valid or not, shows the impression rendered somewhere: a click on it
+		// is not a no_impression click.
+		v.beacons.SeenOrAdd(ev.ImpressionID, ev.Time)
+		if ev.Reason != models.ReasonValid {
+			return ev.Reason
+		}
+		// Only valid beacons go into impValid: a prerendered (prefetch) beacon followed by the
+		// real one must not make the real one a duplicate.
+		if v.impValid.SeenOrAdd(ev.ImpressionID, ev.Time) {
+			return models.ReasonDuplicateImpression
+		}
+		return models.ReasonValid
+	case models.EventClick:
+		if ev.Reason != models.ReasonValid || ev.ImpressionID == zero {
+			return ev.Reason
+		}
+		// Every rule's state is updated whatever the outcome, so the state does not depend on
+		// which rule fired first.
+		dup := v.clicked.SeenOrAdd(ev.ImpressionID, ev.Time)
+		flood := false
+		if key, ok := ipGroup(ev.IP); ok && v.perIP.Add(key, ev.Time) > v.maxClicks {
+			flood = true
+		}
+		if ev.ViewerID != 0 && v.perViewer.Add(viewerKey(ev.ViewerID), ev.Time) > v.maxClicks {
+			flood = true
+		}
+		fast := v.minDelay > 0 && !ev.ServedAt.IsZero() && ev.Time.Sub(ev.ServedAt) < v.minDelay
+		// fraud.Dedup has no membership test that does not record: asking the beacon filter
+		// records the click's impression id in it, which is harmless because only clicks ask
+		// it and a later click on the same impression is a duplicate_click anyway.
+		beaconed := v.beacons.SeenOrAdd(ev.ImpressionID, ev.Time)
+		switch {
+		case dup:
+			return models.ReasonDuplicateClick
+		case flood:
+			return models.ReasonClickFlood
+		case fast:
+			return models.ReasonFastClick
+		case !beaconed:
+			return models.ReasonNoImpression // soft: the weakest signal, reported last
+		}
+		return models.ReasonValid
+	}
+	return ev.Reason
+}
+
+// ipGroup returns the flood key of a client address: fraud.GroupKey of it (IPv6 by /64). The
+// unknown address (all zero) has no group: unrelated clients must not share one counter.
+func ipGroup(ip [16]byte) ([16]byte, bool) {
+	if ip == ([16]byte{}) {
+		return ip, false
+	}
+	a := netip.AddrFrom16(ip).Unmap()
+	if a.IsUnspecified() {
+		return [16]byte{}, false
+	}
+	return fraud.GroupKey(a), true
+}
+
+// viewerKey is the flood key of a viewer cookie id.
+func viewerKey(id uint64) [16]byte {
+	var k [16]byte
+	binary.LittleEndian.PutUint64(k[:8], id)
+	k[15] = 'v'
+	return k
+}
