@@ -30,8 +30,8 @@ type workerApp struct {
 	id     int
 	log    *logrus.Logger
 	mux    *http.ServeMux
-	db     *mysql.DB
-	store  *mysql.Store
+	db     *mysql.DB                   // owned by the refresh goroutine after start
+	store  atomic.Pointer[mysql.Store] // nil until MariaDB first answers
 	engine *decision.Engine
 	filter *fraud.RequestFilter
 	events *eventlog.Writer
@@ -95,6 +95,11 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 		Country: func(r *http.Request) string { return fcgi.ProcessEnv(r)["GEOIP_COUNTRY_CODE"] },
 	})
 	ads.Routes(a.mux)
+	allow, err := prefixes(cfg.Stats.ReportAllow)
+	if err != nil {
+		return nil, fmt.Errorf("stats.report_allow: %w", err)
+	}
+	handlers.NewReports(handlers.ReportsOptions{Store: workerReports{a}, Allow: allow, Location: cfg.Location(), Logger: log}).Routes(a.mux)
 
 	// The database is needed only for the inventory snapshot, never on the request path. If
 	// it is down at start, the worker serves the empty snapshot (fallbacks and 204s) and keeps
@@ -103,7 +108,7 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 	if err != nil {
 		log.WithError(err).Error("inventory: MariaDB unreachable at start; serving no ads until it answers")
 	} else {
-		a.store = mysql.NewStore(a.db)
+		a.store.Store(mysql.NewStore(a.db))
 		a.refresh(ctx)
 		a.refreshLists(ctx)
 	}
@@ -126,17 +131,18 @@ func (a *workerApp) refreshLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-lists.C:
-			if a.store != nil {
+			if a.store.Load() != nil {
 				a.refreshLists(ctx)
 			}
 		case <-t.C:
-			if a.store == nil {
+			if a.store.Load() == nil {
 				db, err := openDB(ctx, a.cfg)
 				if err != nil {
 					a.refreshError.Store(err.Error())
 					continue
 				}
-				a.db, a.store = db, mysql.NewStore(db)
+				a.db = db
+				a.store.Store(mysql.NewStore(db))
 			}
 			a.refresh(ctx)
 		}
@@ -149,7 +155,7 @@ func (a *workerApp) refresh(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.Inventory.RefreshInterval.D()+5*time.Second)
 	defer cancel()
 	now := time.Now()
-	inv, err := a.store.LoadInventory(ctx, now, a.cfg.Location())
+	inv, err := a.store.Load().LoadInventory(ctx, now, a.cfg.Location())
 	if err == nil {
 		var snap *decision.Snapshot
 		snap, err = decision.Build(inv, decision.Options{Location: a.cfg.Location()})
@@ -181,7 +187,7 @@ func (a *workerApp) refreshLists(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	load := func(list string) (*fraud.IPSet, error) {
-		ranges, err := a.store.LoadIPList(ctx, list)
+		ranges, err := a.store.Load().LoadIPList(ctx, list)
 		if err != nil {
 			return nil, err
 		}
@@ -207,6 +213,18 @@ func (a *workerApp) refreshLists(ctx context.Context) {
 		}
 	}
 	a.log.WithError(err).Error("fraud: loading the IP lists failed; keeping the lists already loaded")
+}
+
+// workerReports answers report queries with the worker's store, or "unavailable" while
+// MariaDB has not answered yet.
+type workerReports struct{ a *workerApp }
+
+func (w workerReports) Report(ctx context.Context, q mysql.ReportQuery) (*mysql.Report, error) {
+	s := w.a.store.Load()
+	if s == nil {
+		return nil, models.Errorf(models.EUNAVAILABLE, "the statistics database is not reachable yet")
+	}
+	return s.Report(ctx, q)
 }
 
 // Handler returns the worker's routes.

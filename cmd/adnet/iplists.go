@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 
@@ -32,6 +33,23 @@ func addIPFile(b *fraud.IPSetBuilder, path string) error {
 		return fmt.Errorf("%s: %w", path, errors.Join(errs...))
 	}
 	return nil
+}
+
+// prefixes parses configured addresses and CIDRs; a plain address is a /32 or /128.
+func prefixes(entries []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(entries))
+	for _, e := range entries {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR", e)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // hostOf returns the host of a URL ("" if it has none).

@@ -36,6 +36,7 @@ func commands() map[string]command {
 		"version":    {"print the version", runVersion},
 		"top":        {"a terminal view of nginx and every worker, refreshed every second", runTop},
 		"aggregate":  {"run the statistics aggregator (normally started by the master)", runAggregate},
+		"report":     {"print a statistics report (as GET /api/v1/reports)", runReport},
 		"fraud":      {"list and review publisher-anomaly flags, or run one anomaly scan now", runFraud},
 		"blocklist":  {"import the IP blocklist or the data-center ranges from a file", runBlocklist},
 	}

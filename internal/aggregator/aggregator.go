@@ -97,6 +97,7 @@ type Aggregator struct {
 	dayLo, dayHi, dayKey int64
 
 	nextDiscover, nextMaint, lastFlush time.Time
+	maintEvery                         time.Duration // how often maintain runs
 	retryAt, dimsRetryAt, dimsLoaded   time.Time
 	flushWait                          backoff
 	inOutage                           bool
@@ -109,7 +110,7 @@ type Aggregator struct {
 
 // hooks let tests stop the aggregator at chosen points as if the process had been killed.
 type hooks struct {
-	crash    func(point string) error // "event", "warmup", "before-commit", "after-commit"
+	crash    func(point string) error // "event", "warmup", "before-commit", "after-commit", "final"
 	noWarmup bool                     // skip the warm-up, to show what it is for
 }
 
@@ -178,6 +179,7 @@ func New(opt Options) (*Aggregator, error) {
 		eventsDir: filepath.Join(opt.DataDir, "events"),
 		byName:    map[string]*source{}, offsets: map[string]mysql.Offset{},
 		fraud: v, ip: newIPHasher(opt.IPHashKey), open: newBatch(), missing: map[int64]time.Time{},
+		maintEvery: 5 * time.Second,
 	}
 	a.stats.MaxDiskBytes = opt.MaxDisk
 	a.stats.FraudMemoryBytes = v.MemoryBytes()
@@ -237,7 +239,9 @@ func (a *Aggregator) Run(ctx context.Context) error {
 	defer t.Stop()
 	for {
 		if ctx.Err() != nil {
-			a.finalFlush()
+			if a.hook("final") == nil {
+				a.finalFlush()
+			}
 			return nil
 		}
 		idle, err := a.step(ctx)
@@ -326,7 +330,7 @@ func (a *Aggregator) step(ctx context.Context) (idle bool, err error) {
 		}
 	}
 	if !now.Before(a.nextMaint) {
-		a.nextMaint = now.Add(5 * time.Second)
+		a.nextMaint = now.Add(a.maintEvery)
 		a.maintain(ctx, now)
 	}
 	return n == 0, nil

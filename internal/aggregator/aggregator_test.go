@@ -93,6 +93,59 @@ func TestCrashRecovery(t *testing.T) {
 	}
 }
 
+// killingStore kills the aggregator (cancels its context, which makes the driver drop the
+// connection: the server rolls back whatever is not committed yet) a moment after the n-th
+// commit started, wherever the transaction has got to.
+type killingStore struct {
+	*mysql.Store
+	mu    sync.Mutex
+	n, at int
+	after time.Duration
+	kill  context.CancelFunc
+}
+
+func (s *killingStore) FlushBatch(ctx context.Context, b *mysql.Batch) error {
+	s.mu.Lock()
+	s.n++
+	if s.n == s.at {
+		time.AfterFunc(s.after, s.kill)
+	}
+	s.mu.Unlock()
+	return s.Store.FlushBatch(ctx, b)
+}
+
+// TestCrashMidCommit kills the aggregator while a commit is in flight, at various delays
+// (before, during or after the transaction reached the server), without the final flush a
+// graceful stop would do; a fresh aggregator must then reach the exact totals.
+func TestCrashMidCommit(t *testing.T) {
+	t.Parallel()
+	for _, after := range []time.Duration{0, 300 * time.Microsecond, time.Millisecond, 3 * time.Millisecond, 10 * time.Millisecond} {
+		t.Run(after.String(), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			w := e.workload(base, 300)
+			spread(t, w.events, []*eventlog.Writer{e.writer(1), e.writer(2)}, 13)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ks := &killingStore{Store: e.store, at: 3, after: after, kill: cancel}
+			a := e.newAgg(e.options(ks))
+			a.hooks.crash = func(point string) error {
+				if point == "final" {
+					return errCrash // killed: no graceful last commit
+				}
+				return nil
+			}
+			if err := a.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			stop := run(e.newAgg(e.options(e.store)))
+			e.waitTotals(w.want)
+			e.stays(w.want)
+			must(t, stop())
+		})
+	}
+}
+
 // TestCrashDuringWarmUp commits part of the logs, crashes, crashes again while the next
 // aggregator rebuilds its fraud state, and checks that the third one gets everything right.
 func TestCrashDuringWarmUp(t *testing.T) {

@@ -37,7 +37,7 @@ const (
 
 // env is a test network in a fresh database with an empty data directory.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	db      *mysql.DB
 	raw     *sql.DB // the same database, for the tests' own queries
 	store   *mysql.Store
@@ -46,9 +46,10 @@ type env struct {
 	camp    [3]int64 // CPM, CPC, CPA
 	creat   [3]int64
 	pid     int
+	segMax  int64 // segment size of the writers; small by default so that tests cross many segments
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	dsn := mysqltest.MustCreateDatabase(t)
@@ -93,7 +94,11 @@ func (e *env) writer(worker int) *eventlog.Writer {
 	e.t.Helper()
 	e.pid++
 	dir := filepath.Join(e.dataDir, "events", fmt.Sprintf("worker-%d", worker), fmt.Sprintf("w%d-%d", time.Now().UnixNano(), e.pid))
-	w, err := eventlog.OpenWriter(eventlog.WriterOptions{Dir: dir, SegmentMaxBytes: 64 * eventlog.RecordSize})
+	segMax := e.segMax
+	if segMax == 0 {
+		segMax = 64 * eventlog.RecordSize
+	}
+	w, err := eventlog.OpenWriter(eventlog.WriterOptions{Dir: dir, SegmentMaxBytes: segMax})
 	if err != nil {
 		e.t.Fatal(err)
 	}

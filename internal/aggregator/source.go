@@ -105,7 +105,13 @@ func (a *Aggregator) pick(now time.Time) *source {
 	waiting := false
 	for _, s := range a.sources {
 		if !s.hasHead {
-			if !s.eofAt.IsZero() && now.Sub(s.eofAt) < a.opt.PollInterval ||
+			// A finished source (writer gone, read to the end) can receive nothing more: it
+			// is polled rarely, so that the logs of many past worker processes cost nothing.
+			poll := a.opt.PollInterval
+			if s.dead {
+				poll = 10 * time.Second
+			}
+			if !s.eofAt.IsZero() && now.Sub(s.eofAt) < poll ||
 				!s.errAt.IsZero() && now.Sub(s.errAt) < time.Second {
 				waiting = waiting || !s.dead
 				continue

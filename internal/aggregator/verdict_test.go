@@ -213,3 +213,20 @@ func TestCountryCode(t *testing.T) {
 		}
 	}
 }
+
+// TestFraudStateMemoryBound: the aggregator's fraud state at its default design load (25,000
+// events/s, a 10-minute window) stays under 64 MB, whatever the traffic.
+func TestFraudStateMemoryBound(t *testing.T) {
+	v, err := newVerdicts(verdictOptions{Window: DefaultClickWindow, MaxClicksPerIP: DefaultMaxClicksPerIP,
+		MinClickDelay: time.Second, EventsPerSec: DefaultEventsPerSecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb := float64(v.MemoryBytes()) / (1 << 20)
+	t.Logf("fraud state: %.1f MiB (impressions %.1f + beacons %.1f + clicks %.1f + per-IP %.1f + per-viewer %.1f)", mb,
+		float64(v.impValid.MemoryBytes())/(1<<20), float64(v.beacons.MemoryBytes())/(1<<20), float64(v.clicked.MemoryBytes())/(1<<20),
+		float64(v.perIP.MemoryBytes())/(1<<20), float64(v.perViewer.MemoryBytes())/(1<<20))
+	if mb >= 64 {
+		t.Errorf("fraud state %.1f MiB, want under 64", mb)
+	}
+}

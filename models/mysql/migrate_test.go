@@ -28,7 +28,8 @@ func tables(t *testing.T, db *mysql.DB) []string {
 var wantTables = []string{
 	"advertisers", "campaign_daily", "campaigns", "clicks", "conversions", "creatives",
 	"eventlog_offsets", "fraud_flags", "ip_lists", "publishers", "sites", "stats_daily",
-	"stats_hourly", "stats_invalid_daily", "stats_invalid_hourly", "users", "zone_campaigns", "zones",
+	"stats_hourly", "stats_invalid_daily", "stats_invalid_hourly", "stats_invalid_zone_daily", "stats_zone_daily",
+	"users", "zone_campaigns", "zones",
 }
 
 func TestMigrateUpDownUp(t *testing.T) {

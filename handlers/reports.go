@@ -1,0 +1,366 @@
+package handlers
+
+import (
+	"context"
+	"encoding/csv"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"adnet/models"
+	"adnet/models/mysql"
+)
+
+// ReportStore answers report queries; *mysql.Store implements it.
+type ReportStore interface {
+	Report(ctx context.Context, q mysql.ReportQuery) (*mysql.Report, error)
+}
+
+// ReportsOptions configures the reports API.
+type ReportsOptions struct {
+	Store ReportStore
+	// Allow lists the client networks the API answers (stats.report_allow, loopback by
+	// default) until accounts exist; the client is r.RemoteAddr (nginx's REMOTE_ADDR).
+	Allow    []netip.Prefix
+	Location *time.Location // the network time zone: days and months of the reports
+	Logger   logrus.FieldLogger
+	Now      func() time.Time
+}
+
+// Reports serves GET /api/v1/reports.
+//
+// Parameters: from, to (dates YYYY-MM-DD in the network time zone, to included; or times
+// RFC 3339 / YYYY-MM-DDTHH:MM[:SS] in the network time zone, to excluded; default the last 7
+// days including today), group_by (comma-separated: hour, day, month, advertiser, campaign,
+// creative, publisher, site, zone, country), advertiser and publisher (owner filters), format
+// (json, the default, or csv).
+//
+// The JSON answer has the query (from, to, timezone, group_by), rows and totals. A row carries
+// its group-by keys (hour as RFC 3339 in the network time zone, day as YYYY-MM-DD, month as
+// YYYY-MM, advertiser_id, campaign_id, creative_id, publisher_id, site_id, zone_id, country)
+// and the metrics of mysql.ReportMetrics; totals sum the rows. Money is in micro-units.
+//
+// Until accounts and roles exist the owner filters come from the query and the endpoint only
+// answers clients in Allow; with accounts, the account's owner will be imposed on the
+// ReportQuery here, whatever the query says.
+type Reports struct {
+	opt ReportsOptions
+}
+
+// NewReports returns the reports handler.
+func NewReports(opt ReportsOptions) *Reports {
+	if opt.Location == nil {
+		opt.Location = time.UTC
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Logger == nil {
+		l := logrus.New()
+		l.SetOutput(io.Discard)
+		opt.Logger = l
+	}
+	return &Reports{opt: opt}
+}
+
+// Routes mounts the endpoint on mux.
+func (h *Reports) Routes(mux *http.ServeMux) {
+	mux.Handle("/api/v1/reports", h)
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		var body errorBody
+		body.Error.Code, body.Error.Message = models.EINVALID, "Use GET."
+		writeJSON(w, http.StatusMethodNotAllowed, body)
+		return
+	}
+	if !h.allowed(r.RemoteAddr) {
+		writeError(w, r, h.opt.Logger, models.Errorf(models.EFORBIDDEN, "Reports are only available from the networks in stats.report_allow."))
+		return
+	}
+	q, format, err := ParseReportQuery(r.URL.Query(), h.opt.Location, h.opt.Now())
+	if err != nil {
+		writeError(w, r, h.opt.Logger, err)
+		return
+	}
+	rep, err := h.opt.Store.Report(r.Context(), q)
+	if err != nil {
+		writeError(w, r, h.opt.Logger, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if format == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="adnet-report.csv"`)
+		w.WriteHeader(http.StatusOK)
+		if err := WriteReportCSV(w, rep); err != nil {
+			h.opt.Logger.WithError(err).Debug("reports: writing CSV")
+		}
+		return
+	}
+	writeJSON(w, http.StatusOK, ReportJSON(rep))
+}
+
+// allowed reports whether the client address is in the allow-list.
+func (h *Reports) allowed(remote string) bool {
+	var a netip.Addr
+	if ap, err := netip.ParseAddrPort(remote); err == nil {
+		a = ap.Addr()
+	} else if a, err = netip.ParseAddr(strings.Trim(remote, "[]")); err != nil {
+		return false // a Unix socket peer or garbage: not a listed network
+	}
+	a = a.Unmap().WithZone("")
+	for _, p := range h.opt.Allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseReportQuery reads a report request from its parameters (see Reports) and returns the
+// query and the format ("json" or "csv"). Errors are EINVALID with a message for the client.
+func ParseReportQuery(v url.Values, loc *time.Location, now time.Time) (mysql.ReportQuery, string, error) {
+	if loc == nil {
+		loc = time.UTC
+	}
+	q := mysql.ReportQuery{Location: loc}
+	local := now.In(loc)
+	today := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
+	q.From, q.To = today.AddDate(0, 0, -6), today.AddDate(0, 0, 1)
+	var err error
+	if s := v.Get("from"); s != "" {
+		if q.From, err = parseReportTime("from", s, loc, false); err != nil {
+			return q, "", err
+		}
+	}
+	if s := v.Get("to"); s != "" {
+		if q.To, err = parseReportTime("to", s, loc, true); err != nil {
+			return q, "", err
+		}
+	}
+	for _, g := range strings.Split(v.Get("group_by"), ",") {
+		if g = strings.TrimSpace(strings.ToLower(g)); g != "" {
+			q.GroupBy = append(q.GroupBy, g)
+		}
+	}
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"advertiser", &q.AdvertiserID}, {"publisher", &q.PublisherID}} {
+		if s := v.Get(f.name); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil || n <= 0 {
+				return q, "", models.Errorf(models.EINVALID, "%s = %q: must be a positive id.", f.name, s)
+			}
+			*f.dst = n
+		}
+	}
+	format := strings.ToLower(v.Get("format"))
+	switch format {
+	case "":
+		format = "json"
+	case "json", "csv":
+	default:
+		return q, "", models.Errorf(models.EINVALID, "format = %q: must be json or csv.", format)
+	}
+	return q, format, nil
+}
+
+// parseReportTime parses a date (YYYY-MM-DD: its midnight, or the next midnight for an
+// inclusive end) or a time (RFC 3339, or without offset in loc).
+func parseReportTime(name, s string, loc *time.Location, end bool) (time.Time, error) {
+	if d, err := time.ParseInLocation(time.DateOnly, s, loc); err == nil {
+		if end {
+			return time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, loc), nil
+		}
+		return d, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04"} {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, models.Errorf(models.EINVALID,
+		"%s = %q: use a date (2025-03-01) or a time (2025-03-01T14:00, network time zone, or RFC 3339).", name, s)
+}
+
+// reportRowJSON is a report row as the API shows it: its group-by keys, then the metrics.
+type reportRowJSON struct {
+	Hour         *string `json:"hour,omitempty"`
+	Day          *string `json:"day,omitempty"`
+	Month        *string `json:"month,omitempty"`
+	AdvertiserID *int64  `json:"advertiser_id,omitempty"`
+	CampaignID   *int64  `json:"campaign_id,omitempty"`
+	CreativeID   *int64  `json:"creative_id,omitempty"`
+	PublisherID  *int64  `json:"publisher_id,omitempty"`
+	SiteID       *int64  `json:"site_id,omitempty"`
+	ZoneID       *int64  `json:"zone_id,omitempty"`
+	Country      *string `json:"country,omitempty"`
+	mysql.ReportMetrics
+}
+
+// ReportResponse is the JSON body of a report.
+type ReportResponse struct {
+	From     string              `json:"from"`
+	To       string              `json:"to"`
+	Timezone string              `json:"timezone"`
+	GroupBy  []string            `json:"group_by"`
+	Rows     []reportRowJSON     `json:"rows"`
+	Totals   mysql.ReportMetrics `json:"totals"`
+}
+
+// ReportJSON returns the JSON form of rep (for the API and `adnet report --format json`).
+func ReportJSON(rep *mysql.Report) *ReportResponse {
+	loc := time.UTC
+	if l, err := time.LoadLocation(rep.Timezone); err == nil {
+		loc = l
+	}
+	out := &ReportResponse{From: rep.From.In(loc).Format(time.RFC3339), To: rep.To.In(loc).Format(time.RFC3339),
+		Timezone: rep.Timezone, GroupBy: rep.GroupBy, Rows: make([]reportRowJSON, len(rep.Rows)), Totals: rep.Totals}
+	for i := range rep.Rows {
+		r := &rep.Rows[i]
+		j := reportRowJSON{ReportMetrics: r.ReportMetrics}
+		for _, g := range rep.GroupBy {
+			v := reportKey(r, g, loc)
+			switch g {
+			case mysql.GroupHour:
+				j.Hour = &v
+			case mysql.GroupDay:
+				j.Day = &v
+			case mysql.GroupMonth:
+				j.Month = &v
+			case mysql.GroupAdvertiser:
+				j.AdvertiserID = &r.AdvertiserID
+			case mysql.GroupCampaign:
+				j.CampaignID = &r.CampaignID
+			case mysql.GroupCreative:
+				j.CreativeID = &r.CreativeID
+			case mysql.GroupPublisher:
+				j.PublisherID = &r.PublisherID
+			case mysql.GroupSite:
+				j.SiteID = &r.SiteID
+			case mysql.GroupZone:
+				j.ZoneID = &r.ZoneID
+			case mysql.GroupCountry:
+				j.Country = &r.Country
+			}
+		}
+		out.Rows[i] = j
+	}
+	return out
+}
+
+// reportKey formats the value of grouping g of row r.
+func reportKey(r *mysql.ReportRow, g string, loc *time.Location) string {
+	switch g {
+	case mysql.GroupHour:
+		return r.Period.In(loc).Format(time.RFC3339)
+	case mysql.GroupDay:
+		return r.Period.In(loc).Format(time.DateOnly)
+	case mysql.GroupMonth:
+		return r.Period.In(loc).Format("2006-01")
+	case mysql.GroupAdvertiser:
+		return strconv.FormatInt(r.AdvertiserID, 10)
+	case mysql.GroupCampaign:
+		return strconv.FormatInt(r.CampaignID, 10)
+	case mysql.GroupCreative:
+		return strconv.FormatInt(r.CreativeID, 10)
+	case mysql.GroupPublisher:
+		return strconv.FormatInt(r.PublisherID, 10)
+	case mysql.GroupSite:
+		return strconv.FormatInt(r.SiteID, 10)
+	case mysql.GroupZone:
+		return strconv.FormatInt(r.ZoneID, 10)
+	case mysql.GroupCountry:
+		return r.Country
+	}
+	return ""
+}
+
+// reportKeyColumn is the CSV and JSON name of a grouping.
+func reportKeyColumn(g string) string {
+	switch g {
+	case mysql.GroupHour, mysql.GroupDay, mysql.GroupMonth, mysql.GroupCountry:
+		return g
+	}
+	return g + "_id"
+}
+
+// reportMetricColumns are the CSV metric columns, in the JSON field names.
+var reportMetricColumns = []string{"requests", "served", "impressions", "clicks", "conversions",
+	"invalid_impressions", "invalid_clicks", "invalid_conversions", "spend_micros", "publisher_revenue_micros",
+	"ctr", "conversion_rate", "ecpm_micros", "ecpc_micros", "invalid_rate"}
+
+// ReportHeader returns the CSV (and table) header of rep: its group-by keys, the metrics, and
+// one invalid_<reason> column per reason code (all of them, so that the columns do not depend
+// on the data).
+func ReportHeader(rep *mysql.Report) []string {
+	var h []string
+	for _, g := range rep.GroupBy {
+		h = append(h, reportKeyColumn(g))
+	}
+	h = append(h, reportMetricColumns...)
+	for r := 1; r < models.NumReasons; r++ {
+		h = append(h, "invalid_"+models.Reason(r).String())
+	}
+	return h
+}
+
+// ReportRecords returns the rows of rep as text cells under ReportHeader, then the totals (when
+// there are group-by keys: the first key cell says "total", the others are empty).
+func ReportRecords(rep *mysql.Report) [][]string {
+	loc := time.UTC
+	if l, err := time.LoadLocation(rep.Timezone); err == nil {
+		loc = l
+	}
+	metrics := func(m *mysql.ReportMetrics) []string {
+		i := strconv.FormatInt
+		f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
+		rec := []string{i(m.Requests, 10), i(m.Served, 10), i(m.Impressions, 10), i(m.Clicks, 10), i(m.Conversions, 10),
+			i(m.InvalidImpressions, 10), i(m.InvalidClicks, 10), i(m.InvalidConversions, 10), i(m.SpendMicros, 10),
+			i(m.PublisherRevenueMicros, 10), f(m.CTR), f(m.ConversionRate), i(m.ECPMMicros, 10), i(m.ECPCMicros, 10), f(m.InvalidRate)}
+		for r := 1; r < models.NumReasons; r++ {
+			rec = append(rec, i(m.InvalidByReason[models.Reason(r).String()], 10))
+		}
+		return rec
+	}
+	out := make([][]string, 0, len(rep.Rows)+1)
+	for i := range rep.Rows {
+		var rec []string
+		for _, g := range rep.GroupBy {
+			rec = append(rec, reportKey(&rep.Rows[i], g, loc))
+		}
+		out = append(out, append(rec, metrics(&rep.Rows[i].ReportMetrics)...))
+	}
+	if len(rep.GroupBy) > 0 {
+		rec := make([]string, len(rep.GroupBy))
+		rec[0] = "total"
+		out = append(out, append(rec, metrics(&rep.Totals)...))
+	}
+	return out
+}
+
+// WriteReportCSV writes rep as CSV: ReportHeader, then ReportRecords.
+func WriteReportCSV(w io.Writer, rep *mysql.Report) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(ReportHeader(rep)); err != nil {
+		return err
+	}
+	if err := cw.WriteAll(ReportRecords(rep)); err != nil {
+		return err
+	}
+	return cw.Error()
+}

@@ -1,0 +1,84 @@
+// Package aggregator turns the workers' event logs into the statistics tables, exactly once.
+//
+// # Sources and order
+//
+// Every worker process writes its own log directory, <data_dir>/events/worker-<n>/w<start>-<pid>/
+// (package eventlog); the directory's relative path is the source's name in eventlog_offsets.
+// The aggregator globs for new sources every second and tails each one with an
+// eventlog.Reader from its committed offset. The sources are merged by event time (a k-way
+// merge, ties to the source first by name). A worker that has nothing buffered may still be
+// about to write an earlier event, so while any live source is empty, only events older than
+// Options.Watermark (2 s) are released: an impression beacon logged by worker 1 is counted
+// before the click on it that worker 2 logged a moment later. A catch-up after an outage
+// merges purely by time, since every source then has events waiting.
+//
+// # Verdicts
+//
+// An event keeps the worker's verdict (Reason != 0). Otherwise the aggregator, which sees all
+// workers, adds the verdicts that need that global view (see verdicts.judge): duplicate
+// impressions and clicks, click floods per IP group (IPv6 /64) and per viewer, fast clicks and
+// clicks without impression, with internal/fraud's bounded-memory filters sized for
+// Options.ExpectedEventsPerSecond. Conversions are judged at flush time against the database
+// instead (no_click: the click was never stored; duplicate_conversion: the click already has an
+// approved conversion), because a conversion can come days after its click, far beyond any
+// in-memory window, and the clicks and conversions tables are exact.
+//
+// # Exactly once
+//
+// Every Options.FlushInterval (or when Options.MaxBatchEvents events are held) one MariaDB
+// transaction (mysql.Store.FlushBatch) adds the batch to stats_hourly, stats_daily,
+// stats_zone_daily, their invalid-by-reason twins and campaign_daily, inserts the click and
+// conversion rows, and moves each source's offset to just after the last event in the batch.
+// Counts and offsets commit together or not at all, so after a crash the aggregator resumes
+// from the committed offsets and neither loses nor double-counts an event. A commit reported
+// as failed may still have been committed (the connection can die after COMMIT reached the
+// server); that batch is kept aside, and before anything else is committed the offsets table
+// is read: if it shows the batch's offsets, the batch is done, otherwise it is merged into the
+// next one. Only one aggregator may run per data directory (a lock file enforces it).
+//
+// # Verdict state across restarts
+//
+// The verdicts depend on what came before (was this impression clicked in the last ten
+// minutes?), so a restart must not forget it: a click replayed right after a crash must still
+// be a duplicate. The state is rebuilt rather than persisted: on start, before counting
+// anything, the aggregator re-reads from every source the events of the last fraud.click_window
+// (plus one filter slot and the watermark) before the committed offsets and feeds them through
+// the same verdict code, in the same merged order, without counting them. eventlog_offsets
+// keeps the time of each source's last committed event, so the window is found even when the
+// aggregator was hours behind; segments last written before it are skipped unread. Persisting
+// the filters instead would write tens of megabytes per flush. The rebuilt state equals the
+// state an uninterrupted aggregator would have had, up to the merge order of events that were
+// out of order by more than the watermark, and up to the filters' false positives (their hash
+// seeds are per process); neither can count an event twice, since only uncommitted events are
+// judged again.
+//
+// # Money
+//
+// Spend is exact. A CPM impression costs rate/1000 micro-units, i.e. exactly `rate` nano-units;
+// CPC clicks and CPA conversions cost their rate (the one signed into the token at decision
+// time; a CPA postback's payout is recorded, never billed). The statistics tables keep spend
+// and publisher revenue in nano-units (spend_nanos, publisher_revenue_nanos) next to the
+// micro-unit columns, which every upsert recomputes as nanos DIV 1000. Nothing is rounded per
+// event or per flush, so the totals do not depend on where batches ended (which a crash
+// changes). Publisher revenue is models.PublisherRevenue applied per event at nano precision
+// (cost × share / 10000, rounded down to the nano-unit), with the zone's publisher share known
+// when the event is read. Reports sum the nanos and round down once per report row.
+//
+// # Days
+//
+// stats_hourly is keyed by the UTC hour. stats_daily, stats_zone_daily and campaign_daily are
+// keyed by the calendar day of each event in the network time zone (Options.Location), computed
+// from the event's own time: exact also for zones whose offset is not a whole number of hours.
+// The daily tables are written in the same transaction as the hourly one, so the 90-day reports
+// read 24 times fewer rows; the hourly "rollup" past stats.hourly_retention therefore only
+// deletes hourly rows (mysql.Store.Rollup), hourly, in short transactions.
+//
+// # Outages and retention
+//
+// When MariaDB is unreachable the workers keep serving and logging. The aggregator keeps
+// reading until it holds MaxBatchEvents events, retries with exponential backoff (logged once
+// per outage) and catches up afterwards. Committed segments older than events.retention are
+// pruned; a source whose writer is gone, fully committed and older than the retention is
+// removed with its offset (renamed out of sight first, so a crash can never let it be read
+// again from the start). Stats reports lag per source, commits, errors and disk usage.
+package aggregator
