@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"adnet/internal/aggregator"
 	"adnet/internal/monitor"
 )
 
@@ -34,6 +36,9 @@ type StatusPage struct {
 	Started time.Time
 	Source  StatusSource
 	Limits  StatusLimits
+	// Aggregator, if set, fetches the statistics aggregator's status; it is shown in the
+	// JSON and turned into advice (outages, disk, lag, fraud memory).
+	Aggregator func(ctx context.Context) (*aggregator.Stats, error)
 }
 
 // StatusLimits are the configured limits, shown beside the live figures (php-fpm's status
@@ -60,6 +65,7 @@ type StatusDoc struct {
 	Warnings        []string            `json:"warnings"`
 	Advice          []monitor.Advice    `json:"advice"`
 	History         *monitor.Series     `json:"history,omitempty"`
+	Aggregator      *aggregator.Stats   `json:"aggregator,omitempty"`
 }
 
 // WorkerDoc is one worker: its identity and full counters (monitor.WorkerStatus) and the
@@ -133,6 +139,7 @@ func (s *StatusPage) serveHTML(w http.ResponseWriter) {
 func (s *StatusPage) serveJSON(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	doc := s.Doc()
+	s.addAggregator(r.Context(), &doc)
 	interval := s.Source.Interval()
 	switch {
 	case q.Has("since"):
@@ -156,6 +163,19 @@ func (s *StatusPage) serveJSON(w http.ResponseWriter, r *http.Request) {
 		doc.History = &series
 	}
 	writeJSON(w, http.StatusOK, doc)
+}
+
+// addAggregator adds the aggregator's status and advice to doc (bounded by a short timeout:
+// the status page must answer even when the aggregator is wedged).
+func (s *StatusPage) addAggregator(ctx context.Context, doc *StatusDoc) {
+	if s.Aggregator == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	st, err := s.Aggregator(ctx)
+	doc.Aggregator = st
+	doc.Advice = append(doc.Advice, monitor.AggregatorAdvice(st, err, time.Now())...)
 }
 
 // Doc builds the status document from the monitor's latest poll (without history).

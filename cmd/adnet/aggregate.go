@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -83,6 +85,17 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 		return err
 	}
 	go func() { _ = fraud.RunAnomalyLoop(ctx, scanner, fraud.DefaultAnomalyInterval) }()
+	ctl, err := serveControl(cfg.AggregatorSocket(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(agg.Stats())
+	}), log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctl.Close()
+		os.Remove(cfg.AggregatorSocket())
+	}()
 	log.WithField("pid", os.Getpid()).Info("aggregator running")
 	if err := agg.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err

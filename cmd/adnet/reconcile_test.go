@@ -389,7 +389,12 @@ min_click_delay = "0s"
 		}{{"requests", rec.requests, ans.requests}, {"invalid impressions", rec.invImps, ans.invImps},
 			{"invalid clicks", rec.invClicks, ans.invClicks}, {"invalid conversions", rec.invConvs, ans.invConvs}} {
 			if exact && c.rec != c.ans {
-				t.Errorf("%s: recorded %s %d ≠ answered %d", phase, c.what, c.rec, c.ans)
+				reasons := map[int64]map[string]int64{}
+				for zone, z := range got {
+					reasons[zone] = z.byReason
+				}
+				t.Errorf("%s: recorded %s %d ≠ answered %d (invalid by reason per zone: %v; answered repeats per zone: impressions %v clicks %v conversions %v)",
+					phase, c.what, c.rec, c.ans, reasons, tl.impRepeats, tl.clickRepeats, tl.convRepeats)
 			}
 			if !exact && (c.rec < c.ans || c.rec > c.ans+cutoff) {
 				t.Errorf("%s: recorded %s %d outside [answered %d, answered + cut off %d]", phase, c.what, c.rec, c.ans, c.ans+cutoff)
@@ -435,4 +440,18 @@ min_click_delay = "0s"
 	cutoff := workerKills*conc + (tl.failed.Load() - failedBefore)
 	got = tp.drain(store, sum(tl.served))
 	check("phase 1+2 (with kills and a MariaDB outage)", false, cutoff)
+
+	// The status page shows the pipeline: what it committed and the memory of its fraud state.
+	var st struct {
+		Aggregator *struct {
+			EventsCommitted  int64 `json:"events_committed"`
+			FraudMemoryBytes int   `json:"fraud_memory_bytes"`
+		} `json:"aggregator"`
+	}
+	_, body, err := tp.get("/status?json")
+	if err != nil || json.Unmarshal([]byte(body), &st) != nil || st.Aggregator == nil || st.Aggregator.EventsCommitted == 0 {
+		t.Fatalf("status shows no aggregator figures (%v): %.300s", err, body)
+	}
+	t.Logf("status: the restarted aggregator committed %d events; fraud state %.1f MiB",
+		st.Aggregator.EventsCommitted, float64(st.Aggregator.FraudMemoryBytes)/(1<<20))
 }

@@ -14,6 +14,7 @@ import (
 
 	"adnet/fcgi/master"
 	"adnet/handlers"
+	"adnet/internal/aggregator"
 	"adnet/internal/config"
 	"adnet/internal/monitor"
 	"adnet/nginx"
@@ -66,6 +67,13 @@ func statusHandler(cfg *config.Config, mon *monitor.Monitor, started time.Time) 
 		Limits: handlers.StatusLimits{Workers: cfg.Workers, MaxChildren: cfg.MaxChildren, Queue: cfg.Queue,
 			QueueTimeout: cfg.QueueTimeout.D().String(), RequestTimeout: cfg.RequestTimeout.D().String(),
 			SlowlogTimeout: cfg.SlowlogTimeout.D().String()},
+		Aggregator: func(ctx context.Context) (*aggregator.Stats, error) {
+			var st aggregator.Stats
+			if err := monitor.FetchControl(ctx, cfg.AggregatorSocket(), &st); err != nil {
+				return nil, err
+			}
+			return &st, nil
+		},
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ping", handlers.Ping)

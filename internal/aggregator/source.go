@@ -96,13 +96,12 @@ func (a *Aggregator) discover() error {
 
 // pick returns the source whose head event comes next in the merge, reading heads as
 // needed, or nil when nothing may be consumed now. The merge is by event time, ties going to
-// the source first by name. While a live source has no event buffered it might still deliver
-// an earlier one (workers write concurrently), so only events older than the watermark are
-// released then: an impression beacon written by one worker is normally counted before the
-// click on it that another worker logged a moment later.
+// the source first by name. A live source with no event buffered might still deliver an
+// earlier one (workers write concurrently), and a new worker's log may not be discovered yet,
+// so only events older than the watermark are released: an impression beacon written by one
+// worker is counted before the click on it that another worker logged a moment later.
 func (a *Aggregator) pick(now time.Time) *source {
 	var best *source
-	waiting := false
 	for _, s := range a.sources {
 		if !s.hasHead {
 			// A finished source (writer gone, read to the end) can receive nothing more: it
@@ -113,7 +112,6 @@ func (a *Aggregator) pick(now time.Time) *source {
 			}
 			if !s.eofAt.IsZero() && now.Sub(s.eofAt) < poll ||
 				!s.errAt.IsZero() && now.Sub(s.errAt) < time.Second {
-				waiting = waiting || !s.dead
 				continue
 			}
 			pos, err := s.r.Next(&s.head)
@@ -122,7 +120,6 @@ func (a *Aggregator) pick(now time.Time) *source {
 				s.hasHead, s.headPos, s.eofAt, s.errAt = true, pos, time.Time{}, time.Time{}
 			case errors.Is(err, io.EOF):
 				s.eofAt = now
-				waiting = waiting || !s.dead
 				continue
 			default:
 				if msg := err.Error(); msg != s.lastErr {
@@ -130,7 +127,6 @@ func (a *Aggregator) pick(now time.Time) *source {
 					s.lastErr = msg
 				}
 				s.errAt = now
-				waiting = true
 				continue
 			}
 		}
@@ -138,7 +134,12 @@ func (a *Aggregator) pick(now time.Time) *source {
 			best = s
 		}
 	}
-	if best == nil || waiting && best.head.Time.After(now.Add(-a.opt.Watermark)) {
+	// An event is released only once it is older than the watermark, even when every known
+	// source has one buffered: a worker process started a moment ago has a log directory the
+	// next discovery (every second, less than the watermark) has not found yet, and its
+	// earlier events — an impression beacon whose click another worker logged — must not be
+	// overtaken. Catching up on a backlog is not slowed: old events pass at once.
+	if best == nil || best.head.Time.After(now.Add(-a.opt.Watermark)) {
 		return nil
 	}
 	return best

@@ -281,6 +281,9 @@ func (c *Config) WorkerSocket(n int) string {
 // /status and /metrics to, so status stays reachable when every worker is saturated.
 func (c *Config) StatusSocket() string { return filepath.Join(c.SocketDir, "master.sock") }
 
+// AggregatorSocket returns the path of the aggregator's control socket (its status as JSON).
+func (c *Config) AggregatorSocket() string { return filepath.Join(c.SocketDir, "aggregator.sock") }
+
 // EventDir returns the event-log directory of worker n.
 func (c *Config) EventDir(n int) string {
 	return filepath.Join(c.DataDir, "events", fmt.Sprintf("worker-%d", n))

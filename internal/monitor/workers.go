@@ -86,27 +86,33 @@ func FetchWorkerStats(ctx context.Context, controlSocket string) (fcgi.Stats, er
 	if controlSocket == "" {
 		return st, fmt.Errorf("worker has no control socket yet")
 	}
+	return st, FetchControl(ctx, controlSocket, &st)
+}
+
+// FetchControl GETs /status from a process's control socket (plain HTTP on a Unix socket,
+// answered outside any request cap) and decodes the JSON into v.
+func FetchControl(ctx context.Context, socket string, v any) error {
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
-			return d.DialContext(ctx, "unix", controlSocket)
+			return d.DialContext(ctx, "unix", socket)
 		},
 		DisableKeepAlives: true,
 	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://worker/status", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://adnet/status", nil)
 	if err != nil {
-		return st, err
+		return err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return st, err
+		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("control socket answered %s", resp.Status)
+		return fmt.Errorf("control socket answered %s", resp.Status)
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		return st, fmt.Errorf("decoding worker status: %w", err)
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("decoding status: %w", err)
 	}
-	return st, nil
+	return nil
 }
