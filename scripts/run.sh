@@ -13,6 +13,13 @@ conf="$var/adnet.toml"
 scripts/install-deps.sh run
 mkdir -p "$var/nginx" "$var/log"
 
+# One instance at a time: a second one would find the port, the pid file and the database
+# taken, and its own "running" message would describe the first.
+if curl -fsS -o /dev/null --max-time 2 http://127.0.0.1:8080/ping 2>/dev/null; then
+  echo "adnet: something already answers on 127.0.0.1:8080 (another \`make run\`?); stop it first" >&2
+  exit 1
+fi
+
 if [[ ! -f $conf ]]; then
   cat >"$conf" <<'TOML'
 # Configuration of the private development instance started by `make run`.

@@ -32,9 +32,7 @@ import (
 	"time"
 
 	gomysql "github.com/go-sql-driver/mysql"
-	"github.com/sirupsen/logrus"
 
-	"adnet/internal/aggregator"
 	"adnet/internal/fraud/evalmix"
 	"adnet/internal/token"
 	"adnet/models"
@@ -364,78 +362,18 @@ func binomial(rng *rand.Rand, n int64, p float64) int64 {
 	return k
 }
 
-// startEvalAggregator makes sure an aggregator runs: the one the master supervises, else
-// `adnet aggregate` as a child of the test, else one in this process (before the command
-// exists). It returns how to read the fraud memory, when it can be read.
-func startEvalAggregator(t *testing.T, tp *topology, store *mysql.Store) func() int {
+// startEvalAggregator waits for the aggregator the master supervises and returns how to read
+// its fraud memory (from the master's status page).
+func startEvalAggregator(t *testing.T, tp *topology, _ *mysql.Store) func() int {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if evalProcess("aggregate", tp.conf) != 0 {
-			t.Logf("aggregator: supervised by the master")
-			return func() int { return statusNumber(tp, "fraud_memory_bytes") }
+	deadline := time.Now().Add(30 * time.Second)
+	for pidOf(t, "aggregate", tp.conf) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the master started no aggregator; its output:\n%s", tp.out.String())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	help, _ := exec.Command(adnetBinary, "help").CombinedOutput()
-	if strings.Contains(string(help), "\n  aggregate ") {
-		cmd := exec.Command(adnetBinary, "aggregate", "--config", tp.conf)
-		cmd.Stdout, cmd.Stderr = tp.out, tp.out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = cmd.Process.Signal(os.Interrupt)
-			_ = cmd.Wait()
-		})
-		t.Logf("aggregator: `adnet aggregate` started by the test (pid %d)", cmd.Process.Pid)
-		return func() int { return statusNumber(tp, "fraud_memory_bytes") }
-	}
-	key := make([]byte, 32)
-	if _, err := crand.Read(key); err != nil {
-		t.Fatal(err)
-	}
-	log := logrus.New()
-	log.SetOutput(tp.out)
-	cfg := tp.cfg
-	a, err := aggregator.New(aggregator.Options{DataDir: cfg.DataDir, Store: store, FlushInterval: cfg.Stats.FlushInterval.D(),
-		ClickWindow: cfg.Fraud.ClickWindow.D(), MaxClicksPerIP: cfg.Fraud.MaxClicksPerIP, MinClickDelay: cfg.Fraud.MinClickDelay.D(),
-		Location: cfg.Location(), Logger: log, IPHashKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("aggregator: %v", err)
-		}
-	})
-	t.Logf("aggregator: run in the test process (`adnet aggregate` is not wired yet)")
-	return func() int { return a.Stats().FraudMemoryBytes }
-}
-
-// evalProcess returns the pid of a process whose command line has every word, or 0.
-func evalProcess(words ...string) int {
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		cmd := strings.ReplaceAll(string(b), "\x00", " ")
-		all := true
-		for _, w := range words {
-			all = all && strings.Contains(cmd, w)
-		}
-		if all {
-			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-			return pid
-		}
-	}
-	return 0
+	return func() int { return statusNumber(tp, "fraud_memory_bytes") }
 }
 
 // statusNumber finds a number named key anywhere in the master's status JSON (0 if absent).
