@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +12,13 @@ import (
 	"adnet/internal/fraud"
 	"adnet/models"
 	"adnet/models/mysql"
-	"adnet/models/mysql/mysqltest"
 )
 
 // TestFraudCommand drives `adnet fraud` against a real database: listing flags, reviewing
 // them (dismissing the flag that auto-paused a zone resumes it), and a scan.
 func TestFraudCommand(t *testing.T) {
 	ctx := context.Background()
-	dsn := mysqltest.MustCreateDatabase(t)
-	conf := filepath.Join(t.TempDir(), "adnet.toml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("[mysql]\ndsn = %q\n", dsn)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	db, err := mysql.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	conf, db := commandDB(t, "")
 	store := mysql.NewStore(db)
 	pub := &models.Publisher{Name: "Shady Media", Status: models.StatusActive, RevenueShareBP: 7000}
 	if err := store.CreatePublisher(ctx, pub); err != nil {

@@ -4,35 +4,22 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"adnet/models"
 	"adnet/models/mysql"
-	"adnet/models/mysql/mysqltest"
 )
 
 // TestReportCommand runs `adnet report` against a real database in the three formats.
 func TestReportCommand(t *testing.T) {
 	ctx := context.Background()
-	dsn := mysqltest.MustCreateDatabase(t)
-	conf := filepath.Join(t.TempDir(), "adnet.toml")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf("timezone = \"Europe/Paris\"\n[mysql]\ndsn = %q\n", dsn)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	db, err := mysql.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	conf, db := commandDB(t, `timezone = "Europe/Paris"`)
 	// 2025-01-14 22:00 UTC is 23:00 on Jan 14 in Paris; 23:00 UTC is already Jan 15 there.
 	h1, h2 := time.Date(2025, 1, 14, 22, 0, 0, 0, time.UTC), time.Date(2025, 1, 14, 23, 0, 0, 0, time.UTC)
 	d1, d2 := time.Date(2025, 1, 14, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 15, 0, 0, 0, 0, time.UTC)
-	err = mysql.NewStore(db).FlushBatch(ctx, &mysql.Batch{
+	err := mysql.NewStore(db).FlushBatch(ctx, &mysql.Batch{
 		Stats: []mysql.StatsDelta{
 			{Hour: h1, Day: d1, ZoneID: 3, PublisherID: 9, CampaignID: 4, AdvertiserID: 8, Requests: 10, Served: 9, Impressions: 8,
 				Clicks: 2, InvalidClicks: 1, SpendNanos: 9_876_543_210, RevenueNanos: 6_913_580_247},
