@@ -79,17 +79,3 @@ func req(zone int64) *Request {
 	return &Request{ZoneID: zone, Time: testNow, Country: [2]byte{'D', 'E'}, UA: NewUA("desktop", "windows", "chrome"), PageURL: "https://news.example/sport/article"}
 }
 
-// countCampaigns runs n decisions and counts the served campaign ids (0 = nothing served).
-func countCampaigns(t testing.TB, e *Engine, r *Request, n int, rng *rand.Rand) map[int64]int {
-	t.Helper()
-	got := map[int64]int{}
-	for range n {
-		d, ok := e.Decide(r, rng)
-		if !ok {
-			got[0]++
-			continue
-		}
-		got[d.CampaignID]++
-	}
-	return got
-}
