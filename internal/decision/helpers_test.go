@@ -78,4 +78,3 @@ func newRNG(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed^0x9
 func req(zone int64) *Request {
 	return &Request{ZoneID: zone, Time: testNow, Country: [2]byte{'D', 'E'}, UA: NewUA("desktop", "windows", "chrome"), PageURL: "https://news.example/sport/article"}
 }
-
