@@ -23,10 +23,11 @@ test:
 test-unit:
 	$(GO) test -count=1 -short ./...
 
-## lint: gofmt and go vet
+## lint: gofmt, go vet and staticcheck
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
 ## bench: micro-benchmarks of the hot paths (compare as ratios within one run)
 bench:
