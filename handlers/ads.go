@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"adnet/internal/decision"
+	"adnet/internal/fraud"
 	"adnet/internal/token"
 	"adnet/models"
 )
@@ -144,21 +145,13 @@ func (a *Ads) tracked(r *http.Request) bool {
 // isPrefetch reports a request that is not a person's page view: HEAD, or a browser's
 // prefetch/prerender (IAB/MRC: never count them).
 func isPrefetch(r *http.Request) bool {
-	if r.Method == http.MethodHead {
-		return true
-	}
-	h := r.Header
-	if p := strings.ToLower(h.Get("Sec-Purpose")); strings.Contains(p, "prefetch") || strings.Contains(p, "prerender") {
-		return true
-	}
-	return strings.EqualFold(h.Get("Purpose"), "prefetch") || strings.EqualFold(h.Get("X-Moz"), "prefetch") ||
-		strings.EqualFold(h.Get("X-Purpose"), "preview")
+	return r.Method == http.MethodHead || fraud.IsPrefetch(r.Header.Get)
 }
 
-// fillEvent sets the request-derived fields of an event.
-func (a *Ads) fillEvent(ev *models.Event, r *http.Request, ip netip.Addr, now time.Time) {
+// fillEvent sets the request-derived fields of an event; country is a.country(r).
+func (a *Ads) fillEvent(ev *models.Event, r *http.Request, ip netip.Addr, country [2]byte, now time.Time) {
 	ev.Time = now
-	ev.Country = a.country(r)
+	ev.Country = country
 	ev.IP = ip.As16()
 	ev.UAHash = hashString(r.UserAgent())
 }

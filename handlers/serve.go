@@ -91,7 +91,7 @@ func (a *Ads) decide(w http.ResponseWriter, r *http.Request, s *served) bool {
 
 	ip := a.clientIP(r)
 	ev := models.Event{Type: models.EventServe, ZoneID: zoneID, ServedAt: now}
-	a.fillEvent(&ev, r, ip, now)
+	a.fillEvent(&ev, r, ip, req.Country, now)
 	if tracked {
 		ev.ViewerID = viewer.ID
 	}

@@ -57,7 +57,7 @@ func (a *Ads) trackImpression(w http.ResponseWriter, r *http.Request) {
 	now := a.opt.Now()
 	ip := a.clientIP(r)
 	ev := models.Event{Type: models.EventImpression}
-	a.fillEvent(&ev, r, ip, now)
+	a.fillEvent(&ev, r, ip, a.country(r), now)
 	claims, reason := a.verify(&ev, r.URL.Query().Get("t"), token.KindImpression)
 	if isPrefetch(r) {
 		reason = firstReason(reason, models.ReasonPrefetch)
@@ -80,7 +80,7 @@ func (a *Ads) trackClick(w http.ResponseWriter, r *http.Request) {
 	now := a.opt.Now()
 	ip := a.clientIP(r)
 	ev := models.Event{Type: models.EventClick}
-	a.fillEvent(&ev, r, ip, now)
+	a.fillEvent(&ev, r, ip, a.country(r), now)
 	tok := r.URL.Query().Get("t")
 	claims, reason := a.verify(&ev, tok, token.KindClick)
 	if isPrefetch(r) {
@@ -96,7 +96,8 @@ func (a *Ads) trackClick(w http.ResponseWriter, r *http.Request) {
 			target = expandClickID(cr.ClickURL, tok)
 		}
 	}
-	if a.tracked(r) {
+	tracked := a.tracked(r)
+	if tracked {
 		if c, err := r.Cookie(viewerCookie); err == nil {
 			var v token.Viewer
 			if a.opt.Signer.DecodeViewer(&v, c.Value) {
@@ -110,7 +111,7 @@ func (a *Ads) trackClick(w http.ResponseWriter, r *http.Request) {
 	if reason == models.ReasonValid {
 		a.opt.Engine.RecordClick(claims.CampaignID, now)
 	}
-	if reason != models.ReasonBadToken && a.tracked(r) {
+	if reason != models.ReasonBadToken && tracked {
 		// The last click, for the conversion pixel on the advertiser's page.
 		a.setCookie(w, clickCookie, tok, int(a.opt.Signer.TTL().Seconds()))
 	}
@@ -150,7 +151,7 @@ func (a *Ads) trackConversion(w http.ResponseWriter, r *http.Request) {
 	now := a.opt.Now()
 	ip := a.clientIP(r)
 	ev := models.Event{Type: models.EventConversion}
-	a.fillEvent(&ev, r, ip, now)
+	a.fillEvent(&ev, r, ip, a.country(r), now)
 	postback := q.Has("click_id")
 	tok := q.Get("click_id")
 	if !postback {
