@@ -58,14 +58,11 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 
 	// MariaDB may be down when the aggregator starts: the workers keep writing their logs, and
 	// the master restarts the aggregator (with backoff) until the database answers.
-	db, err := openDB(ctx, cfg)
+	db, err := openCurrentDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := mysql.CheckSchema(ctx, db); err != nil {
-		return err
-	}
 	key, err := ipHashKey(cfg.DataDir)
 	if err != nil {
 		return err

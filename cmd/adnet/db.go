@@ -36,6 +36,20 @@ func openDB(ctx context.Context, cfg *config.Config) (*mysql.DB, error) {
 	return db, nil
 }
 
+// openCurrentDB opens the database and refuses a schema that is behind this binary (the
+// error says to run `adnet migrate`); every command but migrate uses it.
+func openCurrentDB(ctx context.Context, cfg *config.Config) (*mysql.DB, error) {
+	db, err := openDB(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := mysql.CheckSchema(ctx, db); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
 // readSecret reads a one-line secret from a file that only its owner may read.
 func readSecret(path string) (string, error) {
 	st, err := os.Stat(path)

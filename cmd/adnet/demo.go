@@ -25,14 +25,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	db, err := openDB(ctx, cfg)
+	db, err := openCurrentDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := mysql.CheckSchema(ctx, db); err != nil {
-		return err
-	}
 	store := mysql.NewStore(db)
 	existing, err := store.ListAdvertisers(ctx, mysql.AdvertiserFilter{})
 	if err != nil {

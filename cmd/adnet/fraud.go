@@ -67,14 +67,11 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancel()
-	db, err := openDB(ctx, cfg)
+	db, err := openCurrentDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := mysql.CheckSchema(ctx, db); err != nil {
-		return err
-	}
 	store := mysql.NewStore(db)
 
 	switch sub {

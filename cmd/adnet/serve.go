@@ -15,7 +15,6 @@ import (
 	"adnet/fcgi/master"
 	"adnet/internal/config"
 	"adnet/internal/token"
-	"adnet/models/mysql"
 )
 
 // runServe is the master: it checks that the database schema is current, then starts and
@@ -140,10 +139,9 @@ func masterOptions(cfg *config.Config, exe string, log *logrus.Logger) master.Op
 func checkSchema(ctx context.Context, cfg *config.Config) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	db, err := openDB(ctx, cfg)
+	db, err := openCurrentDB(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	return mysql.CheckSchema(ctx, db)
+	return db.Close()
 }
