@@ -34,18 +34,18 @@ func reportsFixture(t *testing.T) (*Reports, *time.Location) {
 	}
 	h1 := time.Date(2025, 1, 14, 22, 0, 0, 0, time.UTC)
 	h2 := time.Date(2025, 1, 15, 10, 0, 0, 0, time.UTC)
-	r1 := mysql.StatsDelta{Hour: h1, Day: h1, ZoneID: 1, SiteID: 10, PublisherID: 100, CampaignID: 5, AdvertiserID: 50,
+	r1 := models.StatsDelta{Hour: h1, Day: h1, ZoneID: 1, SiteID: 10, PublisherID: 100, CampaignID: 5, AdvertiserID: 50,
 		CreativeID: 51, Country: "FR", Requests: 10, Served: 8, Impressions: 6, Clicks: 2, Conversions: 1,
 		InvalidImpressions: 1, InvalidClicks: 1, SpendNanos: 6_500_000, RevenueNanos: 4_550_000}
-	r2 := mysql.StatsDelta{Hour: h2, Day: h2, ZoneID: 2, SiteID: 20, PublisherID: 200, CampaignID: 6, AdvertiserID: 60,
+	r2 := models.StatsDelta{Hour: h2, Day: h2, ZoneID: 2, SiteID: 20, PublisherID: 200, CampaignID: 6, AdvertiserID: 60,
 		CreativeID: 61, Requests: 20, Served: 10, Impressions: 10, Clicks: 1, InvalidConversions: 1,
 		SpendNanos: 1_000_999, RevenueNanos: 500_499}
-	inv := func(r mysql.StatsDelta, typ models.EventType, reason models.Reason) mysql.InvalidDelta {
-		return mysql.InvalidDelta{Hour: r.Hour, Day: r.Day, ZoneID: r.ZoneID, CampaignID: r.CampaignID, CreativeID: r.CreativeID,
+	inv := func(r models.StatsDelta, typ models.EventType, reason models.Reason) models.InvalidDelta {
+		return models.InvalidDelta{Hour: r.Hour, Day: r.Day, ZoneID: r.ZoneID, CampaignID: r.CampaignID, CreativeID: r.CreativeID,
 			Country: r.Country, AdvertiserID: r.AdvertiserID, PublisherID: r.PublisherID, SiteID: r.SiteID,
 			EventType: typ, Reason: reason, Count: 1}
 	}
-	err = store.FlushBatch(context.Background(), &mysql.Batch{Stats: []mysql.StatsDelta{r1, r2}, Invalid: []mysql.InvalidDelta{
+	err = store.FlushBatch(context.Background(), &models.Batch{Stats: []models.StatsDelta{r1, r2}, Invalid: []models.InvalidDelta{
 		inv(r1, models.EventImpression, models.ReasonBotUA), inv(r1, models.EventClick, models.ReasonDuplicateClick),
 		inv(r2, models.EventConversion, models.ReasonNoClick),
 	}})
@@ -218,7 +218,7 @@ func TestParseReportQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	now := time.Date(2025, 3, 10, 12, 0, 0, 0, paris)
-	parse := func(query string) (mysql.ReportQuery, string) {
+	parse := func(query string) (models.ReportQuery, string) {
 		v, err := url.ParseQuery(query)
 		if err != nil {
 			t.Fatal(err)

@@ -197,17 +197,17 @@ func (a *workerApp) refreshLists(ctx context.Context) {
 				return nil, err
 			}
 		}
-		if list == mysql.IPListDatacenter && a.cfg.Fraud.DatacenterFile != "" {
+		if list == models.IPListDatacenter && a.cfg.Fraud.DatacenterFile != "" {
 			if err := addIPFile(b, a.cfg.Fraud.DatacenterFile); err != nil {
 				return nil, fmt.Errorf("fraud.datacenter_file: %w", err)
 			}
 		}
 		return b.Build(), nil
 	}
-	blocked, err := load(mysql.IPListBlocked)
+	blocked, err := load(models.IPListBlocked)
 	if err == nil {
 		var dc *fraud.IPSet
-		if dc, err = load(mysql.IPListDatacenter); err == nil {
+		if dc, err = load(models.IPListDatacenter); err == nil {
 			a.filter.SetLists(blocked, dc)
 			return
 		}
@@ -219,7 +219,7 @@ func (a *workerApp) refreshLists(ctx context.Context) {
 // MariaDB has not answered yet.
 type workerReports struct{ a *workerApp }
 
-func (w workerReports) Report(ctx context.Context, q mysql.ReportQuery) (*mysql.Report, error) {
+func (w workerReports) Report(ctx context.Context, q models.ReportQuery) (*models.Report, error) {
 	s := w.a.store.Load()
 	if s == nil {
 		return nil, models.Errorf(models.EUNAVAILABLE, "the statistics database is not reachable yet")

@@ -31,7 +31,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer db.Close()
 	store := mysql.NewStore(db)
-	existing, err := store.ListAdvertisers(ctx, mysql.AdvertiserFilter{})
+	existing, err := store.ListAdvertisers(ctx, models.AdvertiserFilter{})
 	if err != nil {
 		return err
 	}
@@ -48,7 +48,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if cfg.Nginx.DemoDir == "" {
 		return nil
 	}
-	zones, err := store.ListZones(ctx, mysql.ZoneFilter{Status: models.StatusActive})
+	zones, err := store.ListZones(ctx, models.ZoneFilter{Status: models.StatusActive})
 	if err != nil {
 		return err
 	}

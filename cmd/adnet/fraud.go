@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"adnet/internal/fraud"
+	"adnet/models"
 	"adnet/models/mysql"
 )
 
@@ -41,7 +42,7 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var recent, baseline *time.Duration
 	switch sub {
 	case "flags":
-		status = fs.String("status", mysql.FlagOpen, "open, confirmed, dismissed or all")
+		status = fs.String("status", models.FlagOpen, "open, confirmed, dismissed or all")
 		kind = fs.String("kind", "", "only flags of zones, sites or publishers")
 		limit = fs.Int("limit", 100, "show at most this many flags, newest first")
 	case "scan":
@@ -79,7 +80,7 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if len(pos) != 0 {
 			return fmt.Errorf("%s", fraudUsage)
 		}
-		f := mysql.FraudFlagFilter{Status: *status, EntityKind: *kind, Page: mysql.Page{Limit: *limit}}
+		f := models.FraudFlagFilter{Status: *status, EntityKind: *kind, Page: models.Page{Limit: *limit}}
 		if f.Status == "all" {
 			f.Status = ""
 		}
@@ -140,9 +141,9 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil || id <= 0 {
 			return fmt.Errorf("flag id %q: must be a positive integer (see adnet fraud flags)", pos[0])
 		}
-		status := mysql.FlagDismissed
+		status := models.FlagDismissed
 		if sub == "confirm" {
-			status = mysql.FlagConfirmed
+			status = models.FlagConfirmed
 		}
 		f, resumed, err := fraud.ReviewFlag(ctx, store, id, status, time.Time{})
 		if err != nil {
@@ -183,7 +184,7 @@ func writeJSONOut(w io.Writer, v any) error {
 }
 
 // writeFlagTable prints flags for people: rates as percentages, times in UTC.
-func writeFlagTable(w io.Writer, list []mysql.FraudFlag) {
+func writeFlagTable(w io.Writer, list []models.FraudFlag) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tENTITY\tNAME\tMETRIC\tVALUE\tBASELINE\tZ\tVOLUME\tSTATUS\tSINCE\tLAST SEEN\tSCANS\tPAUSED")
 	for _, f := range list {
@@ -192,7 +193,7 @@ func writeFlagTable(w io.Writer, list []mysql.FraudFlag) {
 			paused = f.PausedAt.UTC().Format("2006-01-02 15:04")
 		}
 		src := ""
-		if f.BaselineSource == mysql.BaselinePeers {
+		if f.BaselineSource == models.BaselinePeers {
 			src = " (peers)"
 		}
 		fmt.Fprintf(tw, "%d\t%s %d\t%s\t%s\t%.2f%%\t%.2f%%%s\t%.1f\t%d\t%s\t%s\t%s\t%d\t%s\n",

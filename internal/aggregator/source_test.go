@@ -11,7 +11,6 @@ import (
 
 	"adnet/internal/eventlog"
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
 // TestNoImpressionOrderingAcrossSources: worker 2 logs a click before worker 1 logs the beacon
@@ -128,7 +127,7 @@ func TestInterruptedRemovalFinished(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	must(t, e.store.FlushBatch(ctx, &mysql.Batch{Offsets: []mysql.Offset{{Source: "worker-9/w1-1", Segment: 3, Offset: 116}}}))
+	must(t, e.store.FlushBatch(ctx, &models.Batch{Offsets: []models.Offset{{Source: "worker-9/w1-1", Segment: 3, Offset: 116}}}))
 	tomb := filepath.Join(e.dataDir, "events", removedDir, "worker-9_w1-1")
 	must(t, os.MkdirAll(tomb, 0o750))
 	must(t, os.WriteFile(filepath.Join(tomb, "00000000000000000003.seg"), make([]byte, 116), 0o640))

@@ -75,14 +75,6 @@ func (r *campaignRow) campaign() (models.Campaign, error) {
 	return c, nil
 }
 
-// CampaignFilter selects campaigns for ListCampaigns. Nil and zero fields do not filter.
-type CampaignFilter struct {
-	// AdvertiserID is the owner: set it from the signed-in advertiser user.
-	AdvertiserID *int64
-	Status       models.Status
-	Page
-}
-
 // normaliseCampaign puts c's times and durations in the form the columns store, so that the
 // value the caller holds after a write equals what a later read returns.
 func normaliseCampaign(c *models.Campaign) {
@@ -148,7 +140,7 @@ func getCampaign(ctx context.Context, q sqlx.QueryerContext, id int64, c *models
 }
 
 // ListCampaigns returns the campaigns matching f, ordered by id.
-func (s *Store) ListCampaigns(ctx context.Context, f CampaignFilter) ([]models.Campaign, error) {
+func (s *Store) ListCampaigns(ctx context.Context, f models.CampaignFilter) ([]models.Campaign, error) {
 	var w where
 	if f.AdvertiserID != nil {
 		w.add("advertiser_id = ?", *f.AdvertiserID)
@@ -156,7 +148,7 @@ func (s *Store) ListCampaigns(ctx context.Context, f CampaignFilter) ([]models.C
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
+	limit, largs := pageClause(f.Page)
 	list, err := selectCampaigns(ctx, s.db.db,
 		`SELECT `+campaignColumns+` FROM campaigns`+w.String()+` ORDER BY id`+limit,
 		append(w.args, largs...)...)

@@ -12,15 +12,6 @@ import (
 const creativeColumns = `id, campaign_id, name, status, kind, width, height, weight, image_url, html,
 	title, body, click_url, created_at, updated_at`
 
-// CreativeFilter selects creatives for ListCreatives. Nil and zero fields do not filter.
-type CreativeFilter struct {
-	// AdvertiserID is the owner: only creatives of this advertiser's campaigns.
-	AdvertiserID *int64
-	CampaignID   *int64
-	Status       models.Status
-	Page
-}
-
 // CreateCreative validates c and inserts it, setting its ID and timestamps. EINVALID if its
 // campaign does not exist, ECONFLICT if the campaign already has a creative of that name.
 func (s *Store) CreateCreative(ctx context.Context, c *models.Creative) error {
@@ -60,7 +51,7 @@ func getCreative(ctx context.Context, q sqlx.QueryerContext, id int64, c *models
 }
 
 // ListCreatives returns the creatives matching f, ordered by id.
-func (s *Store) ListCreatives(ctx context.Context, f CreativeFilter) ([]models.Creative, error) {
+func (s *Store) ListCreatives(ctx context.Context, f models.CreativeFilter) ([]models.Creative, error) {
 	var w where
 	if f.AdvertiserID != nil {
 		w.add("campaign_id IN (SELECT id FROM campaigns WHERE advertiser_id = ?)", *f.AdvertiserID)
@@ -71,7 +62,7 @@ func (s *Store) ListCreatives(ctx context.Context, f CreativeFilter) ([]models.C
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
+	limit, largs := pageClause(f.Page)
 	list := []models.Creative{}
 	err := sqlx.SelectContext(ctx, s.db.db, &list,
 		`SELECT `+creativeColumns+` FROM creatives`+w.String()+` ORDER BY id`+limit,

@@ -17,36 +17,6 @@ const (
 	linkColumns = `zone_id, campaign_id, weight`
 )
 
-// PublisherFilter selects publishers for ListPublishers. Nil and zero fields do not filter.
-type PublisherFilter struct {
-	// ID restricts the list to one publisher: set it from the signed-in publisher user.
-	ID     *int64
-	Status models.Status
-	Page
-}
-
-// SiteFilter selects sites for ListSites. Nil and zero fields do not filter.
-type SiteFilter struct {
-	PublisherID *int64 // the owner
-	Status      models.Status
-	Page
-}
-
-// ZoneFilter selects zones for ListZones. Nil and zero fields do not filter.
-type ZoneFilter struct {
-	PublisherID *int64 // the owner: only zones on this publisher's sites
-	SiteID      *int64
-	Status      models.Status
-	Page
-}
-
-// ZoneCampaignFilter selects links for ListZoneCampaigns. Nil fields do not filter.
-type ZoneCampaignFilter struct {
-	ZoneID     *int64
-	CampaignID *int64
-	Page
-}
-
 // CreatePublisher validates p and inserts it, setting its ID and timestamps.
 func (s *Store) CreatePublisher(ctx context.Context, p *models.Publisher) error {
 	if err := p.Validate(); err != nil {
@@ -78,7 +48,7 @@ func (s *Store) GetPublisher(ctx context.Context, id int64) (*models.Publisher, 
 }
 
 // ListPublishers returns the publishers matching f, ordered by id.
-func (s *Store) ListPublishers(ctx context.Context, f PublisherFilter) ([]models.Publisher, error) {
+func (s *Store) ListPublishers(ctx context.Context, f models.PublisherFilter) ([]models.Publisher, error) {
 	var w where
 	if f.ID != nil {
 		w.add("id = ?", *f.ID)
@@ -86,7 +56,7 @@ func (s *Store) ListPublishers(ctx context.Context, f PublisherFilter) ([]models
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
+	limit, largs := pageClause(f.Page)
 	list := []models.Publisher{}
 	err := sqlx.SelectContext(ctx, s.db.db, &list,
 		`SELECT `+publisherColumns+` FROM publishers`+w.String()+` ORDER BY id`+limit,
@@ -147,7 +117,7 @@ func (s *Store) GetSite(ctx context.Context, id int64) (*models.Site, error) {
 }
 
 // ListSites returns the sites matching f, ordered by id.
-func (s *Store) ListSites(ctx context.Context, f SiteFilter) ([]models.Site, error) {
+func (s *Store) ListSites(ctx context.Context, f models.SiteFilter) ([]models.Site, error) {
 	var w where
 	if f.PublisherID != nil {
 		w.add("publisher_id = ?", *f.PublisherID)
@@ -155,7 +125,7 @@ func (s *Store) ListSites(ctx context.Context, f SiteFilter) ([]models.Site, err
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
+	limit, largs := pageClause(f.Page)
 	list := []models.Site{}
 	err := sqlx.SelectContext(ctx, s.db.db, &list,
 		`SELECT `+siteColumns+` FROM sites`+w.String()+` ORDER BY id`+limit,
@@ -218,7 +188,7 @@ func (s *Store) GetZone(ctx context.Context, id int64) (*models.Zone, error) {
 }
 
 // ListZones returns the zones matching f, ordered by id.
-func (s *Store) ListZones(ctx context.Context, f ZoneFilter) ([]models.Zone, error) {
+func (s *Store) ListZones(ctx context.Context, f models.ZoneFilter) ([]models.Zone, error) {
 	var w where
 	if f.PublisherID != nil {
 		w.add("site_id IN (SELECT id FROM sites WHERE publisher_id = ?)", *f.PublisherID)
@@ -229,7 +199,7 @@ func (s *Store) ListZones(ctx context.Context, f ZoneFilter) ([]models.Zone, err
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
+	limit, largs := pageClause(f.Page)
 	list := []models.Zone{}
 	err := sqlx.SelectContext(ctx, s.db.db, &list,
 		`SELECT `+zoneColumns+` FROM zones`+w.String()+` ORDER BY id`+limit,
@@ -292,7 +262,7 @@ func (s *Store) UnlinkZoneCampaign(ctx context.Context, zoneID, campaignID int64
 }
 
 // ListZoneCampaigns returns the links matching f, ordered by zone and campaign.
-func (s *Store) ListZoneCampaigns(ctx context.Context, f ZoneCampaignFilter) ([]models.ZoneCampaign, error) {
+func (s *Store) ListZoneCampaigns(ctx context.Context, f models.ZoneCampaignFilter) ([]models.ZoneCampaign, error) {
 	var w where
 	if f.ZoneID != nil {
 		w.add("zone_id = ?", *f.ZoneID)
@@ -300,7 +270,7 @@ func (s *Store) ListZoneCampaigns(ctx context.Context, f ZoneCampaignFilter) ([]
 	if f.CampaignID != nil {
 		w.add("campaign_id = ?", *f.CampaignID)
 	}
-	limit, largs := f.clause()
+	limit, largs := pageClause(f.Page)
 	list := []models.ZoneCampaign{}
 	err := sqlx.SelectContext(ctx, s.db.db, &list,
 		`SELECT `+linkColumns+` FROM zone_campaigns`+w.String()+` ORDER BY zone_id, campaign_id`+limit,

@@ -106,14 +106,8 @@ const (
 	maxListLimit     = 10000
 )
 
-// Page selects a window of a list, ordered by id.
-type Page struct {
-	Offset int // rows to skip
-	Limit  int // rows to return: 0 means 1000, at most 10000
-}
-
-// clause returns the LIMIT/OFFSET clause and its arguments.
-func (p Page) clause() (string, []any) {
+// pageClause returns the LIMIT/OFFSET clause and its arguments.
+func pageClause(p models.Page) (string, []any) {
 	limit := p.Limit
 	if limit <= 0 {
 		limit = defaultListLimit
