@@ -62,9 +62,7 @@ func NewReports(opt ReportsOptions) *Reports {
 		opt.Now = time.Now
 	}
 	if opt.Logger == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		opt.Logger = l
+		opt.Logger = discardLogger()
 	}
 	return &Reports{opt: opt}
 }
@@ -77,10 +75,7 @@ func (h *Reports) Routes(mux *http.ServeMux) {
 // ServeHTTP implements http.Handler.
 func (h *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		var body errorBody
-		body.Error.Code, body.Error.Message = models.EINVALID, "Use GET."
-		writeJSON(w, http.StatusMethodNotAllowed, body)
+		writeMethodNotAllowed(w, "GET, HEAD")
 		return
 	}
 	if !h.allowed(r.RemoteAddr) {

@@ -5,7 +5,9 @@ package handlers
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"strings"
 
 	"github.com/sirupsen/logrus"
 
@@ -40,10 +42,11 @@ type errorBody struct {
 }
 
 // writeError answers err as JSON {"error":{"code","message"}} with the mapped status. Internal
-// errors are logged here, once, with the request; their details never reach the client.
+// errors are logged here, once, with the request; their details never reach the client. A
+// handler that cannot produce internal errors may pass a nil log.
 func writeError(w http.ResponseWriter, r *http.Request, log logrus.FieldLogger, err error) {
 	code := models.ErrorCode(err)
-	if code == models.EINTERNAL {
+	if code == models.EINTERNAL && log != nil {
 		log.WithFields(logrus.Fields{"method": r.Method, "path": r.URL.Path}).WithError(err).Error("internal error")
 	}
 	var body errorBody
@@ -52,8 +55,24 @@ func writeError(w http.ResponseWriter, r *http.Request, log logrus.FieldLogger, 
 	status := statusOf(code)
 	if status == http.StatusServiceUnavailable {
 		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Cache-Control", "no-store")
 	}
 	writeJSON(w, status, body)
+}
+
+// writeMethodNotAllowed answers a method the route does not take, listing the ones it does.
+func writeMethodNotAllowed(w http.ResponseWriter, allow string) {
+	w.Header().Set("Allow", allow)
+	var body errorBody
+	body.Error.Code, body.Error.Message = models.EINVALID, "Use "+strings.ReplaceAll(allow, ", ", " or ")+"."
+	writeJSON(w, http.StatusMethodNotAllowed, body)
+}
+
+// discardLogger is the default of handlers configured without a logger.
+func discardLogger() logrus.FieldLogger {
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	return l
 }
 
 // writeJSON answers v as JSON with the given status.

@@ -11,6 +11,7 @@ import (
 
 	"adnet/internal/aggregator"
 	"adnet/internal/monitor"
+	"adnet/models"
 )
 
 // StatusSource is what the master's status pages read: the monitor's latest poll, its
@@ -103,8 +104,7 @@ var statusHTML []byte
 // ServeHTTP answers /status, /status?json and /status/advice.
 func (s *StatusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		writeMethodNotAllowed(w, "GET, HEAD")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -145,7 +145,7 @@ func (s *StatusPage) serveJSON(w http.ResponseWriter, r *http.Request) {
 	case q.Has("since"):
 		ms, err := strconv.ParseInt(q.Get("since"), 10, 64)
 		if err != nil || ms < 0 {
-			http.Error(w, "since must be a Unix time in milliseconds", http.StatusBadRequest)
+			writeError(w, r, nil, models.Errorf(models.EINVALID, "since must be a Unix time in milliseconds"))
 			return
 		}
 		// Samples after the whole millisecond `since` names: the page sends back the last
@@ -155,7 +155,7 @@ func (s *StatusPage) serveJSON(w http.ResponseWriter, r *http.Request) {
 	case q.Has("history"):
 		secs, err := strconv.ParseFloat(q.Get("history"), 64)
 		if err != nil || secs < 0 || secs > maxHistory.Seconds() {
-			http.Error(w, "history must be a number of seconds", http.StatusBadRequest)
+			writeError(w, r, nil, models.Errorf(models.EINVALID, "history must be a number of seconds"))
 			return
 		}
 		n := int(time.Duration(secs*float64(time.Second))/max(interval, time.Millisecond)) + 1
