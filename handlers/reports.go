@@ -148,17 +148,11 @@ func ParseReportQuery(v url.Values, loc *time.Location, now time.Time) (models.R
 			q.GroupBy = append(q.GroupBy, g)
 		}
 	}
-	for _, f := range []struct {
-		name string
-		dst  *int64
-	}{{"advertiser", &q.AdvertiserID}, {"publisher", &q.PublisherID}} {
-		if s := v.Get(f.name); s != "" {
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || n <= 0 {
-				return q, "", models.Errorf(models.EINVALID, "%s = %q: must be a positive id.", f.name, s)
-			}
-			*f.dst = n
-		}
+	if q.AdvertiserID, err = positiveID(v, "advertiser"); err != nil {
+		return q, "", err
+	}
+	if q.PublisherID, err = positiveID(v, "publisher"); err != nil {
+		return q, "", err
 	}
 	format := strings.ToLower(v.Get("format"))
 	switch format {
@@ -169,6 +163,19 @@ func ParseReportQuery(v url.Values, loc *time.Location, now time.Time) (models.R
 		return q, "", models.Errorf(models.EINVALID, "format = %q: must be json or csv.", format)
 	}
 	return q, format, nil
+}
+
+// positiveID reads the optional id parameter name: 0 when absent, EINVALID unless positive.
+func positiveID(v url.Values, name string) (int64, error) {
+	s := v.Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, models.Errorf(models.EINVALID, "%s = %q: must be a positive id.", name, s)
+	}
+	return n, nil
 }
 
 // parseReportTime parses a date (YYYY-MM-DD: its midnight, or the next midnight for an

@@ -64,7 +64,7 @@ func statusHandler(cfg *config.Config, mon *monitor.Monitor, started time.Time) 
 	page := &handlers.StatusPage{
 		Started: started,
 		Source:  mon,
-		Limits: handlers.StatusLimits{Workers: cfg.Workers, MaxChildren: cfg.MaxChildren, Queue: cfg.Queue,
+		Limits: monitor.StatusLimits{Workers: cfg.Workers, MaxChildren: cfg.MaxChildren, Queue: cfg.Queue,
 			QueueTimeout: cfg.QueueTimeout.D().String(), RequestTimeout: cfg.RequestTimeout.D().String(),
 			SlowlogTimeout: cfg.SlowlogTimeout.D().String()},
 		Aggregator: func(ctx context.Context) (*aggregator.Stats, error) {

@@ -18,7 +18,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"adnet/handlers"
 	"adnet/internal/monitor"
 )
 
@@ -110,7 +109,7 @@ func topSource(url, configPath string) (*topFetcher, error) {
 	}}}, nil
 }
 
-func (f *topFetcher) fetch(ctx context.Context) (*handlers.StatusDoc, error) {
+func (f *topFetcher) fetch(ctx context.Context) (*monitor.StatusDoc, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, f.url, nil)
 	if err != nil {
 		return nil, err
@@ -123,7 +122,7 @@ func (f *topFetcher) fetch(ctx context.Context) (*handlers.StatusDoc, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("%s answered %s", f.name, resp.Status)
 	}
-	var doc handlers.StatusDoc
+	var doc monitor.StatusDoc
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&doc); err != nil {
 		return nil, fmt.Errorf("decoding the status from %s: %w", f.name, err)
 	}
@@ -243,7 +242,7 @@ const (
 
 // renderTop draws one frame of `adnet top` from a status document (or the error that
 // prevented reading it).
-func renderTop(w *bytes.Buffer, doc *handlers.StatusDoc, ferr error, v topView) {
+func renderTop(w *bytes.Buffer, doc *monitor.StatusDoc, ferr error, v topView) {
 	paint := func(attr, s string) string {
 		if !v.color || attr == "" {
 			return s

@@ -10,26 +10,25 @@ import (
 	"unicode/utf8"
 
 	"adnet/fcgi"
-	"adnet/handlers"
 	"adnet/internal/monitor"
 )
 
-func topDoc() *handlers.StatusDoc {
+func topDoc() *monitor.StatusDoc {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	st := &fcgi.Stats{Pid: 4321, StartSince: 3725, MaxChildren: 50, QueueLen: 64, InFlight: 45, Queued: 3,
 		Accepted: 1234567, Rejected: 3412, Slow: 7, Status: fcgi.StatusCounts{S5xx: 3412}, HeapBytes: 12 << 20}
-	return &handlers.StatusDoc{
+	return &monitor.StatusDoc{
 		Uptime: 7200, Updated: now.Add(-300 * time.Millisecond),
-		Limits: handlers.StatusLimits{Workers: 2, MaxChildren: 50, Queue: 64, QueueTimeout: "1s"},
+		Limits: monitor.StatusLimits{Workers: 2, MaxChildren: 50, Queue: 64, QueueTimeout: "1s"},
 		Nginx: monitor.NginxStatus{URL: "http://127.0.0.1:8080/nginx_status", Up: true, Active: 291, Reading: 6, Writing: 179,
 			Waiting: 106, RequestsPerSec: 1234.4, ConnectionsPerSec: 45.06},
-		Workers: []handlers.WorkerDoc{
+		Workers: []monitor.WorkerDoc{
 			{WorkerStatus: monitor.WorkerStatus{WorkerRef: monitor.WorkerRef{ID: 1, PID: 4321, Restarts: 2}, Stats: st},
-				Rates: &handlers.WorkerRates{RequestsPerSec: 612.3, RejectedPerSec: 1.5, Peak: 50,
+				Rates: &monitor.WorkerRates{RequestsPerSec: 612.3, RejectedPerSec: 1.5, Peak: 50,
 					Latency: monitor.Percentiles{P50: 0.0042, P90: 0.02, P99: monitor.Seconds(math.NaN())}}},
 			{WorkerStatus: monitor.WorkerStatus{WorkerRef: monitor.WorkerRef{ID: 2, LastExit: "signal: killed"}}},
 		},
-		Totals: handlers.StatusTotals{InFlight: 45, MaxChildren: 50, Rejected: 3412},
+		Totals: monitor.StatusTotals{InFlight: 45, MaxChildren: 50, Rejected: 3412},
 		Advice: []monitor.Advice{{Level: monitor.Warning, Topic: "capacity", Text: strings.Repeat("raise max_children ", 12)}},
 	}
 }
