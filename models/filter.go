@@ -12,6 +12,7 @@ type AdvertiserFilter struct {
 	// that ownership is imposed by the query, not by the caller remembering to check.
 	ID     *int64
 	Status Status
+	Search string // a substring of the name (sites: or of the domain); LIKE wildcards are taken literally
 	Page
 }
 
@@ -20,6 +21,8 @@ type CampaignFilter struct {
 	// AdvertiserID is the owner: set it from the signed-in advertiser user.
 	AdvertiserID *int64
 	Status       Status
+	Search       string   // a substring of the name (sites: or of the domain); LIKE wildcards are taken literally
+	Approval     Approval // only campaigns or creatives in this approval state
 	Page
 }
 
@@ -29,6 +32,8 @@ type CreativeFilter struct {
 	AdvertiserID *int64
 	CampaignID   *int64
 	Status       Status
+	Search       string   // a substring of the name (sites: or of the domain); LIKE wildcards are taken literally
+	Approval     Approval // only campaigns or creatives in this approval state
 	Page
 }
 
@@ -37,6 +42,7 @@ type PublisherFilter struct {
 	// ID restricts the list to one publisher: set it from the signed-in publisher user.
 	ID     *int64
 	Status Status
+	Search string // a substring of the name (sites: or of the domain); LIKE wildcards are taken literally
 	Page
 }
 
@@ -44,6 +50,7 @@ type PublisherFilter struct {
 type SiteFilter struct {
 	PublisherID *int64 // the owner
 	Status      Status
+	Search      string // a substring of the name (sites: or of the domain); LIKE wildcards are taken literally
 	Page
 }
 
@@ -52,6 +59,7 @@ type ZoneFilter struct {
 	PublisherID *int64 // the owner: only zones on this publisher's sites
 	SiteID      *int64
 	Status      Status
+	Search      string // a substring of the name (sites: or of the domain); LIKE wildcards are taken literally
 	Page
 }
 

@@ -17,7 +17,7 @@ func (s *Store) CreateAdvertiser(ctx context.Context, a *models.Advertiser) erro
 		return err
 	}
 	now := s.timestamp()
-	res, err := s.db.db.ExecContext(ctx,
+	res, err := s.q.ExecContext(ctx,
 		`INSERT INTO advertisers (name, status, postback_secret, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?)`,
 		a.Name, a.Status, a.PostbackSecret, now, now)
@@ -35,7 +35,7 @@ func (s *Store) CreateAdvertiser(ctx context.Context, a *models.Advertiser) erro
 // GetAdvertiser returns the advertiser with the given id, or ENOTFOUND.
 func (s *Store) GetAdvertiser(ctx context.Context, id int64) (*models.Advertiser, error) {
 	var a models.Advertiser
-	if err := getAdvertiser(ctx, s.db.db, id, &a); err != nil {
+	if err := getAdvertiser(ctx, s.q, id, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -55,9 +55,12 @@ func (s *Store) ListAdvertisers(ctx context.Context, f models.AdvertiserFilter) 
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
+	if f.Search != "" {
+		w.add("name LIKE ?", likePattern(f.Search))
+	}
 	limit, largs := pageClause(f.Page)
 	list := []models.Advertiser{}
-	err := sqlx.SelectContext(ctx, s.db.db, &list,
+	err := sqlx.SelectContext(ctx, s.q, &list,
 		`SELECT `+advertiserColumns+` FROM advertisers`+w.String()+` ORDER BY id`+limit,
 		append(w.args, largs...)...)
 	if err != nil {

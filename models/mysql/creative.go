@@ -9,7 +9,7 @@ import (
 	"adnet/models"
 )
 
-const creativeColumns = `id, campaign_id, name, status, kind, width, height, weight, image_url, html,
+const creativeColumns = `id, campaign_id, name, status, approval, reject_reason, kind, width, height, weight, image_url, html,
 	title, body, click_url, created_at, updated_at`
 
 // CreateCreative validates c and inserts it, setting its ID and timestamps. EINVALID if its
@@ -18,12 +18,15 @@ func (s *Store) CreateCreative(ctx context.Context, c *models.Creative) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if c.Approval == "" {
+		c.Approval = models.ApprovalApproved // created by the network itself (seeding, CLI)
+	}
 	now := s.timestamp()
-	res, err := s.db.db.ExecContext(ctx,
-		`INSERT INTO creatives (campaign_id, name, status, kind, width, height, weight, image_url, html,
-			title, body, click_url, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.CampaignID, c.Name, c.Status, c.Kind, c.Width, c.Height, c.Weight, c.ImageURL, c.HTML,
+	res, err := s.q.ExecContext(ctx,
+		`INSERT INTO creatives (campaign_id, name, status, approval, reject_reason, kind, width, height, weight,
+			image_url, html, title, body, click_url, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.CampaignID, c.Name, c.Status, c.Approval, c.RejectReason, c.Kind, c.Width, c.Height, c.Weight, c.ImageURL, c.HTML,
 		c.Title, c.Text, c.ClickURL, now, now)
 	if err != nil {
 		return mapError(err, "create creative")
@@ -39,7 +42,7 @@ func (s *Store) CreateCreative(ctx context.Context, c *models.Creative) error {
 // GetCreative returns the creative with the given id, or ENOTFOUND.
 func (s *Store) GetCreative(ctx context.Context, id int64) (*models.Creative, error) {
 	var c models.Creative
-	if err := getCreative(ctx, s.db.db, id, &c); err != nil {
+	if err := getCreative(ctx, s.q, id, &c); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -62,9 +65,15 @@ func (s *Store) ListCreatives(ctx context.Context, f models.CreativeFilter) ([]m
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
+	if f.Search != "" {
+		w.add("name LIKE ?", likePattern(f.Search))
+	}
+	if f.Approval != "" {
+		w.add("approval = ?", f.Approval)
+	}
 	limit, largs := pageClause(f.Page)
 	list := []models.Creative{}
-	err := sqlx.SelectContext(ctx, s.db.db, &list,
+	err := sqlx.SelectContext(ctx, s.q, &list,
 		`SELECT `+creativeColumns+` FROM creatives`+w.String()+` ORDER BY id`+limit,
 		append(w.args, largs...)...)
 	if err != nil {

@@ -110,7 +110,7 @@ func (s *Store) UpsertFraudFlag(ctx context.Context, f *models.FraudFlag) (creat
 // GetFraudFlag returns the flag with the given id, or ENOTFOUND.
 func (s *Store) GetFraudFlag(ctx context.Context, id int64) (*models.FraudFlag, error) {
 	var f models.FraudFlag
-	err := sqlx.GetContext(ctx, s.db.db, &f, `SELECT `+fraudFlagColumns+` FROM fraud_flags f WHERE f.id = ?`, id)
+	err := sqlx.GetContext(ctx, s.q, &f, `SELECT `+fraudFlagColumns+` FROM fraud_flags f WHERE f.id = ?`, id)
 	if err != nil {
 		return nil, notFound(err, "fraud flag", id)
 	}
@@ -137,7 +137,7 @@ func (s *Store) ListFraudFlags(ctx context.Context, filter models.FraudFlagFilte
 	}
 	limit, largs := pageClause(filter.Page)
 	list := []models.FraudFlag{}
-	err := sqlx.SelectContext(ctx, s.db.db, &list,
+	err := sqlx.SelectContext(ctx, s.q, &list,
 		`SELECT `+fraudFlagColumns+` FROM fraud_flags f`+w.String()+` ORDER BY f.id DESC`+limit,
 		append(w.args, largs...)...)
 	if err != nil {
@@ -149,7 +149,7 @@ func (s *Store) ListFraudFlags(ctx context.Context, filter models.FraudFlagFilte
 // MarkFraudFlagPaused records that fraud.auto_pause paused the flag's zone at at. ENOTFOUND if
 // the flag does not exist.
 func (s *Store) MarkFraudFlagPaused(ctx context.Context, id int64, at time.Time) error {
-	res, err := s.db.db.ExecContext(ctx, `UPDATE fraud_flags SET paused_at = ? WHERE id = ?`, dbTime(at), id)
+	res, err := s.q.ExecContext(ctx, `UPDATE fraud_flags SET paused_at = ? WHERE id = ?`, dbTime(at), id)
 	return updated(res, err, "fraud flag", id)
 }
 
@@ -189,7 +189,7 @@ func (s *Store) ReviewFraudFlag(ctx context.Context, id int64, status string, at
 // not raised again by the next scan.
 func (s *Store) ReviewedFraudFlags(ctx context.Context, since time.Time) ([]models.FraudFlagKey, error) {
 	keys := []models.FraudFlagKey{}
-	err := sqlx.SelectContext(ctx, s.db.db, &keys,
+	err := sqlx.SelectContext(ctx, s.q, &keys,
 		`SELECT DISTINCT entity_kind, entity_id, metric FROM fraud_flags WHERE reviewed_at >= ?`, dbTime(since))
 	if err != nil {
 		return nil, mapError(err, "list reviewed fraud flags")
@@ -204,7 +204,7 @@ func (s *Store) ReviewedFraudFlags(ctx context.Context, since time.Time) ([]mode
 // stops the scan and is returned. The hour-first primary key of stats_hourly makes this one
 // range scan of exactly the period.
 func (s *Store) EachZoneHour(ctx context.Context, from, to time.Time, fn func(*models.ZoneHour) error) error {
-	rows, err := s.db.db.QueryContext(ctx,
+	rows, err := s.q.QueryContext(ctx,
 		`SELECT hour, zone_id, site_id, publisher_id, SUM(impressions), SUM(clicks),
 			SUM(invalid_impressions), SUM(invalid_clicks)
 		 FROM stats_hourly

@@ -123,7 +123,7 @@ func (s *Store) LoadIPList(ctx context.Context, list string) ([]models.IPRange, 
 	if err := validIPList(list); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.db.QueryxContext(ctx,
+	rows, err := s.q.QueryxContext(ctx,
 		`SELECT first_ip, last_ip, cidr, note FROM ip_lists WHERE list = ? ORDER BY first_ip, last_ip`, list)
 	if err != nil {
 		return nil, mapError(err, "load ip list "+list)

@@ -20,7 +20,7 @@ type offsetRow struct {
 // LoadOffsets returns the committed position of every event-log source, by source name.
 func (s *Store) LoadOffsets(ctx context.Context) (map[string]models.Offset, error) {
 	var rows []offsetRow
-	if err := s.db.db.SelectContext(ctx, &rows,
+	if err := sqlx.SelectContext(ctx, s.q, &rows,
 		"SELECT source, segment, `offset`, event_time FROM eventlog_offsets"); err != nil {
 		return nil, mapError(err, "load event log offsets")
 	}
@@ -39,7 +39,7 @@ func (s *Store) LoadOffsets(ctx context.Context) (map[string]models.Offset, erro
 // out of its sight (renamed away): a source that is still read and has no offset would be read
 // again from its beginning and counted twice. Deleting an absent source is not an error.
 func (s *Store) DeleteOffset(ctx context.Context, source string) error {
-	if _, err := s.db.db.ExecContext(ctx, `DELETE FROM eventlog_offsets WHERE source = ?`, source); err != nil {
+	if _, err := s.q.ExecContext(ctx, `DELETE FROM eventlog_offsets WHERE source = ?`, source); err != nil {
 		return mapError(err, "delete event log offset")
 	}
 	return nil

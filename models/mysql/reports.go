@@ -193,7 +193,7 @@ func (s *Store) Report(ctx context.Context, q models.ReportQuery) (*models.Repor
 
 // readReport runs one statement and adds its rows to accs.
 func (s *Store) readReport(ctx context.Context, q *models.ReportQuery, timeGroup string, st reportStatement, accs map[models.ReportKey]*reportAcc) error {
-	rows, err := s.db.db.QueryContext(ctx, st.query, st.args...)
+	rows, err := s.q.QueryContext(ctx, st.query, st.args...)
 	if err != nil {
 		return mapError(err, "report")
 	}

@@ -37,7 +37,7 @@ func (s *Store) Rollup(ctx context.Context, o models.RollupOptions) (models.Roll
 		}
 		before := dbTime(st.before)
 		for {
-			r, err := s.db.db.ExecContext(ctx, st.query, before, rollupChunk)
+			r, err := s.q.ExecContext(ctx, st.query, before, rollupChunk)
 			if err != nil {
 				return res, mapError(err, "statistics retention")
 			}

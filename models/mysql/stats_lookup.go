@@ -59,7 +59,7 @@ func (s *Store) LoadDimensions(ctx context.Context) (*models.Dimensions, error) 
 // the in-memory fraud windows remember). Ids without any row are absent from the map.
 func (s *Store) ConversionFacts(ctx context.Context, ids []models.ImpressionID) (map[models.ImpressionID]models.ConversionFact, error) {
 	facts := make(map[models.ImpressionID]models.ConversionFact, len(ids))
-	err := perImpression(ctx, s.db.db, `SELECT impression_id, MIN(time) FROM clicks WHERE impression_id IN (%s) GROUP BY impression_id`,
+	err := perImpression(ctx, s.q, `SELECT impression_id, MIN(time) FROM clicks WHERE impression_id IN (%s) GROUP BY impression_id`,
 		ids, func(rows *sqlx.Rows) error {
 			var id []byte
 			var t time.Time
@@ -72,7 +72,7 @@ func (s *Store) ConversionFacts(ctx context.Context, ids []models.ImpressionID) 
 			return nil
 		})
 	if err == nil {
-		err = perImpression(ctx, s.db.db, `SELECT DISTINCT impression_id FROM conversions WHERE impression_id IN (%s) AND status = 'approved'`,
+		err = perImpression(ctx, s.q, `SELECT DISTINCT impression_id FROM conversions WHERE impression_id IN (%s) AND status = 'approved'`,
 			ids, func(rows *sqlx.Rows) error {
 				var id []byte
 				if err := rows.Scan(&id); err != nil {
