@@ -7,7 +7,6 @@ import (
 	"net/http/fcgi"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -64,7 +63,7 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 	}
 	// Each worker process writes its own event-log directory, so a replacement started
 	// during a reload never shares one with the worker it replaces.
-	dir := filepath.Join(cfg.EventDir(id), fmt.Sprintf("w%d-%d", time.Now().UnixNano(), os.Getpid()))
+	dir := eventlog.ProcessDir(eventlog.WorkerDir(cfg.DataDir, id), time.Now(), os.Getpid())
 	a.events, err = eventlog.OpenWriter(eventlog.WriterOptions{
 		Dir: dir, SegmentMaxBytes: int64(cfg.Events.SegmentMaxBytes), SegmentMaxAge: cfg.Events.SegmentMaxAge.D(),
 		FsyncInterval: cfg.Events.FsyncInterval.D(), MaxDiskBytes: int64(cfg.Events.MaxDisk), Logger: log,

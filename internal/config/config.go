@@ -284,11 +284,6 @@ func (c *Config) StatusSocket() string { return filepath.Join(c.SocketDir, "mast
 // AggregatorSocket returns the path of the aggregator's control socket (its status as JSON).
 func (c *Config) AggregatorSocket() string { return filepath.Join(c.SocketDir, "aggregator.sock") }
 
-// EventDir returns the event-log directory of worker n.
-func (c *Config) EventDir(n int) string {
-	return filepath.Join(c.DataDir, "events", fmt.Sprintf("worker-%d", n))
-}
-
 // Validate returns every problem with c, each naming the setting and the fix.
 func (c *Config) Validate() Problems {
 	var p Problems
