@@ -2,17 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"adnet/internal/aggregator"
@@ -63,7 +58,7 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 		return err
 	}
 	defer db.Close()
-	key, err := ipHashKey(cfg.DataDir)
+	key, err := aggregator.LoadIPHashKey(cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -99,38 +94,4 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 	}
 	log.Info("aggregator stopped")
 	return nil
-}
-
-// ipHashKey returns the key that hashes client addresses in click and conversion rows. It is
-// created once (32 random bytes, mode 0600) in the data directory and must survive restarts:
-// the same address must hash the same way in every audit.
-func ipHashKey(dataDir string) ([]byte, error) {
-	path := filepath.Join(dataDir, "ip-hash.key")
-	if b, err := os.ReadFile(path); err == nil {
-		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(key) < 16 {
-			return nil, fmt.Errorf("%s: not a hex key of at least 16 bytes; remove it to create a new one", path)
-		}
-		return key, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
-	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return ipHashKey(dataDir) // another process created it first
-	} else if err != nil {
-		return nil, err
-	}
-	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return key, f.Close()
 }
