@@ -1,62 +1,20 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
-	"net/url"
-	"os"
 
+	"adnet/internal/config"
 	"adnet/internal/fraud"
 )
 
-// ipSetFromList builds an IP set from configured addresses and CIDRs.
-func ipSetFromList(entries []string) (*fraud.IPSet, error) {
-	b := fraud.NewIPSetBuilder()
-	for _, e := range entries {
-		if err := b.Add(e); err != nil {
-			return nil, err
-		}
-	}
-	return b.Build(), nil
-}
+// The IP-list helpers app.go calls while it builds a worker. They only forward to the
+// packages that own the rules (fraud for IP sets, config for configured entries) and go away
+// when the worker's wiring calls those directly.
 
-// addIPFile adds every entry of an IP list file (one IP, CIDR or range per line, # comments).
-// Any bad line is an error naming it: a list that is half applied is worse than a refusal.
-func addIPFile(b *fraud.IPSetBuilder, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if errs := b.AddFile(f); len(errs) > 0 {
-		return fmt.Errorf("%s: %w", path, errors.Join(errs...))
-	}
-	return nil
-}
+func ipSetFromList(entries []string) (*fraud.IPSet, error) { return fraud.NewIPSet(entries) }
 
-// prefixes parses configured addresses and CIDRs; a plain address is a /32 or /128.
-func prefixes(entries []string) ([]netip.Prefix, error) {
-	out := make([]netip.Prefix, 0, len(entries))
-	for _, e := range entries {
-		if p, err := netip.ParsePrefix(e); err == nil {
-			out = append(out, p.Masked())
-			continue
-		}
-		a, err := netip.ParseAddr(e)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not an address or CIDR", e)
-		}
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
-	}
-	return out, nil
-}
+func addIPFile(b *fraud.IPSetBuilder, path string) error { return b.AddListFile(path) }
 
-// hostOf returns the host of a URL ("" if it has none).
-func hostOf(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return ""
-	}
-	return u.Hostname()
-}
+func prefixes(entries []string) ([]netip.Prefix, error) { return config.Prefixes(entries) }
+
+func hostOf(raw string) string { return config.Tracking{BaseURL: raw}.Host() }
