@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"adnet/internal/config"
 	"adnet/internal/fraud"
 	"adnet/internal/fraud/review"
 	"adnet/models"
@@ -35,23 +36,14 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sub, args := args[0], args[1:]
 	fs, path := flags("fraud "+sub, stderr)
 	format := fs.String("format", "table", "output format: table or json")
-	var status, kind *string
-	var limit *int
-	var autoPause *bool
-	var opt fraud.AnomalyOptions
-	var recent, baseline *time.Duration
+	var run fraudSubcommand
 	switch sub {
 	case "flags":
-		status = fs.String("status", models.FlagOpen, "open, confirmed, dismissed or all")
-		kind = fs.String("kind", "", "only flags of zones, sites or publishers")
-		limit = fs.Int("limit", 100, "show at most this many flags, newest first")
+		run = fraudFlags(fs)
 	case "scan":
-		autoPause = fs.Bool("auto-pause", false, "pause flagged zones (default: fraud.auto_pause)")
-		fs.Float64Var(&opt.Z, "z", fraud.DefaultAnomalyZ, "z-score at or above which a rate is anomalous")
-		fs.Int64Var(&opt.MinVolume, "min-volume", fraud.DefaultAnomalyMinVolume, "fewest recent events behind a rate for it to be judged")
-		recent = fs.Duration("recent", fraud.DefaultAnomalyRecent, "the recent window judged (whole hours of statistics overlapping it)")
-		baseline = fs.Duration("baseline", fraud.DefaultAnomalyBaseline, "the trailing history each entity is compared with")
+		run = fraudScan(fs)
 	case "dismiss", "confirm":
+		run = fraudReview(sub)
 	default:
 		return fmt.Errorf("unknown subcommand %q\n%s", sub, fraudUsage)
 	}
@@ -73,17 +65,35 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	store := mysql.NewStore(db)
-	out := review.Output{W: stdout, JSON: *format == "json"}
+	return run(ctx, cfg, mysql.NewStore(db), review.Output{W: stdout, JSON: *format == "json"}, pos)
+}
 
-	switch sub {
-	case "flags":
+// fraudSubcommand runs one `adnet fraud` subcommand once its flags are parsed; pos holds the
+// positional arguments.
+type fraudSubcommand func(ctx context.Context, cfg *config.Config, store *mysql.Store, out review.Output, pos []string) error
+
+// fraudFlags defines the flags of `adnet fraud flags` on fs.
+func fraudFlags(fs *flag.FlagSet) fraudSubcommand {
+	status := fs.String("status", models.FlagOpen, "open, confirmed, dismissed or all")
+	kind := fs.String("kind", "", "only flags of zones, sites or publishers")
+	limit := fs.Int("limit", 100, "show at most this many flags, newest first")
+	return func(ctx context.Context, _ *config.Config, store *mysql.Store, out review.Output, pos []string) error {
 		if len(pos) != 0 {
 			return fmt.Errorf("%s", fraudUsage)
 		}
 		return review.ListFlags(ctx, store, out, *status, *kind, *limit)
+	}
+}
 
-	case "scan":
+// fraudScan defines the flags of `adnet fraud scan` on fs.
+func fraudScan(fs *flag.FlagSet) fraudSubcommand {
+	var opt fraud.AnomalyOptions
+	autoPause := fs.Bool("auto-pause", false, "pause flagged zones (default: fraud.auto_pause)")
+	fs.Float64Var(&opt.Z, "z", fraud.DefaultAnomalyZ, "z-score at or above which a rate is anomalous")
+	fs.Int64Var(&opt.MinVolume, "min-volume", fraud.DefaultAnomalyMinVolume, "fewest recent events behind a rate for it to be judged")
+	recent := fs.Duration("recent", fraud.DefaultAnomalyRecent, "the recent window judged (whole hours of statistics overlapping it)")
+	baseline := fs.Duration("baseline", fraud.DefaultAnomalyBaseline, "the trailing history each entity is compared with")
+	return func(ctx context.Context, cfg *config.Config, store *mysql.Store, out review.Output, pos []string) error {
 		if len(pos) != 0 {
 			return fmt.Errorf("%s", fraudUsage)
 		}
@@ -103,8 +113,12 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 		return review.RunScan(ctx, sc, out)
+	}
+}
 
-	default: // dismiss, confirm
+// fraudReview is `adnet fraud dismiss|confirm ID`, which has no flags of its own.
+func fraudReview(sub string) fraudSubcommand {
+	return func(ctx context.Context, _ *config.Config, store *mysql.Store, out review.Output, pos []string) error {
 		if len(pos) != 1 {
 			return fmt.Errorf("%s", fraudUsage)
 		}
