@@ -11,8 +11,11 @@ import (
 	"syscall"
 
 	"adnet/internal/aggregator"
+	"adnet/internal/config"
 	"adnet/internal/fraud"
 	"adnet/models/mysql"
+
+	"github.com/sirupsen/logrus"
 )
 
 // runAggregate runs the statistics aggregator in the foreground until SIGTERM, SIGQUIT or
@@ -34,22 +37,7 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
-	go func() {
-		for sig := range sigs {
-			if sig == syscall.SIGUSR1 {
-				if reopen != nil {
-					_ = reopen()
-				}
-				continue
-			}
-			log.WithField("signal", sig.String()).Info("aggregator stopping")
-			cancel()
-			return
-		}
-	}()
+	defer aggregatorSignals(cancel, reopen, log)()
 
 	// MariaDB may be down when the aggregator starts: the workers keep writing their logs, and
 	// the master restarts the aggregator (with backoff) until the database answers.
@@ -63,12 +51,7 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 		return err
 	}
 	store := mysql.NewStore(db)
-	agg, err := aggregator.New(aggregator.Options{
-		DataDir: cfg.DataDir, Store: store, FlushInterval: cfg.Stats.FlushInterval.D(), Retention: cfg.Events.Retention.D(),
-		MaxDisk: int64(cfg.Events.MaxDisk), HourlyRetention: cfg.Stats.HourlyRetention.D(), ClickRetention: cfg.Stats.ClickRetention.D(),
-		ClickWindow: cfg.Fraud.ClickWindow.D(), MaxClicksPerIP: cfg.Fraud.MaxClicksPerIP, MinClickDelay: cfg.Fraud.MinClickDelay.D(),
-		Location: cfg.Location(), Logger: log, IPHashKey: key,
-	})
+	agg, err := aggregator.New(aggregatorOptions(cfg, store, key, log))
 	if err != nil {
 		return err
 	}
@@ -94,4 +77,36 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 	}
 	log.Info("aggregator stopped")
 	return nil
+}
+
+// aggregatorSignals cancels the aggregator on SIGTERM, SIGQUIT or SIGINT (it then commits
+// what it holds and exits) and reopens the log file on SIGUSR1 (logrotate). The returned
+// function stops listening.
+func aggregatorSignals(cancel context.CancelFunc, reopen func() error, log logrus.FieldLogger) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGUSR1 {
+				if reopen != nil {
+					_ = reopen()
+				}
+				continue
+			}
+			log.WithField("signal", sig.String()).Info("aggregator stopping")
+			cancel()
+			return
+		}
+	}()
+	return func() { signal.Stop(sigs) }
+}
+
+// aggregatorOptions maps the configuration onto the aggregator's options.
+func aggregatorOptions(cfg *config.Config, store aggregator.Store, key []byte, log logrus.FieldLogger) aggregator.Options {
+	return aggregator.Options{
+		DataDir: cfg.DataDir, Store: store, FlushInterval: cfg.Stats.FlushInterval.D(), Retention: cfg.Events.Retention.D(),
+		MaxDisk: int64(cfg.Events.MaxDisk), HourlyRetention: cfg.Stats.HourlyRetention.D(), ClickRetention: cfg.Stats.ClickRetention.D(),
+		ClickWindow: cfg.Fraud.ClickWindow.D(), MaxClicksPerIP: cfg.Fraud.MaxClicksPerIP, MinClickDelay: cfg.Fraud.MinClickDelay.D(),
+		Location: cfg.Location(), Logger: log, IPHashKey: key,
+	}
 }
