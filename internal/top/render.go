@@ -31,20 +31,31 @@ const (
 	ansiReset  = "\x1b[0m"
 )
 
-// render draws one frame of `adnet top` from a status document (or the error that
-// prevented reading it).
-func render(w *bytes.Buffer, doc *handlers.StatusDoc, ferr error, v view) {
-	paint := func(attr, s string) string {
-		if !v.color || attr == "" {
-			return s
-		}
-		return attr + s + ansiReset
+// paint wraps s in an ANSI attribute when the view has colours.
+func (v view) paint(attr, s string) string {
+	if !v.color || attr == "" {
+		return s
 	}
+	return attr + s + ansiReset
+}
+
+// render draws one frame of `adnet top` from a status document (or the error that
+// prevented reading it): the master and nginx, the workers' table, then advice and warnings.
+func render(w *bytes.Buffer, doc *handlers.StatusDoc, ferr error, v view) {
+	paint := v.paint
 	fmt.Fprintf(w, "%s  %s  %s\n", paint(ansiBold, "adnet top"), v.now.Format("15:04:05"), paint(ansiDim, v.source+" · q quits"))
 	if ferr != nil {
 		fmt.Fprintf(w, "\n%s\n", paint(ansiRed, "cannot read the master's status: "+ferr.Error()))
 		return
 	}
+	renderSummary(w, doc, v)
+	renderWorkers(w, doc.Workers, v)
+	renderNotes(w, doc, v)
+}
+
+// renderSummary draws the master's limits, nginx's connections and the workers' totals.
+func renderSummary(w *bytes.Buffer, doc *handlers.StatusDoc, v view) {
+	paint := v.paint
 	lim := doc.Limits
 	fmt.Fprintf(w, "master up %s · %d workers · max_children %d · queue %d (%s) · polled %s ago\n\n",
 		fmtDur(doc.Uptime), lim.Workers, lim.MaxChildren, lim.Queue, lim.QueueTimeout, fmtAge(v.now, doc.Updated))
@@ -64,12 +75,16 @@ func render(w *bytes.Buffer, doc *handlers.StatusDoc, ferr error, v view) {
 	fmt.Fprintf(w, "%s in flight %s / %s   queued %s   req/s %s   rejected %s   cap reached %s  (since start)\n\n",
 		paint(ansiBold, "workers"), fmtNum(tot.InFlight), fmtNum(tot.MaxChildren), fmtNum(tot.Queued),
 		fmtRate(tot.RequestsPerSec), fmtNum(tot.Rejected), fmtNum(tot.CapReached))
+}
 
+// renderWorkers draws one row per worker slot, in columns that line up with colours on.
+func renderWorkers(w *bytes.Buffer, workers []handlers.WorkerDoc, v view) {
+	paint := v.paint
 	const rowFormat = "%-6s %7s %7s  %-19s %4s %7s %7s %7s %11s %10s %6s %7s %7s %7s %8s %3s"
 	header := fmt.Sprintf(rowFormat, "WORKER", "PID", "UPTIME", "IN FLIGHT / MAX", "PEAK", "QUEUED", "REQ/S", "REJ/S",
 		"ACCEPTED", "REJECTED", "SLOW", "5XX", "P50", "P99", "HEAP", "RST")
 	fmt.Fprintln(w, paint(ansiBold, clip(header, v.width)))
-	for _, ws := range doc.Workers {
+	for _, ws := range workers {
 		st := ws.Stats
 		if st == nil {
 			why := "not answering: " + ws.Error
@@ -100,7 +115,11 @@ func render(w *bytes.Buffer, doc *handlers.StatusDoc, ferr error, v view) {
 		}
 		fmt.Fprintln(w, line)
 	}
+}
 
+// renderNotes draws the monitor's advice, wrapped to the width, and its warnings.
+func renderNotes(w *bytes.Buffer, doc *handlers.StatusDoc, v view) {
+	paint := v.paint
 	if len(doc.Advice) > 0 {
 		fmt.Fprintf(w, "\n%s\n", paint(ansiBold, "ADVICE"))
 		for _, a := range doc.Advice {
