@@ -7,7 +7,6 @@ import (
 	"net/http/fcgi"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -56,7 +55,7 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 	}
 	// Each worker process writes its own event-log directory, so a replacement started
 	// during a reload never shares one with the worker it replaces.
-	dir := filepath.Join(cfg.EventDir(id), fmt.Sprintf("w%d-%d", time.Now().UnixNano(), os.Getpid()))
+	dir := eventlog.ProcessDir(eventlog.WorkerDir(cfg.DataDir, id), time.Now(), os.Getpid())
 	a.events, err = eventlog.OpenWriter(eventlog.WriterOptions{
 		Dir: dir, SegmentMaxBytes: int64(cfg.Events.SegmentMaxBytes), SegmentMaxAge: cfg.Events.SegmentMaxAge.D(),
 		FsyncInterval: cfg.Events.FsyncInterval.D(), MaxDiskBytes: int64(cfg.Events.MaxDisk), Logger: log,
@@ -69,12 +68,12 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 		return nil, err
 	}
 	a.engine = decision.NewEngine(empty)
-	trusted, err := ipSetFromList(cfg.Fraud.TrustedProxies)
+	trusted, err := fraud.NewIPSet(cfg.Fraud.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("fraud.trusted_proxies: %w", err)
 	}
 	filter := &fraud.RequestFilter{UA: fraud.NewUAClassifier(fraud.UAOptions{CacheSize: 10000}),
-		MinClickDelay: cfg.Fraud.MinClickDelay.D(), AdHost: hostOf(cfg.Tracking.BaseURL)}
+		MinClickDelay: cfg.Fraud.MinClickDelay.D(), AdHost: cfg.Tracking.Host()}
 	svc := adserver.NewService(adserver.Options{Engine: a.engine, Signer: signer, UA: ua, Events: a.events,
 		Filter: filter, Logger: log, ViewerCookie: cfg.Privacy.ViewerCookie, HonorGPC: cfg.Privacy.HonorGPC})
 	handlers.NewAds(handlers.AdsOptions{
@@ -84,7 +83,7 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 		},
 		Country: func(r *http.Request) string { return fcgi.ProcessEnv(r)["GEOIP_COUNTRY_CODE"] },
 	}).Routes(a.mux)
-	allow, err := prefixes(cfg.Stats.ReportAllow)
+	allow, err := config.Prefixes(cfg.Stats.ReportAllow)
 	if err != nil {
 		return nil, fmt.Errorf("stats.report_allow: %w", err)
 	}
@@ -100,13 +99,8 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 			return mysql.NewStore(db), nil
 		},
 		Engine: a.engine, Interval: cfg.Inventory.RefreshInterval.D(), Location: cfg.Location(), Filter: filter,
-		AddDatacenter: func(b *fraud.IPSetBuilder) error {
-			if cfg.Fraud.DatacenterFile == "" {
-				return nil
-			}
-			return addIPFile(b, cfg.Fraud.DatacenterFile)
-		},
-		Logger: log,
+		DatacenterFile: cfg.Fraud.DatacenterFile,
+		Logger:         log,
 	})
 	a.refresher.Start(ctx)
 	return a, nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"time"
 
@@ -40,11 +39,7 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: nothing imported:\n%w", fs.Arg(1), errors.Join(errs...))
 	}
-	var ranges []models.IPRange
-	set.Ranges(func(first, last netip.Addr) bool {
-		ranges = append(ranges, models.IPRange{First: first, Last: last})
-		return true
-	})
+	ranges := set.IPRanges()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	db, err := openDB(ctx, cfg)

@@ -31,15 +31,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer db.Close()
 	store := mysql.NewStore(db)
-	existing, err := store.ListAdvertisers(ctx, models.AdvertiserFilter{})
+	n, err := demo.SeedIfEmpty(ctx, store, cfg.Tracking.BaseURL)
 	if err != nil {
 		return err
 	}
-	if len(existing) == 0 {
-		n, err := demo.Seed(ctx, store, cfg.Tracking.BaseURL)
-		if err != nil {
-			return err
-		}
+	if n != nil {
 		fmt.Fprintf(stdout, "adnet demo: seeded %d advertisers, %d campaigns, %d creatives, %d publishers, %d sites, %d zones\n",
 			len(n.Advertisers), len(n.Campaigns), len(n.Creatives), len(n.Publishers), len(n.Sites), len(n.Zones))
 	} else {

@@ -54,9 +54,28 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer masterSignals(ctx, cancel, m, *path, exe, reopen, log)()
+
+	statusSrv, err := startStatusServer(cfg, m, log)
+	if err != nil {
+		return err
+	}
+	defer statusSrv.Close()
+
+	log.WithFields(logrus.Fields{"workers": cfg.Workers, "max_children": cfg.MaxChildren, "socket_dir": cfg.SocketDir, "pid": os.Getpid()}).Info("adnet master starting")
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("adnet master stopped")
+	return nil
+}
+
+// masterSignals handles the master's signals until ctx ends: SIGHUP reloads, SIGUSR1 reopens
+// the log file and is passed on to every process, SIGTERM, SIGINT and SIGQUIT stop gracefully
+// (cancel). The returned function stops listening.
+func masterSignals(ctx context.Context, cancel context.CancelFunc, m *master.Master, path, exe string, reopen func() error, log *logrus.Logger) (stop func()) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
 	go func() {
 		for {
 			select {
@@ -65,7 +84,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 			case sig := <-sigs:
 				switch sig {
 				case syscall.SIGHUP:
-					reload(ctx, m, *path, exe, log)
+					reload(ctx, m, path, exe, log)
 				case syscall.SIGUSR1:
 					if reopen != nil {
 						if err := reopen(); err != nil {
@@ -80,19 +99,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 			}
 		}
 	}()
-
-	statusSrv, err := startStatusServer(cfg, m, log)
-	if err != nil {
-		return err
-	}
-	defer statusSrv.Close()
-
-	log.WithFields(logrus.Fields{"workers": cfg.Workers, "max_children": cfg.MaxChildren, "socket_dir": cfg.SocketDir, "pid": os.Getpid()}).Info("adnet master starting")
-	if err := m.Run(ctx); err != nil {
-		return err
-	}
-	log.Info("adnet master stopped")
-	return nil
+	return func() { signal.Stop(sigs) }
 }
 
 // reload re-reads the configuration and replaces the workers one at a time. A configuration

@@ -35,10 +35,10 @@ type RefresherOptions[S InventoryStore] struct {
 	// Filter receives the blocked and data-center IP lists; nil: the lists are not loaded.
 	Filter       *fraud.RequestFilter
 	ListInterval time.Duration // 0: DefaultListInterval
-	// AddDatacenter adds ranges from outside the database (fraud.datacenter_file) to the
-	// data-center list; nil: none.
-	AddDatacenter func(*fraud.IPSetBuilder) error
-	Logger        logrus.FieldLogger
+	// DatacenterFile is a file of more data-center ranges (fraud.datacenter_file) added to
+	// the database's list; "": none.
+	DatacenterFile string
+	Logger         logrus.FieldLogger
 }
 
 // Refresher keeps an engine's inventory snapshot and a request filter's IP lists current
@@ -192,8 +192,8 @@ func (r *Refresher[S]) refreshLists(ctx context.Context) {
 				return nil, err
 			}
 		}
-		if list == models.IPListDatacenter && r.opt.AddDatacenter != nil {
-			if err := r.opt.AddDatacenter(b); err != nil {
+		if list == models.IPListDatacenter && r.opt.DatacenterFile != "" {
+			if err := b.AddListFile(r.opt.DatacenterFile); err != nil {
 				return nil, fmt.Errorf("fraud.datacenter_file: %w", err)
 			}
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"adnet/internal/eventlog"
 	"adnet/models"
 )
 
@@ -44,7 +45,7 @@ const (
 
 // Options configures an Aggregator. Zero values select the defaults above.
 type Options struct {
-	DataDir string // sources are <DataDir>/events/worker-*/w*/
+	DataDir string // sources are the worker-process logs under eventlog.Root(DataDir)
 	Store   Store
 
 	FlushInterval   time.Duration // stats.flush_interval
@@ -175,7 +176,7 @@ func New(opt Options) (*Aggregator, error) {
 	}
 	a := &Aggregator{
 		opt: opt, log: log.WithField("component", "aggregator"), store: opt.Store, now: opt.Now,
-		eventsDir: filepath.Join(opt.DataDir, "events"),
+		eventsDir: eventlog.Root(opt.DataDir),
 		byName:    map[string]*source{}, offsets: map[string]models.Offset{},
 		fraud: v, ip: newIPHasher(opt.IPHashKey), open: newBatch(), missing: map[int64]time.Time{},
 		maintEvery: 5 * time.Second,

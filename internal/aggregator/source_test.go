@@ -85,7 +85,7 @@ func TestFinishedSourceRemoved(t *testing.T) {
 		t.Fatalf("%d source dirs", len(dirs))
 	}
 	goneDir, liveDir := dirs[0], dirs[1]
-	segsBefore, _, err := listSegments(liveDir)
+	segsBefore, _, err := eventlog.Segments(liveDir)
 	must(t, err)
 
 	opt := e.options(e.store)
@@ -104,7 +104,7 @@ func TestFinishedSourceRemoved(t *testing.T) {
 		return errors.Is(err, fs.ErrNotExist) && oerr == nil && !has
 	})
 	waitFor(t, "the live source's committed segments to be pruned", func() bool {
-		segs, _, _ := listSegments(liveDir)
+		segs, _, _ := eventlog.Segments(liveDir)
 		return len(segs) >= 1 && len(segs) < len(segsBefore)
 	})
 	must(t, stop())

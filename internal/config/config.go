@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -284,11 +285,6 @@ func (c *Config) StatusSocket() string { return filepath.Join(c.SocketDir, "mast
 // AggregatorSocket returns the path of the aggregator's control socket (its status as JSON).
 func (c *Config) AggregatorSocket() string { return filepath.Join(c.SocketDir, "aggregator.sock") }
 
-// EventDir returns the event-log directory of worker n.
-func (c *Config) EventDir(n int) string {
-	return filepath.Join(c.DataDir, "events", fmt.Sprintf("worker-%d", n))
-}
-
 // Validate returns every problem with c, each naming the setting and the fix.
 func (c *Config) Validate() Problems {
 	var p Problems
@@ -408,6 +404,34 @@ func checkCIDRs(p *Problems, name string, list []string) {
 			}
 		}
 	}
+}
+
+// Prefixes parses configured addresses and CIDRs (stats.report_allow, fraud.trusted_proxies:
+// the entries Validate accepts); a plain address is a /32 or /128, a CIDR is masked.
+func Prefixes(entries []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(entries))
+	for _, e := range entries {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR", e)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// Host returns the host name of tracking.base_url ("" if it has none): the ad server's own
+// host, which a referrer check must not take for a publisher's page.
+func (t Tracking) Host() string {
+	u, err := url.Parse(t.BaseURL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // NginxStatusURL returns monitor.nginx_status_url, or the stub_status URL on nginx.listen.

@@ -153,3 +153,18 @@ fsync_interval = "250ms"
 		}
 	}
 }
+
+func TestPrefixesAndHost(t *testing.T) {
+	got, err := Prefixes([]string{"10.1.2.3/8", "192.0.2.7", "::1"})
+	if err != nil || len(got) != 3 || got[0].String() != "10.0.0.0/8" || got[1].String() != "192.0.2.7/32" || got[2].String() != "::1/128" {
+		t.Errorf("Prefixes = %v, %v", got, err)
+	}
+	if _, err := Prefixes([]string{"10.0.0.0/8", "nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("a bad entry: %v", err)
+	}
+	for raw, want := range map[string]string{"https://ads.example:8443/x": "ads.example", "http://[::1]:8080": "::1", "%zz": "", "": ""} {
+		if got := (Tracking{BaseURL: raw}).Host(); got != want {
+			t.Errorf("Host(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"bytes"
@@ -13,7 +13,7 @@ import (
 	"adnet/internal/monitor"
 )
 
-func topDoc() *monitor.StatusDoc {
+func statusDoc() *monitor.StatusDoc {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	st := &fcgi.Stats{Pid: 4321, StartSince: 3725, MaxChildren: 50, QueueLen: 64, InFlight: 45, Queued: 3,
 		Accepted: 1234567, Rejected: 3412, Slow: 7, Status: fcgi.StatusCounts{S5xx: 3412}, HeapBytes: 12 << 20}
@@ -33,10 +33,10 @@ func topDoc() *monitor.StatusDoc {
 	}
 }
 
-func TestRenderTop(t *testing.T) {
+func TestRender(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	var b bytes.Buffer
-	renderTop(&b, topDoc(), nil, topView{width: 160, source: "run/master.sock", now: now})
+	render(&b, statusDoc(), nil, view{width: 160, source: "run/master.sock", now: now})
 	out := b.String()
 	t.Logf("\n%s", out)
 	if strings.Contains(out, "\x1b[") {
@@ -86,14 +86,14 @@ func TestRenderTop(t *testing.T) {
 
 	// On a terminal: colours, and the bar painted without shifting the columns.
 	b.Reset()
-	renderTop(&b, topDoc(), nil, topView{width: 100, color: true, now: now})
+	render(&b, statusDoc(), nil, view{width: 100, color: true, now: now})
 	if !strings.Contains(b.String(), ansiYellow+"███████░"+ansiReset) {
 		t.Errorf("the bar at 90%% of the cap is not yellow:\n%q", b.String())
 	}
 
 	// The master cannot be read: said plainly.
 	b.Reset()
-	renderTop(&b, nil, errors.New("dial unix run/master.sock: connect: no such file or directory"), topView{width: 100, now: now})
+	render(&b, nil, errors.New("dial unix run/master.sock: connect: no such file or directory"), view{width: 100, now: now})
 	if !strings.Contains(b.String(), "cannot read the master's status: dial unix run/master.sock") {
 		t.Errorf("error frame:\n%s", b.String())
 	}
