@@ -32,6 +32,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	raiseOpenFiles(cfg, log)
 	if err := checkSchema(ctx, cfg); err != nil {
 		return err
 	}
