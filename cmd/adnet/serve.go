@@ -58,29 +58,22 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case sig := <-sigs:
-				switch sig {
-				case syscall.SIGHUP:
-					reload(ctx, m, *path, exe, log)
-				case syscall.SIGUSR1:
-					if reopen != nil {
-						if err := reopen(); err != nil {
-							log.WithError(err).Error("reopening log file")
-						}
-					}
-					m.Signal(syscall.SIGUSR1)
-				default:
-					log.WithField("signal", sig.String()).Info("stopping gracefully")
-					cancel()
+	// Reloads run beside the signal loop, so a SIGTERM during a rolling reload stops at once.
+	go master.HandleSignals(ctx, sigs, master.SignalHandlers{
+		Reload: func() { reload(ctx, m, *path, exe, log) },
+		Stop: func(sig os.Signal) {
+			log.WithField("signal", sig.String()).Info("stopping gracefully")
+			cancel()
+		},
+		Other: func(os.Signal) { // SIGUSR1
+			if reopen != nil {
+				if err := reopen(); err != nil {
+					log.WithError(err).Error("reopening log file")
 				}
 			}
-		}
-	}()
+			m.Signal(syscall.SIGUSR1)
+		},
+	})
 
 	statusSrv, err := startStatusServer(cfg, m, log)
 	if err != nil {
