@@ -63,6 +63,8 @@ func TestMain(m *testing.M) {
 		os.Exit(runWorker(true, false))
 	case "extra":
 		os.Exit(runExtra())
+	case "fcgi-worker":
+		os.Exit(runFCGIWorker())
 	case "master":
 		os.Exit(runMaster())
 	default:
