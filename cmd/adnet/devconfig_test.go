@@ -44,3 +44,36 @@ func TestDefaultConfigFindsDevInstance(t *testing.T) {
 		t.Errorf("./adnet.toml must win over var/adnet.toml: %v %+v", err, cfg)
 	}
 }
+
+// TestMakeRunPrintsWorkingCommands: the follow-up commands `make run` prints name real
+// commands and carry the instance's --config, so that they work as printed.
+func TestMakeRunPrintsWorkingCommands(t *testing.T) {
+	b, err := os.ReadFile("../../scripts/run.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := string(b)
+	i := strings.Index(script, "Commands for this instance")
+	if i < 0 {
+		t.Fatal("scripts/run.sh prints no follow-up commands")
+	}
+	printed := map[string]bool{}
+	for _, line := range strings.Split(script[i:], "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != "$adnet" {
+			continue
+		}
+		if _, ok := commands()[f[1]]; !ok {
+			t.Errorf("run.sh prints %q, which is not an adnet command", line)
+		}
+		if !strings.Contains(line, "--config $conf") {
+			t.Errorf("run.sh prints %q without --config $conf", line)
+		}
+		printed[f[1]] = true
+	}
+	for _, want := range []string{"report", "top"} {
+		if !printed[want] {
+			t.Errorf("run.sh does not print `adnet %s --config …`", want)
+		}
+	}
+}
