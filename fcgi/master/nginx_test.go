@@ -6,6 +6,7 @@ import (
 	"net/http/fcgi"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,6 +68,25 @@ func TestNginxRetriesPastDeadWorker(t *testing.T) {
 			t.Fatalf("request %d: %s %q, want 200 from worker 2\n%s", i, resp.Status, body, in.ErrorLog())
 		}
 	}
+	// nginx never re-sends a POST it has written, so a POST given to the dead worker's socket
+	// gets the master's 503 with Retry-After (the client may retry), at once, never a 504.
+	shed := 0
+	for i := range 10 {
+		resp, err := client.Post(in.URL+"/postback", "application/x-www-form-urlencoded", strings.NewReader("click=1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		switch {
+		case resp.StatusCode == 200 && string(body) == "worker 2":
+		case resp.StatusCode == 503 && resp.Header.Get("Retry-After") == "1":
+			shed++
+		default:
+			t.Fatalf("POST %d: %s %q, want 200 from worker 2 or 503 with Retry-After: 1", i, resp.Status, body)
+		}
+	}
+	t.Logf("POSTs: %d answered 503 by the master, %d served by worker 2", shed, 10-shed)
 	if p := h.info(0); p.PID != 0 {
 		t.Fatalf("worker 1 was restarted during the test (pid %d)", p.PID)
 	}
