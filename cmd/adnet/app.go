@@ -58,7 +58,7 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 	dir := eventlog.ProcessDir(eventlog.WorkerDir(cfg.DataDir, id), time.Now(), os.Getpid())
 	a.events, err = eventlog.OpenWriter(eventlog.WriterOptions{
 		Dir: dir, SegmentMaxBytes: int64(cfg.Events.SegmentMaxBytes), SegmentMaxAge: cfg.Events.SegmentMaxAge.D(),
-		FsyncInterval: cfg.Events.FsyncInterval.D(), MaxDiskBytes: int64(cfg.Events.MaxDisk), Logger: log,
+		FsyncInterval: cfg.Events.FsyncInterval.D(), SyncEachAppend: cfg.Events.Fsync == config.FsyncAlways, MaxDiskBytes: int64(cfg.Events.MaxDisk), Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("event log: %w", err)

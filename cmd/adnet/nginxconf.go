@@ -60,5 +60,6 @@ func nginxParams(cfg *config.Config) nginx.Params {
 		StatusAllow:       cfg.Nginx.StatusAllow,
 		GeoIP:             nginx.DetectGeoIP(),
 		User:              cfg.Nginx.User,
+		ClientConnections: cfg.Nginx.ClientConnections,
 	}
 }

@@ -32,6 +32,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	raiseOpenFiles(cfg, log)
 	if err := checkSchema(ctx, cfg); err != nil {
 		return err
 	}
@@ -76,29 +77,22 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 func masterSignals(ctx context.Context, cancel context.CancelFunc, m *master.Master, path, exe string, reopen func() error, log *logrus.Logger) (stop func()) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case sig := <-sigs:
-				switch sig {
-				case syscall.SIGHUP:
-					reload(ctx, m, path, exe, log)
-				case syscall.SIGUSR1:
-					if reopen != nil {
-						if err := reopen(); err != nil {
-							log.WithError(err).Error("reopening log file")
-						}
-					}
-					m.Signal(syscall.SIGUSR1)
-				default:
-					log.WithField("signal", sig.String()).Info("stopping gracefully")
-					cancel()
+	// Reloads run beside the signal loop, so a SIGTERM during a rolling reload stops at once.
+	go master.HandleSignals(ctx, sigs, master.SignalHandlers{
+		Reload: func() { reload(ctx, m, path, exe, log) },
+		Stop: func(sig os.Signal) {
+			log.WithField("signal", sig.String()).Info("stopping gracefully")
+			cancel()
+		},
+		Other: func(os.Signal) { // SIGUSR1
+			if reopen != nil {
+				if err := reopen(); err != nil {
+					log.WithError(err).Error("reopening log file")
 				}
 			}
-		}
-	}()
+			m.Signal(syscall.SIGUSR1)
+		},
+	})
 	return func() { signal.Stop(sigs) }
 }
 

@@ -82,29 +82,31 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	log.WithFields(logrus.Fields{"pid": os.Getpid(), "max_children": cfg.MaxChildren, "queue": cfg.Queue}).Info("worker ready")
 
 	for {
+		var sig os.Signal
 		select {
 		case err := <-served:
 			return err
-		case sig := <-sigs:
-			if sig == syscall.SIGUSR1 {
-				if reopen != nil {
-					if err := reopen(); err != nil {
-						log.WithError(err).Error("reopening log file")
-					}
-				}
-				continue
-			}
-			log.WithField("signal", sig.String()).Info("draining")
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
-			err := srv.Shutdown(sctx)
-			cancel()
-			if err != nil {
-				log.WithError(err).Warn("drain did not finish in shutdown_timeout; exiting anyway")
-			}
-			<-served
-			log.Info("worker stopped")
-			return nil
+		case sig = <-master.StopRequested(): // also a stop sent during startup
+		case sig = <-sigs:
 		}
+		if sig == syscall.SIGUSR1 {
+			if reopen != nil {
+				if err := reopen(); err != nil {
+					log.WithError(err).Error("reopening log file")
+				}
+			}
+			continue
+		}
+		log.WithField("signal", sig.String()).Info("draining")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+		err := srv.Shutdown(sctx)
+		cancel()
+		if err != nil {
+			log.WithError(err).Warn("drain did not finish in shutdown_timeout; exiting anyway")
+		}
+		<-served
+		log.Info("worker stopped")
+		return nil
 	}
 }
 

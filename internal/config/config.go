@@ -71,6 +71,7 @@ type Nginx struct {
 	DemoDir           string   `toml:"demo_dir"`
 	StatusAllow       []string `toml:"status_allow"`
 	User              string   `toml:"user"`
+	ClientConnections int      `toml:"client_connections"`
 }
 
 // MySQL configures the MariaDB/MySQL connection.
@@ -101,6 +102,9 @@ type Privacy struct {
 
 // Events configures each worker's append-only event log.
 type Events struct {
+	// Fsync is the durability policy: FsyncInterval (page cache, fsync every
+	// fsync_interval) or FsyncAlways (fsync before answering).
+	Fsync           string   `toml:"fsync"`
 	FsyncInterval   Duration `toml:"fsync_interval"`
 	SegmentMaxBytes ByteSize `toml:"segment_max_bytes"`
 	SegmentMaxAge   Duration `toml:"segment_max_age"`
@@ -133,6 +137,18 @@ type Monitor struct {
 	History        Duration `toml:"history"`
 }
 
+// Values of events.fsync, the event log's durability policy.
+const (
+	// FsyncInterval keeps events in the page cache and fsyncs every events.fsync_interval:
+	// a crash of the process loses nothing, a power failure or kernel crash loses at most
+	// the events written in the last fsync_interval (per worker), which were already
+	// answered.
+	FsyncInterval = "interval"
+	// FsyncAlways fsyncs each event before its response is sent: nothing answered is
+	// lost, at the cost of one fsync per event on the request path.
+	FsyncAlways = "always"
+)
+
 // Defaults returns the configuration an empty file yields.
 func Defaults() *Config {
 	return &Config{
@@ -159,6 +175,7 @@ func Defaults() *Config {
 			ConnectTimeout:    Duration(time.Second),
 			StaticDir:         "static",
 			StatusAllow:       []string{"127.0.0.1/32", "::1/128"},
+			ClientConnections: 10000,
 		},
 		MySQL:     MySQL{DSN: "root@unix(mysql/mysqld.sock)/adnet", MaxOpenConns: 8},
 		Inventory: Inventory{RefreshInterval: Duration(5 * time.Second)},
@@ -169,6 +186,7 @@ func Defaults() *Config {
 		},
 		Privacy: Privacy{ViewerCookie: true, HonorGPC: true},
 		Events: Events{
+			Fsync:           FsyncInterval,
 			FsyncInterval:   Duration(time.Second),
 			SegmentMaxBytes: 64 << 20,
 			SegmentMaxAge:   Duration(time.Hour),
@@ -341,6 +359,7 @@ func (c *Config) Validate() Problems {
 		add("nginx.listen = %q: must be IP:port such as \"127.0.0.1:8080\" or \"[::]:80\"", c.Nginx.Listen)
 	}
 	intRange("nginx.keepalive", c.Nginx.Keepalive, 0, 10000)
+	intRange("nginx.client_connections", c.Nginx.ClientConnections, 100, 1000000)
 	intRange("nginx.next_upstream_tries", c.Nginx.NextUpstreamTries, 1, 16)
 	positive("nginx.connect_timeout", c.Nginx.ConnectTimeout)
 	notEmpty("nginx.static_dir", c.Nginx.StaticDir)
@@ -364,7 +383,14 @@ func (c *Config) Validate() Problems {
 		add("tracking.fallback_url = %q: must be an http(s) URL (or empty for the ad server's home page)", c.Tracking.FallbackURL)
 	}
 
-	positive("events.fsync_interval", c.Events.FsyncInterval)
+	switch c.Events.Fsync {
+	case FsyncInterval:
+		positive("events.fsync_interval", c.Events.FsyncInterval)
+	case FsyncAlways:
+		// fsync_interval is unused; any value is accepted so that switching back is one line.
+	default:
+		add("events.fsync = %q: must be %q (fsync every events.fsync_interval; a power loss can lose that much) or %q (fsync before answering; nothing answered is lost, at the cost of one fsync per event)", c.Events.Fsync, FsyncInterval, FsyncAlways)
+	}
 	if c.Events.SegmentMaxBytes < 1<<20 {
 		add("events.segment_max_bytes = %d: must be at least 1MiB", c.Events.SegmentMaxBytes)
 	}
