@@ -124,8 +124,21 @@ func runWorker(notify, stubborn bool) int {
 		}
 		fmt.Fprintf(w, "%d %d %d %d %s", os.Getpid(), env.ID, usr1.Load(), n, env.ControlSocket)
 	})
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(env.Listener)
+	// open counts the connections not yet closed: the drain below waits for them.
+	var open atomic.Int64
+	srv := &http.Server{Handler: mux, ConnState: func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}}
+	served := make(chan struct{})
+	go func() {
+		srv.Serve(env.Listener)
+		close(served)
+	}()
 	if notify {
 		if err := env.NotifyReady(); err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
@@ -142,6 +155,17 @@ func runWorker(notify, stubborn bool) int {
 		case syscall.SIGUSR1:
 			usr1.Add(1)
 		case syscall.SIGQUIT, syscall.SIGTERM:
+			// Drain as the real worker does: stop accepting, then answer every request of
+			// the connections already accepted. http.Server.Shutdown alone would not do: a
+			// request read after Shutdown began is dropped unanswered (net/http closes the
+			// connection; its clients retry only on reused connections), which is an EOF
+			// for a client whose connection was accepted just before the signal.
+			env.Listener.Close()
+			<-served
+			deadline := time.Now().Add(20 * time.Second)
+			for open.Load() > 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
 			srv.Shutdown(context.Background())
 			return 0
 		}
