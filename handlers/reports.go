@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"encoding/csv"
 	"encoding/json"
 	"io"
@@ -12,101 +11,34 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"adnet/models"
 )
 
-// ReportStore answers report queries; *mysql.Store implements it.
-type ReportStore interface {
-	Report(ctx context.Context, q models.ReportQuery) (*models.Report, error)
-}
-
-// ReportsOptions configures the reports API.
-type ReportsOptions struct {
-	Store ReportStore
-	// Allow lists the client networks the API answers (stats.report_allow, loopback by
-	// default) until accounts exist; the client is r.RemoteAddr (nginx's REMOTE_ADDR).
-	Allow    []netip.Prefix
-	Location *time.Location // the network time zone: days and months of the reports
-	Logger   logrus.FieldLogger
-	Now      func() time.Time
-}
-
-// Reports serves GET /api/v1/reports.
-//
-// Parameters: from, to (dates YYYY-MM-DD in the network time zone, to included; or times
-// RFC 3339 / YYYY-MM-DDTHH:MM[:SS] in the network time zone, to excluded; default the last 7
-// days including today), group_by (comma-separated: hour, day, month, advertiser, campaign,
-// creative, publisher, site, zone, country), advertiser and publisher (owner filters), format
-// (json, the default, or csv).
-//
-// The JSON answer has the query (from, to, timezone, group_by), rows and totals. A row carries
-// its group-by keys (hour as RFC 3339 in the network time zone, day as YYYY-MM-DD, month as
-// YYYY-MM, advertiser_id, campaign_id, creative_id, publisher_id, site_id, zone_id, country)
-// and the metrics of models.ReportMetrics; totals sum the rows. Money is in micro-units.
-//
-// Until accounts and roles exist the owner filters come from the query and the endpoint only
-// answers clients in Allow; with accounts, the account's owner will be imposed on the
-// ReportQuery here, whatever the query says.
-type Reports struct {
-	opt ReportsOptions
-}
-
-// NewReports returns the reports handler.
-func NewReports(opt ReportsOptions) *Reports {
-	if opt.Location == nil {
-		opt.Location = time.UTC
+// report is GET /api/v1/reports: ParseReportQuery's parameters, answered for the actor
+// (manage.Service.Report imposes its account's rows), as JSON or CSV. stats.report_allow,
+// when set, further restricts the client networks; the client's address is never the
+// authorization.
+func (h *API) report(r *http.Request, a *models.Actor) (int, any, error) {
+	if len(h.opt.ReportAllow) > 0 && !allowed(h.opt.ReportAllow, r.RemoteAddr) {
+		return 0, nil, models.Errorf(models.EFORBIDDEN, "Reports are only available from the networks in stats.report_allow.")
 	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.Logger == nil {
-		opt.Logger = discardLogger()
-	}
-	return &Reports{opt: opt}
-}
-
-// Routes mounts the endpoint on mux.
-func (h *Reports) Routes(mux *http.ServeMux) {
-	mux.Handle("/api/v1/reports", h)
-}
-
-// ServeHTTP implements http.Handler.
-func (h *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		writeMethodNotAllowed(w, "GET, HEAD")
-		return
-	}
-	if !h.allowed(r.RemoteAddr) {
-		writeError(w, r, h.opt.Logger, models.Errorf(models.EFORBIDDEN, "Reports are only available from the networks in stats.report_allow."))
-		return
-	}
-	q, format, err := ParseReportQuery(r.URL.Query(), h.opt.Location, h.opt.Now())
+	q, format, err := ParseReportQuery(r.URL.Query(), h.opt.Manage.Location(), time.Now())
 	if err != nil {
-		writeError(w, r, h.opt.Logger, err)
-		return
+		return 0, nil, err
 	}
-	rep, err := h.opt.Store.Report(r.Context(), q)
+	rep, err := h.opt.Manage.Report(r.Context(), a, q)
 	if err != nil {
-		writeError(w, r, h.opt.Logger, err)
-		return
+		return 0, nil, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	if format == "csv" {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="adnet-report.csv"`)
-		w.WriteHeader(http.StatusOK)
-		if err := WriteReportCSV(w, rep); err != nil {
-			h.opt.Logger.WithError(err).Debug("reports: writing CSV")
-		}
-		return
+		return http.StatusOK, rawBody{contentType: "text/csv; charset=utf-8", filename: "adnet-report.csv",
+			write: func(w io.Writer) error { return WriteReportCSV(w, rep) }}, nil
 	}
-	writeJSON(w, http.StatusOK, ReportJSON(rep))
+	return http.StatusOK, ReportJSON(rep), nil
 }
 
-// allowed reports whether the client address is in the allow-list.
-func (h *Reports) allowed(remote string) bool {
+// allowed reports whether the client address remote is in one of the networks.
+func allowed(networks []netip.Prefix, remote string) bool {
 	var a netip.Addr
 	if ap, err := netip.ParseAddrPort(remote); err == nil {
 		a = ap.Addr()
@@ -114,7 +46,7 @@ func (h *Reports) allowed(remote string) bool {
 		return false // a Unix socket peer or garbage: not a listed network
 	}
 	a = a.Unmap().WithZone("")
-	for _, p := range h.opt.Allow {
+	for _, p := range networks {
 		if p.Contains(a) {
 			return true
 		}

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -244,8 +243,6 @@ func TestStatusJSON(t *testing.T) {
 		t.Errorf("advice text:\n%s", rec.Body)
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TestStatusHTMLIsSelfContained: the page loads nothing from anywhere (it is read when the
 // network may be the problem), and says so to the browser with a CSP.

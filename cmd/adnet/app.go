@@ -7,6 +7,7 @@ import (
 	"net/http/fcgi"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"adnet/internal/decision"
 	"adnet/internal/eventlog"
 	"adnet/internal/fraud"
+	"adnet/internal/manage"
 	"adnet/internal/token"
 	"adnet/models"
 	"adnet/models/mysql"
@@ -87,7 +89,28 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 	if err != nil {
 		return nil, fmt.Errorf("stats.report_allow: %w", err)
 	}
-	handlers.NewReports(handlers.ReportsOptions{Store: workerReports{a}, Allow: allow, Location: cfg.Location(), Logger: log}).Routes(a.mux)
+	// The API needs MariaDB: it is built once the refresher first connects, and answers 503
+	// until then.
+	var api atomic.Pointer[http.Handler]
+	a.mux.Handle("/api/", handlers.WhenReady(func() http.Handler {
+		if h := api.Load(); h != nil {
+			return *h
+		}
+		return nil
+	}))
+	newAPI := func(store *mysql.Store) {
+		svc := manage.NewService(manage.Options{Store: manageStore{store}, Snapshot: a.engine.Snapshot,
+			Location: cfg.Location(), Logger: log})
+		mux := http.NewServeMux()
+		handlers.NewAPI(handlers.APIOptions{Manage: svc, Logger: log, BaseURL: cfg.Tracking.BaseURL, ReportAllow: allow,
+			ClientIP: func(r *http.Request) netip.Addr {
+				return fraud.ClientIP(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), trusted)
+			},
+			Uploads: &handlers.Uploads{Dir: filepath.Join(cfg.DataDir, "uploads"), URLPrefix: "/uploads/"},
+		}).Routes(mux)
+		var h http.Handler = mux
+		api.Store(&h)
+	}
 
 	a.refresher = adserver.NewRefresher(adserver.RefresherOptions[*mysql.Store]{
 		Connect: func(ctx context.Context) (*mysql.Store, error) {
@@ -96,7 +119,9 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 				return nil, err
 			}
 			a.db.Store(db)
-			return mysql.NewStore(db), nil
+			store := mysql.NewStore(db)
+			newAPI(store)
+			return store, nil
 		},
 		Engine: a.engine, Interval: cfg.Inventory.RefreshInterval.D(), Location: cfg.Location(), Filter: filter,
 		DatacenterFile: cfg.Fraud.DatacenterFile,
@@ -106,16 +131,12 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 	return a, nil
 }
 
-// workerReports answers report queries with the worker's store, or "unavailable" while
-// MariaDB has not answered yet.
-type workerReports struct{ a *workerApp }
+// manageStore adapts the MariaDB store to the management layer: its transactions hand the
+// use case a store of the layer's own interface.
+type manageStore struct{ *mysql.Store }
 
-func (w workerReports) Report(ctx context.Context, q models.ReportQuery) (*models.Report, error) {
-	s, ok := w.a.refresher.Store()
-	if !ok {
-		return nil, models.Errorf(models.EUNAVAILABLE, "the statistics database is not reachable yet")
-	}
-	return s.Report(ctx, q)
+func (m manageStore) WithTx(ctx context.Context, fn func(manage.Store) error) error {
+	return m.Store.WithTx(ctx, func(tx *mysql.Store) error { return fn(manageStore{tx}) })
 }
 
 // Handler returns the worker's routes.
