@@ -65,6 +65,7 @@ type Params struct {
 	NextUpstreamTries int           // fastcgi_next_upstream_tries; 0 = min(len(WorkerSockets), 3)
 	StaticDir         string        // served at /static/ (creatives, the publisher JS tag); empty = no location
 	DemoDir           string        // served at /demo/ (publisher demo page); empty = no location
+	UploadsDir        string        // creative images uploaded in the console, served at /uploads/; empty = no location
 	StatusSocket      string        // master's HTTP status socket, proxied at /status and /metrics; empty = no location
 	StatusAllow       []string      // CIDRs or addresses allowed to /status, /metrics, /nginx_status; default 127.0.0.1 and ::1
 	GeoIP             GeoIP         // GeoIP module and database (see DetectGeoIP); zero value = absent
@@ -236,6 +237,9 @@ func (p Params) validate(main bool) error {
 	}
 	if p.DemoDir != "" {
 		v.path("DemoDir", p.DemoDir)
+	}
+	if p.UploadsDir != "" {
+		v.path("UploadsDir", p.UploadsDir)
 	}
 	if p.StatusSocket != "" {
 		v.socket("StatusSocket", p.StatusSocket)

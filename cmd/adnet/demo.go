@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"adnet/internal/demo"
+	"adnet/internal/manage"
 	"adnet/models"
 	"adnet/models/mysql"
 )
@@ -40,6 +42,14 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			len(n.Advertisers), len(n.Campaigns), len(n.Creatives), len(n.Publishers), len(n.Sites), len(n.Zones))
 	} else {
 		fmt.Fprintf(stdout, "adnet demo: the database already has advertisers; not seeding\n")
+	}
+	svc := manage.NewService(manage.Options{Store: manageStore{store}, Location: cfg.Location()})
+	logins, err := demo.SeedUsers(ctx, svc, filepath.Join(cfg.DataDir, "demo-logins.txt"))
+	if err != nil {
+		return err
+	}
+	if logins != "" {
+		fmt.Fprintf(stdout, "adnet demo: console sign-ins (%s):\n%s", filepath.Join(cfg.DataDir, "demo-logins.txt"), logins)
 	}
 	if cfg.Nginx.DemoDir == "" {
 		return nil

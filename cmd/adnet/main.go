@@ -39,6 +39,8 @@ func commands() map[string]command {
 		"report":     {"print a statistics report (as GET /api/v1/reports)", runReport},
 		"fraud":      {"list and review publisher-anomaly flags, or run one anomaly scan now", runFraud},
 		"blocklist":  {"import the IP blocklist or the data-center ranges from a file", runBlocklist},
+		"user":       {"add or list console and API users (add prints a generated password)", runUser},
+		"token":      {"create an API token for a user", runToken},
 	}
 }
 

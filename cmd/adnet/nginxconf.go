@@ -55,6 +55,7 @@ func nginxParams(cfg *config.Config) nginx.Params {
 		ConnectTimeout:    cfg.Nginx.ConnectTimeout.D(),
 		NextUpstreamTries: cfg.Nginx.NextUpstreamTries,
 		StaticDir:         cfg.Nginx.StaticDir,
+		UploadsDir:        filepath.Join(cfg.DataDir, "uploads"),
 		DemoDir:           cfg.Nginx.DemoDir,
 		StatusSocket:      cfg.StatusSocket(),
 		StatusAllow:       cfg.Nginx.StatusAllow,
