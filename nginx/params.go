@@ -66,6 +66,7 @@ type Params struct {
 	StaticDir         string        // served at /static/ (creatives, the publisher JS tag); empty = no location
 	DemoDir           string        // served at /demo/ (publisher demo page); empty = no location
 	UploadsDir        string        // creative images uploaded in the console, served at /uploads/; empty = no location
+	ConsoleSockets    []string      // the console pool's worker sockets (/admin/, /api/); empty: those go to WorkerSockets
 	StatusSocket      string        // master's HTTP status socket, proxied at /status and /metrics; empty = no location
 	StatusAllow       []string      // CIDRs or addresses allowed to /status, /metrics, /nginx_status; default 127.0.0.1 and ::1
 	GeoIP             GeoIP         // GeoIP module and database (see DetectGeoIP); zero value = absent
@@ -240,6 +241,9 @@ func (p Params) validate(main bool) error {
 	}
 	if p.UploadsDir != "" {
 		v.path("UploadsDir", p.UploadsDir)
+	}
+	for i, s := range p.ConsoleSockets {
+		v.path(fmt.Sprintf("ConsoleSockets[%d]", i), s)
 	}
 	if p.StatusSocket != "" {
 		v.socket("StatusSocket", p.StatusSocket)

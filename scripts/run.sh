@@ -112,6 +112,8 @@ adnet is running (Ctrl-C stops everything):
   status        http://127.0.0.1:8080/status
   metrics       http://127.0.0.1:8080/metrics
   nginx status  http://127.0.0.1:8080/nginx_status
+  console       http://127.0.0.1:8080/admin/   (sign-ins: $var/data/demo-logins.txt, printed above)
+  REST API      http://127.0.0.1:8080/api/v1/  (OpenAPI: /api/v1/openapi.json; token: adnet token create)
   logs          $var/log/adnet.log
 
 Commands for this instance (from $root; bin/adnet also finds var/adnet.toml by itself
@@ -119,6 +121,8 @@ in this checkout):
   $adnet top    --config $conf
   $adnet report --config $conf
   $adnet fraud  --config $conf
+  $adnet user add --config $conf --email you@example.com --role admin
+  $adnet token create --config $conf --email $(sed -n 's/^\(admin@[^ ]*\).*/\1/p' "$var/data/demo-logins.txt" 2>/dev/null)
   kill -HUP \$(cat $var/run/adnet.pid)     # reload: replace the workers one at a time
 MSG
 wait -n "${pids[@]}" || true

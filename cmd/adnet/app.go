@@ -26,23 +26,81 @@ import (
 )
 
 // workerApp is everything one worker process serves with: the HTTP routes and the engines
-// behind them. It is built once per process and closed on exit.
+// behind them. An ad worker (pool "worker") serves ads and tracking and writes the event
+// log; a console worker (pool "console") serves the console and the REST API. Both keep an
+// inventory snapshot (the console shows the decision engine's effective shares). It is built
+// once per process and closed on exit.
 type workerApp struct {
 	cfg       *config.Config
 	id        int
+	pool      string
 	mux       *http.ServeMux
 	engine    *decision.Engine
-	events    *eventlog.Writer
+	events    *eventlog.Writer // nil in a console worker
 	refresher *adserver.Refresher[*mysql.Store]
 	db        atomic.Pointer[mysql.DB] // closed on exit; set by the refresher's Connect
+	api       atomic.Pointer[http.Handler]
 }
 
-func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.Logger) (*workerApp, error) {
-	a := &workerApp{cfg: cfg, id: id, mux: http.NewServeMux()}
+func newWorkerApp(ctx context.Context, cfg *config.Config, id int, pool string, log *logrus.Logger) (*workerApp, error) {
+	a := &workerApp{cfg: cfg, id: id, pool: pool, mux: http.NewServeMux()}
 	a.mux.HandleFunc("/ping", handlers.Ping)
 	if cfg.DebugEndpoints {
 		a.mux.HandleFunc("/debug/sleep", handlers.DebugSleep)
 	}
+	empty, err := decision.Build(&models.Inventory{LoadedAt: time.Now()}, decision.Options{Location: cfg.Location()})
+	if err != nil {
+		return nil, err
+	}
+	a.engine = decision.NewEngine(empty)
+	trusted, err := fraud.NewIPSet(cfg.Fraud.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("fraud.trusted_proxies: %w", err)
+	}
+	clientIP := func(r *http.Request) netip.Addr {
+		return fraud.ClientIP(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), trusted)
+	}
+	ropt := adserver.RefresherOptions[*mysql.Store]{
+		Connect: func(ctx context.Context) (*mysql.Store, error) {
+			db, err := openDB(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			a.db.Store(db)
+			store := mysql.NewStore(db)
+			if pool == config.ConsolePool {
+				if err := a.buildConsole(store, clientIP, log); err != nil {
+					return nil, err
+				}
+			}
+			return store, nil
+		},
+		Engine: a.engine, Interval: cfg.Inventory.RefreshInterval.D(), Location: cfg.Location(), Logger: log,
+	}
+	if pool == config.ConsolePool {
+		// The console and API need MariaDB: they are built once the refresher first
+		// connects, and answer 503 until then.
+		a.mux.Handle("/api/", handlers.WhenReady(func() http.Handler {
+			if h := a.api.Load(); h != nil {
+				return *h
+			}
+			return nil
+		}))
+	} else {
+		filter, err := a.mountAds(cfg, clientIP, log)
+		if err != nil {
+			return nil, err
+		}
+		ropt.Filter, ropt.DatacenterFile = filter, cfg.Fraud.DatacenterFile
+	}
+	a.refresher = adserver.NewRefresher(ropt)
+	a.refresher.Start(ctx)
+	return a, nil
+}
+
+// mountAds opens the worker's event log and mounts the ad serving and tracking routes; it
+// returns the request filter, whose IP lists the refresher keeps current.
+func (a *workerApp) mountAds(cfg *config.Config, clientIP func(*http.Request) netip.Addr, log *logrus.Logger) (*fraud.RequestFilter, error) {
 	keys, err := token.LoadKeys(cfg.Tracking.KeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("tracking.key_file: %w", err)
@@ -57,78 +115,41 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 	}
 	// Each worker process writes its own event-log directory, so a replacement started
 	// during a reload never shares one with the worker it replaces.
-	dir := eventlog.ProcessDir(eventlog.WorkerDir(cfg.DataDir, id), time.Now(), os.Getpid())
+	dir := eventlog.ProcessDir(eventlog.WorkerDir(cfg.DataDir, a.id), time.Now(), os.Getpid())
 	a.events, err = eventlog.OpenWriter(eventlog.WriterOptions{
 		Dir: dir, SegmentMaxBytes: int64(cfg.Events.SegmentMaxBytes), SegmentMaxAge: cfg.Events.SegmentMaxAge.D(),
-		FsyncInterval: cfg.Events.FsyncInterval.D(), SyncEachAppend: cfg.Events.Fsync == config.FsyncAlways, MaxDiskBytes: int64(cfg.Events.MaxDisk), Logger: log,
+		FsyncInterval: cfg.Events.FsyncInterval.D(), SyncEachAppend: cfg.Events.Fsync == config.FsyncAlways,
+		MaxDiskBytes: int64(cfg.Events.MaxDisk), Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("event log: %w", err)
-	}
-	empty, err := decision.Build(&models.Inventory{LoadedAt: time.Now()}, decision.Options{Location: cfg.Location()})
-	if err != nil {
-		return nil, err
-	}
-	a.engine = decision.NewEngine(empty)
-	trusted, err := fraud.NewIPSet(cfg.Fraud.TrustedProxies)
-	if err != nil {
-		return nil, fmt.Errorf("fraud.trusted_proxies: %w", err)
 	}
 	filter := &fraud.RequestFilter{UA: fraud.NewUAClassifier(fraud.UAOptions{CacheSize: 10000}),
 		MinClickDelay: cfg.Fraud.MinClickDelay.D(), AdHost: cfg.Tracking.Host()}
 	svc := adserver.NewService(adserver.Options{Engine: a.engine, Signer: signer, UA: ua, Events: a.events,
 		Filter: filter, Logger: log, ViewerCookie: cfg.Privacy.ViewerCookie, HonorGPC: cfg.Privacy.HonorGPC})
 	handlers.NewAds(handlers.AdsOptions{
-		Service: svc, Logger: log, BaseURL: cfg.Tracking.BaseURL, FallbackURL: cfg.Tracking.FallbackURL,
-		ClientIP: func(r *http.Request) netip.Addr {
-			return fraud.ClientIP(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), trusted)
-		},
+		Service: svc, Logger: log, BaseURL: cfg.Tracking.BaseURL, FallbackURL: cfg.Tracking.FallbackURL, ClientIP: clientIP,
 		Country: func(r *http.Request) string { return fcgi.ProcessEnv(r)["GEOIP_COUNTRY_CODE"] },
 	}).Routes(a.mux)
-	allow, err := config.Prefixes(cfg.Stats.ReportAllow)
-	if err != nil {
-		return nil, fmt.Errorf("stats.report_allow: %w", err)
-	}
-	// The API needs MariaDB: it is built once the refresher first connects, and answers 503
-	// until then.
-	var api atomic.Pointer[http.Handler]
-	a.mux.Handle("/api/", handlers.WhenReady(func() http.Handler {
-		if h := api.Load(); h != nil {
-			return *h
-		}
-		return nil
-	}))
-	newAPI := func(store *mysql.Store) {
-		svc := manage.NewService(manage.Options{Store: manageStore{store}, Snapshot: a.engine.Snapshot,
-			Location: cfg.Location(), Logger: log})
-		mux := http.NewServeMux()
-		handlers.NewAPI(handlers.APIOptions{Manage: svc, Logger: log, BaseURL: cfg.Tracking.BaseURL, ReportAllow: allow,
-			ClientIP: func(r *http.Request) netip.Addr {
-				return fraud.ClientIP(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), trusted)
-			},
-			Uploads: &handlers.Uploads{Dir: filepath.Join(cfg.DataDir, "uploads"), URLPrefix: "/uploads/"},
-		}).Routes(mux)
-		var h http.Handler = mux
-		api.Store(&h)
-	}
+	return filter, nil
+}
 
-	a.refresher = adserver.NewRefresher(adserver.RefresherOptions[*mysql.Store]{
-		Connect: func(ctx context.Context) (*mysql.Store, error) {
-			db, err := openDB(ctx, cfg)
-			if err != nil {
-				return nil, err
-			}
-			a.db.Store(db)
-			store := mysql.NewStore(db)
-			newAPI(store)
-			return store, nil
-		},
-		Engine: a.engine, Interval: cfg.Inventory.RefreshInterval.D(), Location: cfg.Location(), Filter: filter,
-		DatacenterFile: cfg.Fraud.DatacenterFile,
-		Logger:         log,
-	})
-	a.refresher.Start(ctx)
-	return a, nil
+// buildConsole builds the management layer, the REST API and the console over store.
+func (a *workerApp) buildConsole(store *mysql.Store, clientIP func(*http.Request) netip.Addr, log *logrus.Logger) error {
+	allow, err := config.Prefixes(a.cfg.Stats.ReportAllow)
+	if err != nil {
+		return fmt.Errorf("stats.report_allow: %w", err)
+	}
+	svc := manage.NewService(manage.Options{Store: manageStore{store}, Snapshot: a.engine.Snapshot,
+		Location: a.cfg.Location(), Logger: log})
+	mux := http.NewServeMux()
+	handlers.NewAPI(handlers.APIOptions{Manage: svc, Logger: log, BaseURL: a.cfg.Tracking.BaseURL, ReportAllow: allow,
+		ClientIP: clientIP, Uploads: &handlers.Uploads{Dir: filepath.Join(a.cfg.DataDir, "uploads"), URLPrefix: "/uploads/"},
+	}).Routes(mux)
+	var h http.Handler = mux
+	a.api.Store(&h)
+	return nil
 }
 
 // manageStore adapts the MariaDB store to the management layer: its transactions hand the
@@ -142,16 +163,17 @@ func (m manageStore) WithTx(ctx context.Context, fn func(manage.Store) error) er
 // Handler returns the worker's routes.
 func (a *workerApp) Handler() http.Handler { return a.mux }
 
-// StatusExtra reports the worker's own fields in its status: event log and inventory health.
+// StatusExtra reports the worker's own fields in its status: its pool, event log and
+// inventory health.
 func (a *workerApp) StatusExtra() map[string]any {
-	es := a.events.Stats()
-	m := map[string]any{
-		"worker_id":               a.id,
-		"eventlog_records":        es.Records,
-		"eventlog_write_errors":   es.WriteErrors,
-		"eventlog_last_error":     es.LastError,
-		"eventlog_disk_bytes":     es.DiskBytes,
-		"eventlog_max_disk_bytes": int64(a.cfg.Events.MaxDisk),
+	m := map[string]any{"worker_id": a.id, "pool": a.pool}
+	if a.events != nil {
+		es := a.events.Stats()
+		m["eventlog_records"] = es.Records
+		m["eventlog_write_errors"] = es.WriteErrors
+		m["eventlog_last_error"] = es.LastError
+		m["eventlog_disk_bytes"] = es.DiskBytes
+		m["eventlog_max_disk_bytes"] = int64(a.cfg.Events.MaxDisk)
 	}
 	age, lastErr := a.refresher.Health()
 	m["inventory_error"] = lastErr
@@ -167,7 +189,10 @@ func (a *workerApp) StatusExtra() map[string]any {
 // Close stops the refresher and closes the event log (syncing it) and the database.
 func (a *workerApp) Close() error {
 	a.refresher.Close()
-	err := a.events.Close()
+	var err error
+	if a.events != nil {
+		err = a.events.Close()
+	}
 	if db := a.db.Load(); db != nil {
 		db.Close()
 	}

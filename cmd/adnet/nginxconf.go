@@ -56,6 +56,7 @@ func nginxParams(cfg *config.Config) nginx.Params {
 		NextUpstreamTries: cfg.Nginx.NextUpstreamTries,
 		StaticDir:         cfg.Nginx.StaticDir,
 		UploadsDir:        filepath.Join(cfg.DataDir, "uploads"),
+		ConsoleSockets:    cfg.ConsoleSockets(),
 		DemoDir:           cfg.Nginx.DemoDir,
 		StatusSocket:      cfg.StatusSocket(),
 		StatusAllow:       cfg.Nginx.StatusAllow,

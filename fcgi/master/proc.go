@@ -134,7 +134,7 @@ func (m *Master) startLocked(s *slot, command func() *exec.Cmd) (*proc, error) {
 			return nil, fmt.Errorf("master: %s: ready pipe: %w", s.name, err)
 		}
 		p.ready = make(chan struct{})
-		p.control = controlPath(m.opt.SocketDir, s.id, p.gen)
+		p.control = controlPath(m.opt.SocketDir, m.opt.Pool, s.id, p.gen)
 		cmd.ExtraFiles = append([]*os.File{s.listener, readyW}, cmd.ExtraFiles...)
 		env := cmd.Env
 		if env == nil {

@@ -58,6 +58,7 @@ type Config struct {
 	Stats     Stats     `toml:"stats"`
 	Fraud     Fraud     `toml:"fraud"`
 	Monitor   Monitor   `toml:"monitor"`
+	Pools     Pools     `toml:"pools"`
 }
 
 // Nginx configures the nginx site that adnet renders (`adnet nginx-conf`).
@@ -149,6 +150,25 @@ const (
 	FsyncAlways = "always"
 )
 
+// Pools configures the worker pools besides the ad-serving workers of the top-level
+// settings.
+type Pools struct {
+	// Console serves the console (/admin/) and the REST API (/api/) on sockets of its own,
+	// so that ad traffic at its cap never starves the console and a slow report never takes
+	// an ad-serving slot.
+	Console Pool `toml:"console"`
+}
+
+// Pool is one pool of FastCGI worker processes.
+type Pool struct {
+	Workers     int `toml:"workers"`
+	MaxChildren int `toml:"max_children"`
+	Queue       int `toml:"queue"`
+}
+
+// ConsolePool is the name of the console's pool: its sockets are console-<n>.sock.
+const ConsolePool = "console"
+
 // Defaults returns the configuration an empty file yields.
 func Defaults() *Config {
 	return &Config{
@@ -167,6 +187,7 @@ func Defaults() *Config {
 		SocketMode:      0o660,
 		ListenBacklog:   1024,
 		PidFile:         "run/adnet.pid",
+		Pools:           Pools{Console: Pool{Workers: 1, MaxChildren: 8, Queue: 16}},
 		Nginx: Nginx{
 			Listen:            "127.0.0.1:8080",
 			ServerName:        "_",
@@ -197,7 +218,7 @@ func Defaults() *Config {
 			FlushInterval:   Duration(5 * time.Second),
 			HourlyRetention: Duration(90 * 24 * time.Hour),
 			ClickRetention:  Duration(90 * 24 * time.Hour),
-			ReportAllow:     []string{"127.0.0.1/32", "::1/128"},
+			ReportAllow:     []string{},
 		},
 		Fraud: Fraud{
 			ClickWindow:    Duration(10 * time.Minute),
@@ -291,9 +312,24 @@ func (c *Config) Location() *time.Location {
 	return loc
 }
 
-// WorkerSocket returns the FastCGI socket path of worker n (1-based).
+// WorkerSocket returns the FastCGI socket path of ad worker n (1-based).
 func (c *Config) WorkerSocket(n int) string {
-	return filepath.Join(c.SocketDir, fmt.Sprintf("worker-%d.sock", n))
+	return c.PoolSocket("worker", n)
+}
+
+// PoolSocket returns the FastCGI socket path of worker n (1-based) of pool ("worker" for
+// the ad workers, ConsolePool).
+func (c *Config) PoolSocket(pool string, n int) string {
+	return filepath.Join(c.SocketDir, fmt.Sprintf("%s-%d.sock", pool, n))
+}
+
+// ConsoleSockets returns the console pool's sockets.
+func (c *Config) ConsoleSockets() []string {
+	out := make([]string, c.Pools.Console.Workers)
+	for i := range out {
+		out[i] = c.PoolSocket(ConsolePool, i+1)
+	}
+	return out
 }
 
 // StatusSocket returns the path of the master's HTTP status socket, which nginx proxies
@@ -335,6 +371,9 @@ func (c *Config) Validate() Problems {
 	intRange("workers", c.Workers, 1, 256)
 	intRange("max_children", c.MaxChildren, 1, 100000)
 	intRange("queue", c.Queue, 0, 1000000)
+	intRange("pools.console.workers", c.Pools.Console.Workers, 1, 64)
+	intRange("pools.console.max_children", c.Pools.Console.MaxChildren, 1, 10000)
+	intRange("pools.console.queue", c.Pools.Console.Queue, 0, 100000)
 	if c.Queue > 0 {
 		positive("queue_timeout", c.QueueTimeout)
 	}

@@ -145,6 +145,16 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	e.gauge(c.workersUp, float64(up))
+	// The console pool's workers, labelled apart (worker="console-<n>").
+	for i := range snap.Console {
+		ws := &snap.Console[i]
+		id := "console-" + strconv.Itoa(ws.ID)
+		e.counter(c.wRestarts, float64(ws.Restarts), id)
+		e.gauge(c.wUp, boolean(ws.Stats != nil), id)
+		if ws.Stats != nil {
+			c.collectWorker(e, ws.Stats, id)
+		}
+	}
 }
 
 // emitter sends constant metrics.

@@ -19,18 +19,20 @@ type StatusLimits struct {
 
 // StatusDoc is the JSON form of the status page.
 type StatusDoc struct {
-	Started         time.Time         `json:"started"`
-	Uptime          float64           `json:"uptime_seconds"`
-	Updated         time.Time         `json:"updated"` // when the monitor last polled (zero before its first poll)
-	IntervalSeconds float64           `json:"interval_seconds"`
-	Limits          StatusLimits      `json:"limits"` // as the workers report them (a reload is followed)
-	Nginx           NginxStatus       `json:"nginx"`
-	Workers         []WorkerDoc       `json:"workers"`
-	Totals          StatusTotals      `json:"totals"`
-	Warnings        []string          `json:"warnings"`
-	Advice          []Advice          `json:"advice"`
-	History         *Series           `json:"history,omitempty"`
-	Aggregator      *aggregator.Stats `json:"aggregator,omitempty"`
+	Started         time.Time    `json:"started"`
+	Uptime          float64      `json:"uptime_seconds"`
+	Updated         time.Time    `json:"updated"` // when the monitor last polled (zero before its first poll)
+	IntervalSeconds float64      `json:"interval_seconds"`
+	Limits          StatusLimits `json:"limits"` // as the workers report them (a reload is followed)
+	Nginx           NginxStatus  `json:"nginx"`
+	Workers         []WorkerDoc  `json:"workers"`
+	// Console is the console pool (the console and the REST API on workers of their own).
+	Console    []WorkerStatus    `json:"console"`
+	Totals     StatusTotals      `json:"totals"`
+	Warnings   []string          `json:"warnings"`
+	Advice     []Advice          `json:"advice"`
+	History    *Series           `json:"history,omitempty"`
+	Aggregator *aggregator.Stats `json:"aggregator,omitempty"`
 }
 
 // WorkerDoc is one worker: its identity and full counters (WorkerStatus) and the
@@ -83,6 +85,15 @@ func BuildStatus(in *StatusInput) StatusDoc {
 		Workers:         make([]WorkerDoc, len(snap.Workers)),
 		Warnings:        []string{},
 		Advice:          in.Advice,
+		Console:         snap.Console,
+	}
+	if doc.Console == nil {
+		doc.Console = []WorkerStatus{}
+	}
+	for _, ws := range snap.Console {
+		if ws.Stats == nil {
+			doc.Warnings = append(doc.Warnings, "console worker "+strconv.Itoa(ws.ID)+" did not answer")
+		}
 	}
 	// The limits as the workers report them follow a reload; the master's configuration
 	// is the fallback while none answers.
