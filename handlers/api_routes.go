@@ -29,329 +29,60 @@ func (h *API) apiRoutes() []apiRoute {
 	return []apiRoute{
 		{"GET", "/api/v1/me", "The signed-in user and account.", nil, meBody{}, ok, h.me},
 
-		{"GET", "/api/v1/advertisers", "List advertisers (admin: all; advertiser: its own).", nil, listBody[models.Advertiser]{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				p, err := page(r)
-				if err != nil {
-					return 0, nil, err
-				}
-				st, err := status(r)
-				if err != nil {
-					return 0, nil, err
-				}
-				l, err := m.ListAdvertisers(ctx(r), a, models.AdvertiserFilter{Status: st, Search: r.URL.Query().Get("q"), Page: p})
-				return http.StatusOK, list(l, p), err
-			}},
-		{"POST", "/api/v1/advertisers", "Create an advertiser (admin).", models.Advertiser{}, models.Advertiser{}, made,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				var v models.Advertiser
-				if err := decodeBody(r, &v); err != nil {
-					return 0, nil, err
-				}
-				err := m.CreateAdvertiser(ctx(r), a, &v)
-				return http.StatusCreated, created{"/api/v1/advertisers/" + itoa(v.ID), v}, err
-			}},
+		{"GET", "/api/v1/advertisers", "List advertisers (admin: all; advertiser: its own).", nil, listBody[models.Advertiser]{}, ok, h.listAdvertisers},
+		{"POST", "/api/v1/advertisers", "Create an advertiser (admin).", models.Advertiser{}, models.Advertiser{}, made, h.createAdvertiser},
 		{"GET", "/api/v1/advertisers/{id}", "Get an advertiser.", nil, models.Advertiser{}, ok, getByID(m.GetAdvertiser)},
 		{"PATCH", "/api/v1/advertisers/{id}", "Change an advertiser (admin: all; advertiser: its name).", models.Advertiser{}, models.Advertiser{}, ok, patchByID(m.UpdateAdvertiser)},
-		{"GET", "/api/v1/advertisers/{id}/postback-secret", "The advertiser's postback secret (conversion setup).", nil, secretBody{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				id, err := pathID(r, "id")
-				if err != nil {
-					return 0, nil, err
-				}
-				s, err := m.PostbackSecret(ctx(r), a, id)
-				return http.StatusOK, secretBody{s}, err
-			}},
-		{"POST", "/api/v1/advertisers/{id}/postback-secret", "Replace the postback secret with a new one.", nil, secretBody{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				id, err := pathID(r, "id")
-				if err != nil {
-					return 0, nil, err
-				}
-				s, err := m.RotatePostbackSecret(ctx(r), a, id)
-				return http.StatusOK, secretBody{s}, err
-			}},
+		{"GET", "/api/v1/advertisers/{id}/postback-secret", "The advertiser's postback secret (conversion setup).", nil, secretBody{}, ok, h.getPostbackSecret},
+		{"POST", "/api/v1/advertisers/{id}/postback-secret", "Replace the postback secret with a new one.", nil, secretBody{}, ok, h.rotatePostbackSecret},
 
-		{"GET", "/api/v1/campaigns", "List campaigns (filters: advertiser_id, status, approval, q).", nil, listBody[models.Campaign]{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				p, err := page(r)
-				if err != nil {
-					return 0, nil, err
-				}
-				f := models.CampaignFilter{Search: r.URL.Query().Get("q"), Approval: models.Approval(r.URL.Query().Get("approval")), Page: p}
-				if f.Status, err = status(r); err != nil {
-					return 0, nil, err
-				}
-				if f.AdvertiserID, err = queryID(r, "advertiser_id"); err != nil {
-					return 0, nil, err
-				}
-				l, err := m.ListCampaigns(ctx(r), a, f)
-				return http.StatusOK, list(l, p), err
-			}},
-		{"POST", "/api/v1/campaigns", "Create a campaign (an advertiser's waits for approval).", models.Campaign{}, models.Campaign{}, made,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				v := models.Campaign{Tier: models.TierRemnant, Weight: 1, Pricing: models.PricingCPM, Pacing: models.PacingASAP}
-				if err := decodeBody(r, &v); err != nil {
-					return 0, nil, err
-				}
-				err := m.CreateCampaign(ctx(r), a, &v)
-				return http.StatusCreated, created{"/api/v1/campaigns/" + itoa(v.ID), v}, err
-			}},
+		{"GET", "/api/v1/campaigns", "List campaigns (filters: advertiser_id, status, approval, q).", nil, listBody[models.Campaign]{}, ok, h.listCampaigns},
+		{"POST", "/api/v1/campaigns", "Create a campaign (an advertiser's waits for approval).", models.Campaign{}, models.Campaign{}, made, h.createCampaign},
 		{"GET", "/api/v1/campaigns/{id}", "Get a campaign.", nil, models.Campaign{}, ok, getByID(m.GetCampaign)},
 		{"PATCH", "/api/v1/campaigns/{id}", "Change a campaign.", models.Campaign{}, models.Campaign{}, ok, patchByID(m.UpdateCampaign)},
 		{"POST", "/api/v1/campaigns/{id}/approve", "Approve a campaign (admin).", nil, models.Campaign{}, ok, reviewByID(m.ReviewCampaign, true)},
 		{"POST", "/api/v1/campaigns/{id}/reject", "Reject a campaign with a reason (admin).", reasonBody{}, models.Campaign{}, ok, reviewByID(m.ReviewCampaign, false)},
 		{"GET", "/api/v1/campaigns/{id}/delivery", "Delivery today and over the campaign's life against its limits.", nil, manage.Delivery{}, ok, getByID(m.Delivery)},
 
-		{"GET", "/api/v1/creatives", "List creatives (filters: campaign_id, status, approval, q).", nil, listBody[models.Creative]{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				p, err := page(r)
-				if err != nil {
-					return 0, nil, err
-				}
-				f := models.CreativeFilter{Search: r.URL.Query().Get("q"), Approval: models.Approval(r.URL.Query().Get("approval")), Page: p}
-				if f.Status, err = status(r); err != nil {
-					return 0, nil, err
-				}
-				if f.CampaignID, err = queryID(r, "campaign_id"); err != nil {
-					return 0, nil, err
-				}
-				l, err := m.ListCreatives(ctx(r), a, f)
-				return http.StatusOK, list(l, p), err
-			}},
-		{"POST", "/api/v1/creatives", "Create a creative (an advertiser's waits for approval).", models.Creative{}, models.Creative{}, made,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				var v models.Creative
-				if err := decodeBody(r, &v); err != nil {
-					return 0, nil, err
-				}
-				err := m.CreateCreative(ctx(r), a, &v)
-				return http.StatusCreated, created{"/api/v1/creatives/" + itoa(v.ID), v}, err
-			}},
+		{"GET", "/api/v1/creatives", "List creatives (filters: campaign_id, status, approval, q).", nil, listBody[models.Creative]{}, ok, h.listCreatives},
+		{"POST", "/api/v1/creatives", "Create a creative (an advertiser's waits for approval).", models.Creative{}, models.Creative{}, made, h.createCreative},
 		{"GET", "/api/v1/creatives/{id}", "Get a creative.", nil, models.Creative{}, ok, getByID(m.GetCreative)},
 		{"PATCH", "/api/v1/creatives/{id}", "Change a creative (an advertiser's content change waits for approval again).", models.Creative{}, models.Creative{}, ok, patchByID(m.UpdateCreative)},
 		{"POST", "/api/v1/creatives/{id}/approve", "Approve a creative (admin).", nil, models.Creative{}, ok, reviewByID(m.ReviewCreative, true)},
 		{"POST", "/api/v1/creatives/{id}/reject", "Reject a creative with a reason (admin).", reasonBody{}, models.Creative{}, ok, reviewByID(m.ReviewCreative, false)},
 		{"POST", "/api/v1/uploads", "Upload a creative image (multipart field \"file\"; PNG, JPEG, GIF or WebP by content).", nil, UploadResult{}, made, h.upload},
 
-		{"GET", "/api/v1/publishers", "List publishers (admin: all; publisher: its own).", nil, listBody[models.Publisher]{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				p, err := page(r)
-				if err != nil {
-					return 0, nil, err
-				}
-				st, err := status(r)
-				if err != nil {
-					return 0, nil, err
-				}
-				l, err := m.ListPublishers(ctx(r), a, models.PublisherFilter{Status: st, Search: r.URL.Query().Get("q"), Page: p})
-				return http.StatusOK, list(l, p), err
-			}},
-		{"POST", "/api/v1/publishers", "Create a publisher (admin).", models.Publisher{}, models.Publisher{}, made,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				v := models.Publisher{RevenueShareBP: 7000}
-				if err := decodeBody(r, &v); err != nil {
-					return 0, nil, err
-				}
-				err := m.CreatePublisher(ctx(r), a, &v)
-				return http.StatusCreated, created{"/api/v1/publishers/" + itoa(v.ID), v}, err
-			}},
+		{"GET", "/api/v1/publishers", "List publishers (admin: all; publisher: its own).", nil, listBody[models.Publisher]{}, ok, h.listPublishers},
+		{"POST", "/api/v1/publishers", "Create a publisher (admin).", models.Publisher{}, models.Publisher{}, made, h.createPublisher},
 		{"GET", "/api/v1/publishers/{id}", "Get a publisher.", nil, models.Publisher{}, ok, getByID(m.GetPublisher)},
 		{"PATCH", "/api/v1/publishers/{id}", "Change a publisher (admin: all; publisher: its name).", models.Publisher{}, models.Publisher{}, ok, patchByID(m.UpdatePublisher)},
 
-		{"GET", "/api/v1/sites", "List sites (filters: publisher_id, status, q).", nil, listBody[models.Site]{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				p, err := page(r)
-				if err != nil {
-					return 0, nil, err
-				}
-				f := models.SiteFilter{Search: r.URL.Query().Get("q"), Page: p}
-				if f.Status, err = status(r); err != nil {
-					return 0, nil, err
-				}
-				if f.PublisherID, err = queryID(r, "publisher_id"); err != nil {
-					return 0, nil, err
-				}
-				l, err := m.ListSites(ctx(r), a, f)
-				return http.StatusOK, list(l, p), err
-			}},
-		{"POST", "/api/v1/sites", "Create a site.", models.Site{}, models.Site{}, made,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				var v models.Site
-				if err := decodeBody(r, &v); err != nil {
-					return 0, nil, err
-				}
-				err := m.CreateSite(ctx(r), a, &v)
-				return http.StatusCreated, created{"/api/v1/sites/" + itoa(v.ID), v}, err
-			}},
+		{"GET", "/api/v1/sites", "List sites (filters: publisher_id, status, q).", nil, listBody[models.Site]{}, ok, h.listSites},
+		{"POST", "/api/v1/sites", "Create a site.", models.Site{}, models.Site{}, made, h.createSite},
 		{"GET", "/api/v1/sites/{id}", "Get a site.", nil, models.Site{}, ok, getByID(m.GetSite)},
 		{"PATCH", "/api/v1/sites/{id}", "Change a site.", models.Site{}, models.Site{}, ok, patchByID(m.UpdateSite)},
 
-		{"GET", "/api/v1/zones", "List zones (filters: site_id, status, q).", nil, listBody[models.Zone]{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				p, err := page(r)
-				if err != nil {
-					return 0, nil, err
-				}
-				f := models.ZoneFilter{Search: r.URL.Query().Get("q"), Page: p}
-				if f.Status, err = status(r); err != nil {
-					return 0, nil, err
-				}
-				if f.SiteID, err = queryID(r, "site_id"); err != nil {
-					return 0, nil, err
-				}
-				l, err := m.ListZones(ctx(r), a, f)
-				return http.StatusOK, list(l, p), err
-			}},
-		{"POST", "/api/v1/zones", "Create a zone on a site.", models.Zone{}, models.Zone{}, made,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				var v models.Zone
-				if err := decodeBody(r, &v); err != nil {
-					return 0, nil, err
-				}
-				err := m.CreateZone(ctx(r), a, &v)
-				return http.StatusCreated, created{"/api/v1/zones/" + itoa(v.ID), v}, err
-			}},
+		{"GET", "/api/v1/zones", "List zones (filters: site_id, status, q).", nil, listBody[models.Zone]{}, ok, h.listZones},
+		{"POST", "/api/v1/zones", "Create a zone on a site.", models.Zone{}, models.Zone{}, made, h.createZone},
 		{"GET", "/api/v1/zones/{id}", "Get a zone.", nil, models.Zone{}, ok, getByID(m.GetZone)},
 		{"PATCH", "/api/v1/zones/{id}", "Change a zone.", models.Zone{}, models.Zone{}, ok, patchByID(m.UpdateZone)},
-		{"GET", "/api/v1/zones/{id}/tag", "The zone's tag code (query parameters become targeting key-values).", nil, manage.TagCode{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				id, err := pathID(r, "id")
-				if err != nil {
-					return 0, nil, err
-				}
-				kv := map[string]string{}
-				for k, vs := range r.URL.Query() {
-					if len(kv) < 16 && len(vs) > 0 {
-						kv[k] = vs[0]
-					}
-				}
-				t, err := m.ZoneTag(ctx(r), a, id, h.opt.BaseURL, kv)
-				return http.StatusOK, t, err
-			}},
+		{"GET", "/api/v1/zones/{id}/tag", "The zone's tag code (query parameters become targeting key-values).", nil, manage.TagCode{}, ok, h.zoneTag},
 
-		{"GET", "/api/v1/links", "Campaign ↔ zone links with each campaign's effective share (filters: zone_id, campaign_id).", nil, listBody[manage.Link]{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				var f models.ZoneCampaignFilter
-				var err error
-				if f.ZoneID, err = queryID(r, "zone_id"); err != nil {
-					return 0, nil, err
-				}
-				if f.CampaignID, err = queryID(r, "campaign_id"); err != nil {
-					return 0, nil, err
-				}
-				f.Page = models.Page{Limit: 10000}
-				l, err := m.ListLinks(ctx(r), a, f)
-				return http.StatusOK, list(l, f.Page), err
-			}},
-		{"PUT", "/api/v1/zones/{zone}/campaigns/{campaign}", "Link a campaign to a zone, or change the link's weight (admin).", weightBody{}, models.ZoneCampaign{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				var l models.ZoneCampaign
-				var err error
-				if l.ZoneID, err = pathID(r, "zone"); err != nil {
-					return 0, nil, err
-				}
-				if l.CampaignID, err = pathID(r, "campaign"); err != nil {
-					return 0, nil, err
-				}
-				var b weightBody
-				if err := decodeBody(r, &b); err != nil {
-					return 0, nil, err
-				}
-				l.Weight = b.Weight
-				err = m.LinkCampaign(ctx(r), a, &l)
-				return http.StatusOK, l, err
-			}},
-		{"DELETE", "/api/v1/zones/{zone}/campaigns/{campaign}", "Unlink a campaign from a zone (admin).", nil, nil, gone,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				zone, err := pathID(r, "zone")
-				if err != nil {
-					return 0, nil, err
-				}
-				camp, err := pathID(r, "campaign")
-				if err != nil {
-					return 0, nil, err
-				}
-				return http.StatusNoContent, nil, m.UnlinkCampaign(ctx(r), a, zone, camp)
-			}},
+		{"GET", "/api/v1/links", "Campaign ↔ zone links with each campaign's effective share (filters: zone_id, campaign_id).", nil, listBody[manage.Link]{}, ok, h.listLinks},
+		{"PUT", "/api/v1/zones/{zone}/campaigns/{campaign}", "Link a campaign to a zone, or change the link's weight (admin).", weightBody{}, models.ZoneCampaign{}, ok, h.linkCampaign},
+		{"DELETE", "/api/v1/zones/{zone}/campaigns/{campaign}", "Unlink a campaign from a zone (admin).", nil, nil, gone, h.unlinkCampaign},
 
-		{"GET", "/api/v1/users", "List users (admin: all; others: themselves).", nil, listBody[models.User]{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				p, err := page(r)
-				if err != nil {
-					return 0, nil, err
-				}
-				l, err := m.ListUsers(ctx(r), a, models.UserFilter{Role: models.Role(r.URL.Query().Get("role")), Search: r.URL.Query().Get("q"), Page: p})
-				return http.StatusOK, list(l, p), err
-			}},
-		{"POST", "/api/v1/users", "Add a user with a generated password, shown once (admin).", newUserBody{}, manage.NewUser{}, made,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				var b newUserBody
-				if err := decodeBody(r, &b); err != nil {
-					return 0, nil, err
-				}
-				nu, err := m.AddUser(ctx(r), a, b.Email, b.Role, b.AccountID)
-				if err != nil {
-					return 0, nil, err
-				}
-				return http.StatusCreated, created{"/api/v1/users/" + itoa(nu.User.ID), nu}, nil
-			}},
+		{"GET", "/api/v1/users", "List users (admin: all; others: themselves).", nil, listBody[models.User]{}, ok, h.listUsers},
+		{"POST", "/api/v1/users", "Add a user with a generated password, shown once (admin).", newUserBody{}, manage.NewUser{}, made, h.addUser},
 		{"GET", "/api/v1/users/{id}", "Get a user.", nil, models.User{}, ok, getByID(m.GetUser)},
-		{"DELETE", "/api/v1/users/{id}", "Delete a user with its sessions and tokens (admin).", nil, nil, gone,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				id, err := pathID(r, "id")
-				if err != nil {
-					return 0, nil, err
-				}
-				return http.StatusNoContent, nil, m.DeleteUser(ctx(r), a, id)
-			}},
+		{"DELETE", "/api/v1/users/{id}", "Delete a user with its sessions and tokens (admin).", nil, nil, gone, h.deleteUser},
 
-		{"GET", "/api/v1/tokens", "Your API tokens (never their secrets).", nil, listBody[models.APIToken]{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				l, err := m.ListTokens(ctx(r), a)
-				return http.StatusOK, list(l, models.Page{Limit: 1000}), err
-			}},
-		{"POST", "/api/v1/tokens", "Create an API token for yourself; the token is shown once.", tokenBody{}, manage.NewToken{}, made,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				var b tokenBody
-				if err := decodeBody(r, &b); err != nil {
-					return 0, nil, err
-				}
-				nt, err := m.CreateToken(ctx(r), a, b.Name)
-				if err != nil {
-					return 0, nil, err
-				}
-				return http.StatusCreated, created{"/api/v1/tokens/" + itoa(nt.Info.ID), nt}, nil
-			}},
-		{"DELETE", "/api/v1/tokens/{id}", "Revoke one of your API tokens.", nil, nil, gone,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				id, err := pathID(r, "id")
-				if err != nil {
-					return 0, nil, err
-				}
-				return http.StatusNoContent, nil, m.RevokeToken(ctx(r), a, id)
-			}},
+		{"GET", "/api/v1/tokens", "Your API tokens (never their secrets).", nil, listBody[models.APIToken]{}, ok, h.listTokens},
+		{"POST", "/api/v1/tokens", "Create an API token for yourself; the token is shown once.", tokenBody{}, manage.NewToken{}, made, h.createToken},
+		{"DELETE", "/api/v1/tokens/{id}", "Revoke one of your API tokens.", nil, nil, gone, h.revokeToken},
 
 		{"GET", "/api/v1/reports", "Statistics (see the README): from, to, group_by, advertiser, publisher, format=json|csv.", nil, ReportResponse{}, ok, h.report},
-		{"GET", "/api/v1/audit", "The audit log, newest first (admin; filters: entity, entity_id, user_id).", nil, listBody[models.AuditEntry]{}, ok,
-			func(r *http.Request, a *models.Actor) (int, any, error) {
-				p, err := page(r)
-				if err != nil {
-					return 0, nil, err
-				}
-				f := models.AuditFilter{Entity: r.URL.Query().Get("entity"), Page: p}
-				for name, dst := range map[string]*int64{"entity_id": &f.EntityID, "user_id": &f.UserID} {
-					id, err := queryID(r, name)
-					if err != nil {
-						return 0, nil, err
-					}
-					if id != nil {
-						*dst = *id
-					}
-				}
-				l, err := m.ListAudit(ctx(r), a, f)
-				return http.StatusOK, list(l, p), err
-			}},
+		{"GET", "/api/v1/audit", "The audit log, newest first (admin; filters: entity, entity_id, user_id).", nil, listBody[models.AuditEntry]{}, ok, h.listAudit},
 	}
 }
 
