@@ -46,7 +46,7 @@ func siteParams(cfg *config.Config, geo nginx.GeoIP) nginx.Params {
 		NextUpstreamTries: cfg.Nginx.NextUpstreamTries, StaticDir: cfg.Nginx.StaticDir, DemoDir: cfg.Nginx.DemoDir,
 		StatusSocket: cfg.StatusSocket(), StatusAllow: cfg.Nginx.StatusAllow, GeoIP: geo, User: cfg.Nginx.User,
 		ClientConnections: cfg.Nginx.ClientConnections, UploadsDir: filepath.Join(cfg.DataDir, "uploads"),
-		ConsoleSockets: cfg.ConsoleSockets(),
+		ConsoleSockets: cfg.ConsoleSockets(), TrustedProxies: cfg.Fraud.TrustedProxies,
 	}
 }
 

@@ -67,10 +67,15 @@ type Params struct {
 	DemoDir           string        // served at /demo/ (publisher demo page); empty = no location
 	UploadsDir        string        // creative images uploaded in the console, served at /uploads/; empty = no location
 	ConsoleSockets    []string      // the console pool's worker sockets (/admin/, /api/); empty: those go to WorkerSockets
-	StatusSocket      string        // master's HTTP status socket, proxied at /status and /metrics; empty = no location
-	StatusAllow       []string      // CIDRs or addresses allowed to /status, /metrics, /nginx_status; default 127.0.0.1 and ::1
-	GeoIP             GeoIP         // GeoIP module and database (see DetectGeoIP); zero value = absent
-	ClientConnections int           // client connections one nginx worker process must hold; 0 = DefaultClientConnections (see WorkerConnections)
+	// TrustedProxies are the addresses or CIDRs of the proxies in front of nginx (a TLS
+	// terminator, a load balancer; fraud.trusted_proxies) whose X-Forwarded-For nginx
+	// believes: the client address becomes the one they report, for the access log, the
+	// StatusAllow rule and REMOTE_ADDR. Nobody else can choose their address with the header.
+	TrustedProxies    []string
+	StatusSocket      string   // master's HTTP status socket, proxied at /status and /metrics; empty = no location
+	StatusAllow       []string // CIDRs or addresses allowed to /status, /metrics, /nginx_status; default 127.0.0.1 and ::1
+	GeoIP             GeoIP    // GeoIP module and database (see DetectGeoIP); zero value = absent
+	ClientConnections int      // client connections one nginx worker process must hold; 0 = DefaultClientConnections (see WorkerConnections)
 
 	// The fields below are used by RenderMain only (a private, standalone nginx).
 
@@ -241,6 +246,13 @@ func (p Params) validate(main bool) error {
 	}
 	if p.UploadsDir != "" {
 		v.path("UploadsDir", p.UploadsDir)
+	}
+	for i, s := range p.TrustedProxies {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			if _, err := netip.ParseAddr(s); err != nil {
+				v.addf("TrustedProxies[%d] = %q: not an address or CIDR", i, s)
+			}
+		}
 	}
 	for i, s := range p.ConsoleSockets {
 		v.path(fmt.Sprintf("ConsoleSockets[%d]", i), s)

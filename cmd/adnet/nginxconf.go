@@ -57,6 +57,7 @@ func nginxParams(cfg *config.Config) nginx.Params {
 		StaticDir:         cfg.Nginx.StaticDir,
 		UploadsDir:        filepath.Join(cfg.DataDir, "uploads"),
 		ConsoleSockets:    cfg.ConsoleSockets(),
+		TrustedProxies:    cfg.Fraud.TrustedProxies,
 		DemoDir:           cfg.Nginx.DemoDir,
 		StatusSocket:      cfg.StatusSocket(),
 		StatusAllow:       cfg.Nginx.StatusAllow,
