@@ -128,6 +128,9 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 	if t == timeType {
 		return map[string]any{"type": "string", "format": "date-time"}
 	}
+	if t.Kind() != reflect.Struct && t.Implements(textMarshaler) {
+		return map[string]any{"type": "string"} // e.g. a campaign's tier, "contract"
+	}
 	switch t.Kind() {
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
@@ -159,6 +162,8 @@ func schemaOf(t reflect.Type, schemas map[string]any) map[string]any {
 	}
 	return map[string]any{}
 }
+
+var textMarshaler = reflect.TypeOf((*interface{ MarshalText() ([]byte, error) })(nil)).Elem()
 
 var jsonMarshaler = reflect.TypeOf((*interface{ MarshalJSON() ([]byte, error) })(nil)).Elem()
 

@@ -29,6 +29,24 @@ func (t Tier) String() string {
 	return "unknown"
 }
 
+// MarshalText writes the tier's name: the API and the audit log show "contract", not 3.
+func (t Tier) MarshalText() ([]byte, error) {
+	if t.String() == "unknown" {
+		return nil, Invalid("tier", "tier %d: not a tier", int(t))
+	}
+	return []byte(t.String()), nil
+}
+
+// UnmarshalText reads a tier's name.
+func (t *Tier) UnmarshalText(b []byte) error {
+	v, err := ParseTier(string(b))
+	if err != nil {
+		return err
+	}
+	*t = v
+	return nil
+}
+
 // ParseTier returns the tier named s.
 func ParseTier(s string) (Tier, error) {
 	for _, t := range []Tier{TierOverride, TierContract, TierRemnant, TierHouse} {
