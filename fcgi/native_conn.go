@@ -445,6 +445,11 @@ func (q *nreq) run() {
 	}
 	q.ctx.cancel()
 	paramPool.Put(pb)
+	// Free the id before END_REQUEST goes out: the peer may reuse it as soon as it reads
+	// END_REQUEST, and the loop must then see a new request, not this one.
+	q.c.mu.Lock()
+	q.c.remove(q)
+	q.c.mu.Unlock()
 	w.finish()
 	w.free()
 	q.finished()
@@ -467,7 +472,6 @@ func (q *nreq) finished() {
 	}
 	c.tc.responseEnded()
 	c.mu.Lock()
-	c.remove(q)
 	c.released()
 	live := c.live
 	c.mu.Unlock()

@@ -1,6 +1,7 @@
 package fcgi
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -109,6 +110,9 @@ func serveOn(t *testing.T, ln net.Listener, path string, opt Options) *testServe
 	if opt.Logger == nil {
 		opt.Logger = logger
 	}
+	if opt.Engine == "" {
+		opt.Engine = engineOf(t)
+	}
 	ts := &testServer{app: newTestApp(), path: path, served: make(chan error, 1), logHook: hook}
 	ts.Server = NewServer(ts.app, opt)
 	go func() { ts.served <- ts.Serve(ln) }()
@@ -138,7 +142,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestNormalRequest(t *testing.T) {
+func TestNormalRequest(t *testing.T) { forEngines(t, testNormalRequest) }
+
+func testNormalRequest(t *testing.T) {
 	ts := startServer(t, Options{Endpoints: []string{"/serve/", "/track/"}})
 	c := dialFCGI(t, ts.path)
 	for i, uri := range []string{"/serve/zone?id=7", "/track/imp", "/other", "/status/404"} {
@@ -183,7 +189,9 @@ func TestNormalRequest(t *testing.T) {
 	}
 }
 
-func TestRequestBody(t *testing.T) {
+func TestRequestBody(t *testing.T) { forEngines(t, testRequestBody) }
+
+func testRequestBody(t *testing.T) {
 	ts := startServer(t, Options{})
 	c := dialFCGI(t, ts.path)
 	body := []byte(strings.Repeat("x", 200_000)) // several STDIN records
@@ -204,7 +212,9 @@ func TestRequestBody(t *testing.T) {
 
 // TestCapRejects: with all slots held, every further request is answered 503 at once,
 // never queued in the backlog nor closed.
-func TestCapRejects(t *testing.T) {
+func TestCapRejects(t *testing.T) { forEngines(t, testCapRejects) }
+
+func testCapRejects(t *testing.T) {
 	const n, children = 50, 2
 	ts := startServer(t, Options{MaxChildren: children, Queue: 0, RetryAfter: 3 * time.Second})
 	type result struct {
@@ -259,7 +269,9 @@ func TestCapRejects(t *testing.T) {
 
 // TestQueueGetsSlot: a queued request is served when a slot frees up; a request that
 // finds the queue full is rejected at once.
-func TestQueueGetsSlot(t *testing.T) {
+func TestQueueGetsSlot(t *testing.T) { forEngines(t, testQueueGetsSlot) }
+
+func testQueueGetsSlot(t *testing.T) {
 	ts := startServer(t, Options{MaxChildren: 1, Queue: 1, QueueTimeout: time.Minute})
 	holder, queued, extra := dialFCGI(t, ts.path), dialFCGI(t, ts.path), dialFCGI(t, ts.path)
 	if err := holder.send(getParams("/block?who=holder"), nil); err != nil {
@@ -292,7 +304,9 @@ func TestQueueGetsSlot(t *testing.T) {
 }
 
 // TestQueueTimeout: queued requests that get no slot within QueueTimeout get 503.
-func TestQueueTimeout(t *testing.T) {
+func TestQueueTimeout(t *testing.T) { forEngines(t, testQueueTimeout) }
+
+func testQueueTimeout(t *testing.T) {
 	ts := startServer(t, Options{MaxChildren: 1, Queue: 2, QueueTimeout: 20 * time.Millisecond})
 	holder := dialFCGI(t, ts.path)
 	if err := holder.send(getParams("/block"), nil); err != nil {
@@ -316,7 +330,9 @@ func TestQueueTimeout(t *testing.T) {
 	}
 }
 
-func TestPanicRecovered(t *testing.T) {
+func TestPanicRecovered(t *testing.T) { forEngines(t, testPanicRecovered) }
+
+func testPanicRecovered(t *testing.T) {
 	ts := startServer(t, Options{})
 	c := dialFCGI(t, ts.path)
 	resp := c.get("/panic")
@@ -355,7 +371,9 @@ func TestPanicRecovered(t *testing.T) {
 	}
 }
 
-func TestRequestTimeout(t *testing.T) {
+func TestRequestTimeout(t *testing.T) { forEngines(t, testRequestTimeout) }
+
+func testRequestTimeout(t *testing.T) {
 	ts := startServer(t, Options{RequestTimeout: 50 * time.Millisecond})
 	c := dialFCGI(t, ts.path)
 	resp := c.get("/deadline")
@@ -370,26 +388,51 @@ func TestRequestTimeout(t *testing.T) {
 	}
 }
 
-// TestShutdownDrains: in-flight requests finish, requests arriving on kept-alive
-// connections meanwhile get 503, new connections are refused, Serve returns nil.
-func TestShutdownDrains(t *testing.T) {
+// TestShutdownDrains: in-flight requests finish; a kept-alive connection idle between
+// requests is closed as soon as the drain begins (issue 12: nginx would otherwise keep
+// sending requests to the draining worker, each a 503 and a retry); a request already
+// on its way when the drain begins gets 503; new connections are refused; Serve returns
+// nil.
+func TestShutdownDrains(t *testing.T) { forEngines(t, testShutdownDrains) }
+
+func testShutdownDrains(t *testing.T) {
 	ts := startServer(t, Options{})
-	busy, idle := dialFCGI(t, ts.path), dialFCGI(t, ts.path)
+	busy, idle, midway := dialFCGI(t, ts.path), dialFCGI(t, ts.path), dialFCGI(t, ts.path)
 	if resp := idle.get("/warmup"); resp.Status != 200 {
 		t.Fatal(resp.Status)
+	}
+	// midway has sent the beginning of a request when the drain begins.
+	var req bytes.Buffer
+	writeRecord(&req, recBeginRequest, 1, beginRequest(roleResponder, flagKeepConn))
+	writeRecord(&req, recParams, 1, encodePairs(getParams("/during-drain")))
+	writeRecord(&req, recParams, 1, nil)
+	writeRecord(&req, recStdin, 1, nil)
+	cut := recHeaderLen + 8 + 5
+	if _, err := midway.conn.Write(req.Bytes()[:cut]); err != nil {
+		t.Fatal(err)
 	}
 	if err := busy.send(getParams("/block?drain=1"), nil); err != nil {
 		t.Fatal(err)
 	}
 	<-ts.app.entered
+	eventually(t, "midway's first bytes to be read", func() bool {
+		return engineOf(t) == EngineStdlib || ts.Stats().ConnsOpen == 3
+	})
 	shut := make(chan error, 1)
 	go func() { shut <- ts.Shutdown(context.Background()) }()
 	eventually(t, "draining", func() bool { return ts.Stats().Draining })
 
-	resp := idle.get("/during-drain")
-	if resp.Status != 503 || resp.Header.Get("Retry-After") != "1" || string(resp.Body) != bodyDraining {
-		t.Fatalf("request during drain: %d %q", resp.Status, resp.Body)
+	// The idle connection is closed at once, long before the in-flight request ends.
+	idle.waitClosed(10 * time.Second)
+	if _, err := midway.conn.Write(req.Bytes()[cut:]); err != nil {
+		t.Fatal(err)
 	}
+	resp, err := midway.readResponse()
+	if err != nil || resp.Status != 503 || resp.Header.Get("Retry-After") != "1" || string(resp.Body) != bodyDraining {
+		t.Fatalf("request during drain: %+v %v", resp, err)
+	}
+	// ... and once answered, that connection is closed too, the drain still going on.
+	midway.waitClosed(10 * time.Second)
 	if c, err := net.Dial("unix", ts.path); err == nil {
 		c.Close()
 		t.Fatal("new connection accepted during drain")
@@ -401,7 +444,7 @@ func TestShutdownDrains(t *testing.T) {
 	}
 
 	ts.app.unblock()
-	resp, err := busy.readResponse()
+	resp, err = busy.readResponse()
 	if err != nil || resp.Status != 200 || string(resp.Body) != "released drain=1" {
 		t.Fatalf("in-flight request: %+v %v", resp, err)
 	}
@@ -412,7 +455,6 @@ func TestShutdownDrains(t *testing.T) {
 		t.Fatalf("Serve returned %v, want nil", err)
 	}
 	ts.served <- nil // for the cleanup
-	idle.waitClosed(10 * time.Second)
 	busy.waitClosed(10 * time.Second)
 	st := ts.Stats()
 	if st.RejectedDraining != 1 || st.Rejected != 0 || st.ConnsOpen != 0 || st.Status.S2xx != 2 {
@@ -421,7 +463,9 @@ func TestShutdownDrains(t *testing.T) {
 }
 
 // TestShutdownTimeout: a handler that does not finish cannot hold Shutdown beyond ctx.
-func TestShutdownTimeout(t *testing.T) {
+func TestShutdownTimeout(t *testing.T) { forEngines(t, testShutdownTimeout) }
+
+func testShutdownTimeout(t *testing.T) {
 	ts := startServer(t, Options{})
 	c := dialFCGI(t, ts.path)
 	if err := c.send(getParams("/block"), nil); err != nil {
@@ -442,7 +486,9 @@ func TestShutdownTimeout(t *testing.T) {
 
 // TestQueuedRejectedOnShutdown: a request waiting in the queue is not kept for the
 // drain; it gets 503 so that nginx retries it elsewhere at once.
-func TestQueuedRejectedOnShutdown(t *testing.T) {
+func TestQueuedRejectedOnShutdown(t *testing.T) { forEngines(t, testQueuedRejectedOnShutdown) }
+
+func testQueuedRejectedOnShutdown(t *testing.T) {
 	ts := startServer(t, Options{MaxChildren: 1, Queue: 1, QueueTimeout: time.Minute})
 	holder, queued := dialFCGI(t, ts.path), dialFCGI(t, ts.path)
 	holder.send(getParams("/block"), nil)
@@ -471,7 +517,9 @@ func TestQueuedRejectedOnShutdown(t *testing.T) {
 // and END_REQUEST after the handler has returned; the drain must wait for them, not just
 // for the handler. The server's send buffer is shrunk so that this tail blocks until the
 // client reads.
-func TestShutdownWaitsForResponseTail(t *testing.T) {
+func TestShutdownWaitsForResponseTail(t *testing.T) { forEngines(t, testShutdownWaitsForResponseTail) }
+
+func testShutdownWaitsForResponseTail(t *testing.T) {
 	ts := startServer(t, Options{})
 	body := strings.Repeat("z", bigBody)
 	c := dialFCGI(t, ts.path)

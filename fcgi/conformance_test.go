@@ -1,0 +1,34 @@
+package fcgi
+
+import (
+	"strings"
+	"testing"
+)
+
+// engineTable is the conformance suite's table of engines: every test written with
+// forEngines runs once per entry, against the same client and the same expectations.
+var engineTable = []struct {
+	name   string
+	engine Engine
+}{
+	{"native", EngineNative},
+	{"stdlib", EngineStdlib},
+}
+
+// forEngines runs test as a subtest per engine; startServer picks the engine from the
+// subtest's name.
+func forEngines(t *testing.T, test func(t *testing.T)) {
+	for _, e := range engineTable {
+		t.Run(e.name, test)
+	}
+}
+
+// engineOf returns the engine of the forEngines subtest t runs in (native elsewhere).
+func engineOf(t testing.TB) Engine {
+	for _, e := range engineTable {
+		if strings.HasSuffix(t.Name(), "/"+e.name) || strings.Contains(t.Name(), "/"+e.name+"/") {
+			return e.engine
+		}
+	}
+	return EngineNative
+}
