@@ -19,7 +19,7 @@ import (
 // with a zero deadline when RequestTimeout is negative, cancels it on FCGI_ABORT_REQUEST,
 // and stores the raw params in it for ProcessEnv and Param.
 type reqCtx struct {
-	context.Context // parent: Value; its Done is nil
+	context.Context           // parent: Value; its Done is nil
 	deadline        time.Time // zero: none
 	params          string    // the native engine's raw params, served as paramsKey{}
 

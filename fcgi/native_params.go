@@ -33,7 +33,7 @@ type hdrSpan struct {
 // without a map. A param sent twice keeps its last value, as in net/http/fcgi's map.
 type paramIndex struct {
 	method, proto, host, clen, ctype, uri, script, pathInfo, query, https, raddr, rport span
-	hdr                                                                                []hdrSpan
+	hdr                                                                                 []hdrSpan
 }
 
 // errBadParams and the others below are answered 400 by the native engine (net/http/fcgi
