@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -223,34 +222,4 @@ func testAcceptErrors(t *testing.T) {
 		t.Fatal("Serve did not return on a fatal accept error")
 	}
 	ts.served <- nil
-}
-
-// TestCgiFcgi checks interoperability with libfcgi's cgi-fcgi, an independent client.
-func TestCgiFcgi(t *testing.T) { forEngines(t, testCgiFcgi) }
-
-func testCgiFcgi(t *testing.T) {
-	bin, err := exec.LookPath("cgi-fcgi")
-	if err != nil {
-		t.Skip("cgi-fcgi not installed (apt-get install libfcgi-bin)")
-	}
-	ts := startServer(t, Options{})
-	cmd := exec.Command(bin, "-bind", "-connect", ts.path)
-	cmd.Env = []string{
-		"REQUEST_METHOD=GET", "REQUEST_URI=/cgi?x=1", "QUERY_STRING=x=1", "SERVER_PROTOCOL=HTTP/1.1",
-		"HTTP_HOST=ads.example", "REMOTE_ADDR=198.51.100.7", "REMOTE_PORT=1234", "SCRIPT_NAME=/cgi",
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("cgi-fcgi: %v\n%s", err, out)
-	}
-	resp := &fcgiResponse{}
-	if err := parseCGI(out, resp); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if want := "hello GET /cgi?x=1 from 198.51.100.7:1234"; resp.Status != 200 || string(resp.Body) != want {
-		t.Fatalf("got %d %q, want %q", resp.Status, resp.Body, want)
-	}
-	if st := ts.Stats(); st.Accepted != 1 || st.Status.S2xx != 1 {
-		t.Fatalf("stats: %+v", st)
-	}
 }

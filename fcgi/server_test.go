@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,10 +26,12 @@ type testApp struct {
 	entered chan string
 	release chan struct{}
 	once    sync.Once
+	// ctxEnded receives the context error of /wait-ctx requests once their context ends.
+	ctxEnded chan error
 }
 
 func newTestApp() *testApp {
-	return &testApp{entered: make(chan string, 1000), release: make(chan struct{})}
+	return &testApp{entered: make(chan string, 1000), release: make(chan struct{}), ctxEnded: make(chan error, 100)}
 }
 
 func (a *testApp) unblock() { a.once.Do(func() { close(a.release) }) }
@@ -74,6 +77,28 @@ func (a *testApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, strings.Repeat("z", bigBody))
 	case r.URL.Path == "/status/404":
 		http.NotFound(w, r)
+	case r.URL.Path == "/wait-ctx":
+		a.entered <- r.URL.Path
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Minute):
+		}
+		a.ctxEnded <- r.Context().Err()
+		io.WriteString(w, "late output of an ended request")
+	case r.URL.Path == "/early":
+		w.WriteHeader(http.StatusEarlyHints) // informational: must not become the status
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "created")
+	case r.URL.Path == "/large":
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		chunk := []byte(strings.Repeat("0123456789", 1000))
+		for n > 0 {
+			k := min(n, len(chunk))
+			w.Write(chunk[:k])
+			n -= k
+		}
+	case r.URL.Path == "/echo":
+		echo(w, r)
 	default:
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "hello %s %s from %s", r.Method, r.URL.RequestURI(), r.RemoteAddr)
