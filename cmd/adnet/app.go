@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/fcgi"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"adnet/fcgi"
 	"adnet/handlers"
 	"adnet/internal/config"
 	"adnet/internal/decision"
@@ -92,7 +92,7 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 		},
 		BaseURL: cfg.Tracking.BaseURL, FallbackURL: cfg.Tracking.FallbackURL,
 		ViewerCookie: cfg.Privacy.ViewerCookie, HonorGPC: cfg.Privacy.HonorGPC,
-		Country: func(r *http.Request) string { return fcgi.ProcessEnv(r)["GEOIP_COUNTRY_CODE"] },
+		Country: func(r *http.Request) string { return fcgi.Param(r, "GEOIP_COUNTRY_CODE") },
 	})
 	ads.Routes(a.mux)
 	allow, err := prefixes(cfg.Stats.ReportAllow)

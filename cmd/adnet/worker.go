@@ -110,6 +110,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 
 func fcgiOptions(cfg *config.Config, log logrus.FieldLogger, extra func() map[string]any) fcgi.Options {
 	return fcgi.Options{
+		Engine:          fcgi.Engine(cfg.FCGI.Engine),
 		MaxChildren:     cfg.MaxChildren,
 		Queue:           cfg.Queue,
 		QueueTimeout:    cfg.QueueTimeout.D(),
