@@ -115,7 +115,8 @@ type Options struct {
 	// (0 = off).
 	SlowTimeout time.Duration
 	// IdleTimeout closes a FastCGI connection on which the server has waited this long
-	// without reading a byte, unless a request of that connection is being handled
+	// for the peer, counted from its last byte read or the end of its last response,
+	// whichever is later, unless a request of that connection is being handled
 	// (default 5m; negative = never). It protects against stuck peers; nginx's kept-alive
 	// connections legitimately sit idle between requests, so keep it generous.
 	IdleTimeout time.Duration
