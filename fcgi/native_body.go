@@ -77,4 +77,3 @@ func (q *nreq) fail(err error) {
 	q.cond.Broadcast()
 	q.mu.Unlock()
 }
-
