@@ -121,6 +121,42 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 }
 
+// BenchmarkRoundTripParallel: GETs over several kept-alive connections at once, as
+// nginx's upstream keepalive pool does (b.RunParallel: GOMAXPROCS × 8 connections).
+func BenchmarkRoundTripParallel(b *testing.B) {
+	for _, e := range engineTable {
+		b.Run(e.name, func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "bench.sock")
+			ln, err := net.Listen("unix", path)
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := NewServer(benchHandler, Options{Engine: e.engine, MaxChildren: 1000})
+			go s.Serve(ln)
+			defer s.Shutdown(context.Background())
+			var req bytes.Buffer
+			appendRequest(&req, 1, flagKeepConn, nginxParams("GET", "/track/imp?t=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8&z=7"), nil)
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				conn, err := net.Dial("unix", path)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer conn.Close()
+				c := &benchClient{conn: conn, br: bufio.NewReaderSize(conn, 16<<10), req: req.Bytes(), buf: make([]byte, 70000)}
+				for pb.Next() {
+					if _, err := c.roundTrip(); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkBuildRequest measures the native engine's http.Request construction alone
 // (the part of allocs/op above that is the request itself, not the engine).
 func BenchmarkBuildRequest(b *testing.B) {

@@ -592,3 +592,60 @@ func testCgiFcgi(t *testing.T) {
 		t.Fatalf("stats: %+v", st)
 	}
 }
+
+// TestFlushStreams: Flush sends what the handler wrote so far while it still runs.
+func TestFlushStreams(t *testing.T) { forEngines(t, testFlushStreams) }
+
+func testFlushStreams(t *testing.T) {
+	ts := startServer(t, Options{})
+	c := dialFCGI(t, ts.path)
+	if err := c.send(getParams("/stream"), nil); err != nil {
+		t.Fatal(err)
+	}
+	<-ts.app.entered
+	var got bytes.Buffer
+	for !bytes.Contains(got.Bytes(), []byte("first part;")) {
+		r := c.mustRec() // before release: only the flushed part can arrive
+		if r.typ != recStdout {
+			t.Fatalf("record type %d before the handler returned", r.typ)
+		}
+		got.Write(r.content)
+	}
+	ts.app.unblock()
+	for r := c.mustRec(); r.typ != recEndRequest; r = c.mustRec() {
+		got.Write(r.content)
+	}
+	if !strings.HasSuffix(got.String(), "\r\n\r\nfirst part;second part") {
+		t.Fatalf("stream: %q", got.String())
+	}
+}
+
+// countingWriter counts Write calls.
+type countingWriter struct {
+	bytes.Buffer
+	writes int
+}
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.writes++
+	return w.Buffer.Write(p)
+}
+
+// TestNativeOneWritePerSmallResponse: a small response (CGI header block, body, end of
+// the STDOUT stream and END_REQUEST) leaves in a single write(2).
+func TestNativeOneWritePerSmallResponse(t *testing.T) {
+	s := NewServer(benchHandler, Options{})
+	var in bytes.Buffer
+	appendRequest(&in, 1, flagKeepConn, nginxParams("GET", "/track/imp?t=x"), nil)
+	// Pipelined (an id is only free again once its END_REQUEST is read, hence id 2).
+	appendRequest(&in, 2, flagKeepConn, postParams("/track/conv", 5), []byte("12345"))
+	out := &countingWriter{}
+	s.serveNative(s.track(&memConn{r: &in, w: out}).(*trackedConn))
+	if out.writes != 2 {
+		t.Fatalf("%d writes for 2 small responses, want 2", out.writes)
+	}
+	checkRecords(t, out.Bytes())
+	if n := bytes.Count(out.Bytes(), gif); n != 2 {
+		t.Fatalf("%d bodies in the output", n)
+	}
+}

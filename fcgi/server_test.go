@@ -99,6 +99,12 @@ func (a *testApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case r.URL.Path == "/echo":
 		echo(w, r)
+	case r.URL.Path == "/stream":
+		io.WriteString(w, "first part;")
+		w.(http.Flusher).Flush()
+		a.entered <- r.URL.Path // the client has read the first part before release
+		<-a.release
+		io.WriteString(w, "second part")
 	default:
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "hello %s %s from %s", r.Method, r.URL.RequestURI(), r.RemoteAddr)
