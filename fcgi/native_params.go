@@ -122,13 +122,6 @@ func (sp span) str(s string) string { return s[sp.off:sp.end] }
 // bytesOf returns the bytes of sp in b.
 func (sp span) bytesOf(b []byte) []byte { return b[sp.off:sp.end] }
 
-// appendSpan appends src to b and returns the span it occupies.
-func appendSpan(b, src []byte) ([]byte, span) {
-	off := len(b)
-	b = append(b, src...)
-	return b, span{int32(off), int32(len(b)), true}
-}
-
 // buildRequest builds the http.Request for params raw the way net/http/cgi.RequestFromMap
 // does (same fields, same URL, same header keys, same RemoteAddr), with ctx as its
 // context. Every string of the request is a substring of one string made from raw plus

@@ -123,15 +123,6 @@ func appendRecordHeader(b []byte, typ byte, id uint16, clen, plen int) []byte {
 	return append(b, fcgiVersion, typ, byte(id>>8), byte(id), byte(clen>>8), byte(clen), byte(plen), 0)
 }
 
-// appendRecord appends a whole record (header, content, padding); content must not
-// exceed maxContent.
-func appendRecord(b []byte, typ byte, id uint16, content []byte) []byte {
-	pad := padding(len(content))
-	b = appendRecordHeader(b, typ, id, len(content), pad)
-	b = append(b, content...)
-	return append(b, zeros[:pad]...)
-}
-
 // zeros is padding.
 var zeros [8]byte
 
