@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -96,6 +98,15 @@ func (s *Server) serveNative(tc *trackedConn) {
 	c := &nconn{s: s, tc: tc, br: bufio.NewReaderSize(tc, readBufSize)}
 	c.cond.L = &c.mu
 	tc.native.Store(c)
+	defer func() {
+		// A panic here would be a bug of the engine, not of a handler (those are recovered
+		// by the wrapper): lose this connection, not the worker and all its requests.
+		if v := recover(); v != nil {
+			s.opt.Logger.WithFields(logrus.Fields{"panic": fmt.Sprint(v), "stack": string(debug.Stack())}).
+				Error("fcgi: native connection loop panic; connection closed")
+			c.end(errProtocol)
+		}
+	}()
 	err := c.loop()
 	if errors.Is(err, errProtocol) || errors.Is(err, errParamsTooLarge) {
 		s.c.badInput.Add(1)
@@ -357,6 +368,18 @@ func (c *nconn) released() {
 // writes the response.
 func (q *nreq) run() {
 	s := q.c.s
+	finished := false
+	defer func() {
+		// As in serveNative: an engine bug costs this connection, not the worker.
+		if v := recover(); v != nil {
+			s.opt.Logger.WithFields(logrus.Fields{"panic": fmt.Sprint(v), "stack": string(debug.Stack())}).
+				Error("fcgi: native request panic outside the handler; connection closed")
+			q.c.tc.Close()
+			if !finished {
+				q.finished()
+			}
+		}
+	}()
 	w := newResp(q)
 	pb := q.pb
 	r, env, scratch, err := buildRequest(&q.ctx, pb.raw, &pb.ix, pb.scratch)
@@ -384,6 +407,7 @@ func (q *nreq) run() {
 	q.c.mu.Unlock()
 	w.finish()
 	w.free()
+	finished = true
 	q.finished()
 }
 
