@@ -40,8 +40,9 @@ var (
 )
 
 // nconn is one native FastCGI connection. A single goroutine (loop) reads records and
-// dispatches them; each request's handler runs in its own goroutine so that the loop can
-// keep reading its body, FCGI_ABORT_REQUEST and management records meanwhile. Writes are
+// dispatches them; handlers run in a second goroutine of the connection, kept between
+// requests, so that the loop can keep reading a request's body, FCGI_ABORT_REQUEST and
+// management records meanwhile. Writes are
 // whole records under wmu, so the output of concurrent requests never interleaves.
 type nconn struct {
 	s  *Server
@@ -58,6 +59,14 @@ type nconn struct {
 
 	liveA      atomic.Int32 // live, for the drain's idle check from the reading goroutine
 	atBoundary atomic.Bool  // the loop waits for a record header with nothing buffered
+
+	// work hands requests to the connection's handler goroutine, which is started with the
+	// first request and kept: a new goroutine per request would allocate and grow a fresh
+	// stack every time (stack growth alone was a quarter of request construction). Only
+	// the loop sends; a request that finds the worker busy (interleaved ids) gets a
+	// goroutine of its own. workerIdle is guarded by mu.
+	work       chan *nreq
+	workerIdle bool
 }
 
 // paramBuf holds a request's raw params and what decoding them reuses; pooled.
@@ -304,7 +313,33 @@ func (c *nconn) start(q *nreq, hasBody bool) {
 		q.ctx.deadline = time.Now().Add(d)
 	}
 	c.s.writing.Add(1)
-	go q.run()
+	c.mu.Lock()
+	idle := c.workerIdle
+	c.workerIdle = false
+	c.mu.Unlock()
+	switch {
+	case idle:
+		c.work <- q // buffered: never blocks, the worker is waiting or about to
+	case c.work == nil:
+		c.work = make(chan *nreq, 1)
+		go c.worker(q)
+	default:
+		go q.run()
+	}
+}
+
+// worker runs the connection's requests one after the other until the loop ends.
+func (c *nconn) worker(q *nreq) {
+	for {
+		q.run()
+		c.mu.Lock()
+		c.workerIdle = true
+		c.mu.Unlock()
+		var ok bool
+		if q, ok = <-c.work; !ok {
+			return
+		}
+	}
 }
 
 // stdin hands n bytes of body content to q's handler, copying from the read buffer.
@@ -444,6 +479,9 @@ func (q *nreq) finished() {
 // handlers are left to answer before the connection is closed; after any other error it
 // is closed at once and their contexts cancelled.
 func (c *nconn) end(err error) {
+	if c.work != nil {
+		close(c.work) // the loop, the only sender, is done
+	}
 	graceful := errors.Is(err, io.EOF) || errors.Is(err, errCloseConn)
 	c.mu.Lock()
 	for i, q := range c.reqs {
