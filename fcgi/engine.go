@@ -22,9 +22,6 @@ const (
 	EngineStdlib Engine = "stdlib"
 )
 
-// Engines lists the valid Engine values, default first.
-var Engines = []Engine{EngineNative, EngineStdlib}
-
 // ParseEngine returns the Engine named s ("" means the default, native), or an error
 // naming the valid values.
 func ParseEngine(s string) (Engine, error) {

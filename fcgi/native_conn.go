@@ -224,6 +224,9 @@ func (c *nconn) management(h recHeader) error {
 	if err := c.skip(h.plen); err != nil {
 		return err
 	}
+	// FCGI_MAX_CONNS is MaxChildren too: connections are always accepted (a refused one is a
+	// 502 in nginx), but beyond MaxChildren requests at once the answer is a 503, so a web
+	// server that sizes its pool from these values stays within the cap.
 	c.writeOwn(func(b []byte) []byte {
 		return appendGetValuesResult(b, query, c.s.maxReqs, c.s.maxReqs)
 	})

@@ -91,7 +91,8 @@ const maxParamsBytes = 1 << 20
 
 // Options configures a Server. Zero values take the defaults named on each field.
 type Options struct {
-	// Engine is the FastCGI implementation (default EngineNative).
+	// Engine is the FastCGI implementation (default EngineNative); with any other value
+	// than the Engine constants, Serve returns an error at once.
 	Engine Engine
 	// MaxBodyBytes bounds a request body on the native engine: a handler reading beyond it
 	// gets an *http.MaxBytesError and the rest is discarded (default 16 MB; negative = no
