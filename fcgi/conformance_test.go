@@ -1,6 +1,9 @@
 package fcgi
 
 import (
+	"net"
+	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -31,4 +34,22 @@ func engineOf(t testing.TB) Engine {
 		}
 	}
 	return EngineNative
+}
+
+// TestUnknownEngine: Serve refuses an engine it does not know, naming the valid ones.
+func TestUnknownEngine(t *testing.T) {
+	ln, err := net.Listen("unix", filepath.Join(t.TempDir(), "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	err = NewServer(http.NotFoundHandler(), Options{Engine: "fast"}).Serve(ln)
+	if err == nil || !strings.Contains(err.Error(), `"native"`) || !strings.Contains(err.Error(), `"stdlib"`) {
+		t.Fatalf("Serve with an unknown engine: %v", err)
+	}
+	for in, want := range map[string]Engine{"": EngineNative, "native": EngineNative, "stdlib": EngineStdlib} {
+		if got, err := ParseEngine(in); got != want || err != nil {
+			t.Errorf("ParseEngine(%q) = %q, %v", in, got, err)
+		}
+	}
 }
