@@ -67,6 +67,7 @@ type nconn struct {
 	// goroutine of its own. workerIdle is guarded by mu.
 	work       chan *nreq
 	workerIdle bool
+	workClosed bool // loop goroutine only
 }
 
 // paramBuf holds a request's raw params and what decoding them reuses; pooled.
@@ -482,7 +483,8 @@ func (q *nreq) finished() {
 // handlers are left to answer before the connection is closed; after any other error it
 // is closed at once and their contexts cancelled.
 func (c *nconn) end(err error) {
-	if c.work != nil {
+	if c.work != nil && !c.workClosed {
+		c.workClosed = true
 		close(c.work) // the loop, the only sender, is done
 	}
 	graceful := errors.Is(err, io.EOF) || errors.Is(err, errCloseConn)
