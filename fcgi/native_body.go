@@ -69,9 +69,10 @@ func (q *nreq) Read(p []byte) (int, error) {
 func (q *nreq) Close() error { return nil }
 
 // fail makes q's body return err once its buffered bytes are read.
+// A body that arrived whole is left alone: its handler reads it to the end as usual.
 func (q *nreq) fail(err error) {
 	q.mu.Lock()
-	if q.inErr == nil {
+	if q.inErr == nil && !q.inEOF {
 		q.inErr = err
 	}
 	q.cond.Broadcast()
