@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"strings"
@@ -648,4 +649,39 @@ func TestNativeOneWritePerSmallResponse(t *testing.T) {
 	if n := bytes.Count(out.Bytes(), gif); n != 2 {
 		t.Fatalf("%d bodies in the output", n)
 	}
+}
+
+// TestNativeBodySurvivesHalfClose: a peer that sent its whole request and then shut down
+// its sending side still gets its answer, and the handler still reads the whole body.
+func TestNativeBodySurvivesHalfClose(t *testing.T) {
+	ts := startServer(t, Options{})
+	c := dialFCGI(t, ts.path)
+	if err := c.send(postParams("/late-body", 5), []byte("12345")); err != nil {
+		t.Fatal(err)
+	}
+	<-ts.app.entered
+	c.conn.(*net.UnixConn).CloseWrite()
+	eventually(t, "the loop to see EOF", func() bool {
+		ts.mu.Lock()
+		defer ts.mu.Unlock()
+		for tc := range ts.conns {
+			nc := tc.native.Load()
+			nc.mu.Lock()
+			pending := false
+			for _, q := range nc.reqs {
+				pending = pending || q != nil
+			}
+			nc.mu.Unlock()
+			if pending {
+				return false
+			}
+		}
+		return true
+	})
+	ts.app.unblock()
+	resp, err := c.readResponse()
+	if err != nil || string(resp.Body) != "read 5 bytes, error <nil>" {
+		t.Fatalf("%+v %v", resp, err)
+	}
+	c.waitClosed(10 * time.Second)
 }

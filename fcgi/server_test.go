@@ -99,6 +99,11 @@ func (a *testApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case r.URL.Path == "/echo":
 		echo(w, r)
+	case r.URL.Path == "/late-body":
+		a.entered <- r.URL.Path
+		<-a.release
+		b, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "read %d bytes, error %v", len(b), err)
 	case r.URL.Path == "/stream":
 		io.WriteString(w, "first part;")
 		w.(http.Flusher).Flush()
