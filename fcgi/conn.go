@@ -203,6 +203,11 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 		for q := p[:n]; len(q) > 0; {
 			k, ev := c.out.feed(q)
 			q = q[k:]
+			if ev&evHeader != 0 && c.out.typ == recStderr {
+				// net/http/fcgi writes STDERR only when the params make no request, after
+				// its own "Status: 500" and without calling the handler: count that answer.
+				c.s.countStdlibBadRequest()
+			}
 			if ev&evHeader != 0 && c.out.typ == recEndRequest {
 				// Floor at zero: an END_REQUEST for a request we did not count (unknown
 				// role, abort) must not make another request look idle for ever after.

@@ -213,6 +213,21 @@ func (s *Server) acquire(ctx context.Context) (ok, waited bool) {
 	return false, true
 }
 
+// countStdlibBadRequest counts the 500 net/http/fcgi answers, bypassing the wrapper, to
+// params that make no request (the native engine answers 400 through the wrapper), so
+// that the counters still add up to every answer. Its path is unknown: it counts as
+// "other".
+func (s *Server) countStdlibBadRequest() {
+	c := &s.c
+	c.accepted.Add(1)
+	ep := &c.endpoints[len(s.opt.Endpoints)]
+	ep.requests.Add(1)
+	ep.s5xx.Add(1)
+	c.countStatus(http.StatusInternalServerError)
+	c.observe(0)
+	s.opt.Logger.Warn("fcgi: bad request (net/http/fcgi answered 500)")
+}
+
 // reject answers 503 with Retry-After, which nginx's `fastcgi_next_upstream http_503`
 // turns into a retry on another worker.
 func (s *Server) reject(w http.ResponseWriter, ep *endpointCounters, body string) {
