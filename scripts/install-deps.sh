@@ -1,18 +1,16 @@
 #!/usr/bin/env bash
 # Installs the system packages adnet needs, only those that are missing, with apt.
-# Usage: scripts/install-deps.sh [run|test|bench]
-#   run   — what `make run` needs: nginx, MariaDB server and client
-#   test  — also what `make test` needs: Chromium (end-to-end tests), wrk (load), cgi-fcgi
-#   bench — also what `make bench` needs: wrk, python3 (its report)
+# Usage: scripts/install-deps.sh [run|test]
+#   run  — what `make run` needs: nginx, MariaDB server and client
+#   test — also what `make test` needs: Chromium (end-to-end tests), wrk (load), cgi-fcgi
 # Every machine starts bare: this is the one place that knows the package names.
 set -euo pipefail
 
 # libnginx-mod-http-geoip + geoip-database give nginx the visitor's country (country targeting).
 want=(nginx libnginx-mod-http-geoip geoip-database mariadb-server mariadb-client curl)
-case "${1:-run}" in
-test) want+=(chromium wrk libfcgi-bin) ;;
-bench) want+=(wrk python3) ;;
-esac
+if [[ "${1:-run}" == "test" ]]; then
+  want+=(chromium wrk libfcgi-bin)
+fi
 
 missing=()
 for pkg in "${want[@]}"; do
