@@ -45,6 +45,8 @@ func siteParams(cfg *config.Config, geo nginx.GeoIP) nginx.Params {
 		Keepalive: cfg.Nginx.Keepalive, RequestTimeout: cfg.RequestTimeout.D(), ConnectTimeout: cfg.Nginx.ConnectTimeout.D(),
 		NextUpstreamTries: cfg.Nginx.NextUpstreamTries, StaticDir: cfg.Nginx.StaticDir, DemoDir: cfg.Nginx.DemoDir,
 		StatusSocket: cfg.StatusSocket(), StatusAllow: cfg.Nginx.StatusAllow, GeoIP: geo, User: cfg.Nginx.User,
+		ClientConnections: cfg.Nginx.ClientConnections, UploadsDir: filepath.Join(cfg.DataDir, "uploads"),
+		ConsoleSockets: cfg.ConsoleSockets(), TrustedProxies: cfg.Fraud.TrustedProxies,
 	}
 }
 

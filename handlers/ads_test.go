@@ -13,6 +13,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"adnet/internal/adserver"
 	"adnet/internal/decision"
 	"adnet/internal/eventlog"
 	"adnet/internal/token"
@@ -68,9 +69,9 @@ func newAdsFixture(t *testing.T) *adsFixture {
 	}
 	log := logrus.New()
 	log.Out = io.Discard
-	f.ads = NewAds(AdsOptions{Engine: decision.NewEngine(snap), Signer: signer, UA: ua, Events: f.events, Logger: log,
-		BaseURL: "https://ads.example", FallbackURL: "https://ads.example/safe", ViewerCookie: true, HonorGPC: true,
-		Now: func() time.Time { return f.now }})
+	svc := adserver.NewService(adserver.Options{Engine: decision.NewEngine(snap), Signer: signer, UA: ua, Events: f.events,
+		Logger: log, ViewerCookie: true, HonorGPC: true, Now: func() time.Time { return f.now }})
+	f.ads = NewAds(AdsOptions{Service: svc, Logger: log, BaseURL: "https://ads.example", FallbackURL: "https://ads.example/safe"})
 	f.mux = http.NewServeMux()
 	f.ads.Routes(f.mux)
 	return f
@@ -319,19 +320,6 @@ func TestEventLogDownAnswers503(t *testing.T) {
 	for _, p := range []string{"/serve/js?zone=5", "/serve/json?zone=5", "/track/imp?t=x", "/track/click?t=x"} {
 		if w := f.do("GET", p); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
 			t.Errorf("%s with the event log down: %d", p, w.Code)
-		}
-	}
-}
-
-func TestParseMicros(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "1": 1_000_000, "1.5": 1_500_000, "0.000001": 1, "12.345678": 12_345_678} {
-		if got, err := parseMicros(in); err != nil || got != want {
-			t.Errorf("%s: %d %v", in, got, err)
-		}
-	}
-	for _, bad := range []string{"", "-1", "1.1234567", "abc", "1e3", ".5", "+1"} {
-		if _, err := parseMicros(bad); err == nil {
-			t.Errorf("%q accepted", bad)
 		}
 	}
 }

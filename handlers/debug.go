@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"adnet/models"
 	"net/http"
 	"strconv"
 	"time"
@@ -16,7 +17,7 @@ const maxDebugSleep = 30 * time.Second
 func DebugSleep(w http.ResponseWriter, r *http.Request) {
 	ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
 	if err != nil || ms < 0 {
-		http.Error(w, "ms must be a non-negative integer", http.StatusBadRequest)
+		writeError(w, r, nil, models.Errorf(models.EINVALID, "ms must be a non-negative integer"))
 		return
 	}
 	d := min(time.Duration(ms)*time.Millisecond, maxDebugSleep)
@@ -25,7 +26,7 @@ func DebugSleep(w http.ResponseWriter, r *http.Request) {
 	select {
 	case <-t.C:
 	case <-r.Context().Done():
-		http.Error(w, "request deadline reached", http.StatusServiceUnavailable)
+		writeError(w, r, nil, models.Errorf(models.EUNAVAILABLE, "request deadline reached"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -5,6 +5,8 @@ import (
 	"html"
 	"strconv"
 
+	"adnet/internal/adserver"
+	"adnet/internal/decision"
 	"adnet/models"
 )
 
@@ -12,8 +14,8 @@ import (
 // link, or the advertiser's HTML with macros expanded. inFrame is true when the HTML goes into
 // adnet's own iframe document; in the script tag an HTML creative is isolated from the
 // publisher's page in a sandboxed srcdoc iframe, since it is third-party markup.
-func (a *Ads) appendCreativeHTML(b []byte, s *served, inFrame bool) []byte {
-	cr := s.d.Creative
+func (a *Ads) appendCreativeHTML(b []byte, s *adserver.Served, inFrame bool) []byte {
+	cr := s.Decision.Creative
 	click := a.clickURL(s)
 	switch cr.Kind {
 	case models.CreativeImage:
@@ -56,15 +58,15 @@ func (a *Ads) appendCreativeHTML(b []byte, s *served, inFrame bool) []byte {
 // need no global state. The impression beacon fires when the creative begins to render (IAB/
 // MRC): when its image has loaded, when the sandboxed frame has loaded, or on the first
 // animation frame after insertion for a text ad.
-func (a *Ads) renderJS(b []byte, s *served) []byte {
-	if !s.ok {
+func (a *Ads) renderJS(b []byte, s *adserver.Served) []byte {
+	if !s.Filled {
 		return append(b, "/* adnet: no ad for this zone */\n"...)
 	}
-	cr := s.d.Creative
+	cr := s.Decision.Creative
 	markup := a.appendCreativeHTML(nil, s, false)
 	b = append(b, "(function(d){var s=d.currentScript;if(!s||!s.parentNode)return;"...)
 	b = append(b, "var w=d.createElement('div');w.className='adnet-ad';w.setAttribute('data-zone','"...)
-	b = strconv.AppendInt(b, s.d.ZoneID, 10)
+	b = strconv.AppendInt(b, s.Decision.ZoneID, 10)
 	b = append(b, "');w.style.cssText='display:inline-block;overflow:hidden;width:"...)
 	b = strconv.AppendInt(b, int64(cr.Width), 10)
 	b = append(b, "px;height:"...)
@@ -82,10 +84,10 @@ func (a *Ads) renderJS(b []byte, s *served) []byte {
 
 // renderFrame writes the iframe-tag response: a complete document holding the creative, with
 // the beacon fired once it begins to render.
-func (a *Ads) renderFrame(b []byte, s *served) []byte {
+func (a *Ads) renderFrame(b []byte, s *adserver.Served) []byte {
 	b = append(b, `<!doctype html><html><head><meta charset="utf-8"><meta name="robots" content="noindex">`+
 		`<base target="_blank"><style>html,body{margin:0;padding:0;overflow:hidden;background:transparent}</style></head><body>`...)
-	if !s.ok {
+	if !s.Filled {
 		return append(b, "</body></html>\n"...)
 	}
 	b = a.appendCreativeHTML(b, s, true)
@@ -102,4 +104,30 @@ func (a *Ads) renderFrame(b []byte, s *served) []byte {
 func appendJSString(b []byte, s string) []byte {
 	q, _ := json.Marshal(s)
 	return append(b, q...)
+}
+
+// impURL and clickURL are the signed tracking URLs of a decision.
+func (a *Ads) impURL(s *adserver.Served) string {
+	return a.opt.BaseURL + "/track/imp?t=" + string(s.ImpressionToken)
+}
+
+func (a *Ads) clickURL(s *adserver.Served) string {
+	return a.opt.BaseURL + "/track/click?t=" + string(s.ClickToken)
+}
+
+// expand fills the creative's macros for this decision.
+func (a *Ads) expand(dst []byte, tpl string, s *adserver.Served) []byte {
+	d := &s.Decision
+	m := decision.Macros{ClickURL: a.clickURL(s), ImpURL: a.impURL(s), Cachebuster: uint64(s.Time.UnixNano()),
+		ZoneID: d.ZoneID, CampaignID: d.CampaignID, CreativeID: d.Creative.ID, ImpressionID: s.ImpressionID,
+		Width: d.Creative.Width, Height: d.Creative.Height}
+	return decision.ExpandMacros(dst, tpl, &m)
+}
+
+// assetURL makes a creative's relative /static/ URL absolute on the ad server.
+func (a *Ads) assetURL(u string) string {
+	if len(u) > 0 && u[0] == '/' {
+		return a.opt.BaseURL + u
+	}
+	return u
 }

@@ -1,8 +1,8 @@
 package handlers
 
 import (
-	"context"
 	"encoding/csv"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/netip"
@@ -11,107 +11,34 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
-// ReportStore answers report queries; *mysql.Store implements it.
-type ReportStore interface {
-	Report(ctx context.Context, q mysql.ReportQuery) (*mysql.Report, error)
-}
-
-// ReportsOptions configures the reports API.
-type ReportsOptions struct {
-	Store ReportStore
-	// Allow lists the client networks the API answers (stats.report_allow, loopback by
-	// default) until accounts exist; the client is r.RemoteAddr (nginx's REMOTE_ADDR).
-	Allow    []netip.Prefix
-	Location *time.Location // the network time zone: days and months of the reports
-	Logger   logrus.FieldLogger
-	Now      func() time.Time
-}
-
-// Reports serves GET /api/v1/reports.
-//
-// Parameters: from, to (dates YYYY-MM-DD in the network time zone, to included; or times
-// RFC 3339 / YYYY-MM-DDTHH:MM[:SS] in the network time zone, to excluded; default the last 7
-// days including today), group_by (comma-separated: hour, day, month, advertiser, campaign,
-// creative, publisher, site, zone, country), advertiser and publisher (owner filters), format
-// (json, the default, or csv).
-//
-// The JSON answer has the query (from, to, timezone, group_by), rows and totals. A row carries
-// its group-by keys (hour as RFC 3339 in the network time zone, day as YYYY-MM-DD, month as
-// YYYY-MM, advertiser_id, campaign_id, creative_id, publisher_id, site_id, zone_id, country)
-// and the metrics of mysql.ReportMetrics; totals sum the rows. Money is in micro-units.
-//
-// Until accounts and roles exist the owner filters come from the query and the endpoint only
-// answers clients in Allow; with accounts, the account's owner will be imposed on the
-// ReportQuery here, whatever the query says.
-type Reports struct {
-	opt ReportsOptions
-}
-
-// NewReports returns the reports handler.
-func NewReports(opt ReportsOptions) *Reports {
-	if opt.Location == nil {
-		opt.Location = time.UTC
+// report is GET /api/v1/reports: ParseReportQuery's parameters, answered for the actor
+// (manage.Service.Report imposes its account's rows), as JSON or CSV. stats.report_allow,
+// when set, further restricts the client networks; the client's address is never the
+// authorization.
+func (h *API) report(r *http.Request, a *models.Actor) (int, any, error) {
+	if len(h.opt.ReportAllow) > 0 && !allowed(h.opt.ReportAllow, r.RemoteAddr) {
+		return 0, nil, models.Errorf(models.EFORBIDDEN, "Reports are only available from the networks in stats.report_allow.")
 	}
-	if opt.Now == nil {
-		opt.Now = time.Now
-	}
-	if opt.Logger == nil {
-		l := logrus.New()
-		l.SetOutput(io.Discard)
-		opt.Logger = l
-	}
-	return &Reports{opt: opt}
-}
-
-// Routes mounts the endpoint on mux.
-func (h *Reports) Routes(mux *http.ServeMux) {
-	mux.Handle("/api/v1/reports", h)
-}
-
-// ServeHTTP implements http.Handler.
-func (h *Reports) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		var body errorBody
-		body.Error.Code, body.Error.Message = models.EINVALID, "Use GET."
-		writeJSON(w, http.StatusMethodNotAllowed, body)
-		return
-	}
-	if !h.allowed(r.RemoteAddr) {
-		writeError(w, r, h.opt.Logger, models.Errorf(models.EFORBIDDEN, "Reports are only available from the networks in stats.report_allow."))
-		return
-	}
-	q, format, err := ParseReportQuery(r.URL.Query(), h.opt.Location, h.opt.Now())
+	q, format, err := ParseReportQuery(r.URL.Query(), h.opt.Manage.Location(), time.Now())
 	if err != nil {
-		writeError(w, r, h.opt.Logger, err)
-		return
+		return 0, nil, err
 	}
-	rep, err := h.opt.Store.Report(r.Context(), q)
+	rep, err := h.opt.Manage.Report(r.Context(), a, q)
 	if err != nil {
-		writeError(w, r, h.opt.Logger, err)
-		return
+		return 0, nil, err
 	}
-	w.Header().Set("Cache-Control", "no-store")
 	if format == "csv" {
-		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-		w.Header().Set("Content-Disposition", `attachment; filename="adnet-report.csv"`)
-		w.WriteHeader(http.StatusOK)
-		if err := WriteReportCSV(w, rep); err != nil {
-			h.opt.Logger.WithError(err).Debug("reports: writing CSV")
-		}
-		return
+		return http.StatusOK, rawBody{contentType: "text/csv; charset=utf-8", filename: "adnet-report.csv",
+			write: func(w io.Writer) error { return WriteReportCSV(w, rep) }}, nil
 	}
-	writeJSON(w, http.StatusOK, ReportJSON(rep))
+	return http.StatusOK, ReportJSON(rep), nil
 }
 
-// allowed reports whether the client address is in the allow-list.
-func (h *Reports) allowed(remote string) bool {
+// allowed reports whether the client address remote is in one of the networks.
+func allowed(networks []netip.Prefix, remote string) bool {
 	var a netip.Addr
 	if ap, err := netip.ParseAddrPort(remote); err == nil {
 		a = ap.Addr()
@@ -119,7 +46,7 @@ func (h *Reports) allowed(remote string) bool {
 		return false // a Unix socket peer or garbage: not a listed network
 	}
 	a = a.Unmap().WithZone("")
-	for _, p := range h.opt.Allow {
+	for _, p := range networks {
 		if p.Contains(a) {
 			return true
 		}
@@ -129,11 +56,11 @@ func (h *Reports) allowed(remote string) bool {
 
 // ParseReportQuery reads a report request from its parameters (see Reports) and returns the
 // query and the format ("json" or "csv"). Errors are EINVALID with a message for the client.
-func ParseReportQuery(v url.Values, loc *time.Location, now time.Time) (mysql.ReportQuery, string, error) {
+func ParseReportQuery(v url.Values, loc *time.Location, now time.Time) (models.ReportQuery, string, error) {
 	if loc == nil {
 		loc = time.UTC
 	}
-	q := mysql.ReportQuery{Location: loc}
+	q := models.ReportQuery{Location: loc}
 	local := now.In(loc)
 	today := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
 	q.From, q.To = today.AddDate(0, 0, -6), today.AddDate(0, 0, 1)
@@ -153,17 +80,11 @@ func ParseReportQuery(v url.Values, loc *time.Location, now time.Time) (mysql.Re
 			q.GroupBy = append(q.GroupBy, g)
 		}
 	}
-	for _, f := range []struct {
-		name string
-		dst  *int64
-	}{{"advertiser", &q.AdvertiserID}, {"publisher", &q.PublisherID}} {
-		if s := v.Get(f.name); s != "" {
-			n, err := strconv.ParseInt(s, 10, 64)
-			if err != nil || n <= 0 {
-				return q, "", models.Errorf(models.EINVALID, "%s = %q: must be a positive id.", f.name, s)
-			}
-			*f.dst = n
-		}
+	if q.AdvertiserID, err = positiveID(v, "advertiser"); err != nil {
+		return q, "", err
+	}
+	if q.PublisherID, err = positiveID(v, "publisher"); err != nil {
+		return q, "", err
 	}
 	format := strings.ToLower(v.Get("format"))
 	switch format {
@@ -174,6 +95,19 @@ func ParseReportQuery(v url.Values, loc *time.Location, now time.Time) (mysql.Re
 		return q, "", models.Errorf(models.EINVALID, "format = %q: must be json or csv.", format)
 	}
 	return q, format, nil
+}
+
+// positiveID reads the optional id parameter name: 0 when absent, EINVALID unless positive.
+func positiveID(v url.Values, name string) (int64, error) {
+	s := v.Get(name)
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, models.Errorf(models.EINVALID, "%s = %q: must be a positive id.", name, s)
+	}
+	return n, nil
 }
 
 // parseReportTime parses a date (YYYY-MM-DD: its midnight, or the next midnight for an
@@ -197,65 +131,62 @@ func parseReportTime(name, s string, loc *time.Location, end bool) (time.Time, e
 		"%s = %q: use a date (2025-03-01) or a time (2025-03-01T14:00, network time zone, or RFC 3339).", name, s)
 }
 
-// reportRowJSON is a report row as the API shows it: its group-by keys, then the metrics.
+// reportRowJSON is a report row as the API shows it: its group-by keys (hour as RFC 3339 in
+// the network time zone, day as YYYY-MM-DD, month as YYYY-MM, ids as numbers, country as
+// text), then the metrics.
 type reportRowJSON struct {
-	Hour         *string `json:"hour,omitempty"`
-	Day          *string `json:"day,omitempty"`
-	Month        *string `json:"month,omitempty"`
-	AdvertiserID *int64  `json:"advertiser_id,omitempty"`
-	CampaignID   *int64  `json:"campaign_id,omitempty"`
-	CreativeID   *int64  `json:"creative_id,omitempty"`
-	PublisherID  *int64  `json:"publisher_id,omitempty"`
-	SiteID       *int64  `json:"site_id,omitempty"`
-	ZoneID       *int64  `json:"zone_id,omitempty"`
-	Country      *string `json:"country,omitempty"`
-	mysql.ReportMetrics
+	keys []reportKeyJSON
+	models.ReportMetrics
+}
+
+// reportKeyJSON is one group-by key of a row.
+type reportKeyJSON struct {
+	field string
+	value any // string or int64
+}
+
+// MarshalJSON writes the keys, in the order of the report's groupings, then the metrics.
+func (r reportRowJSON) MarshalJSON() ([]byte, error) {
+	metrics, err := json.Marshal(&r.ReportMetrics)
+	if err != nil {
+		return nil, err
+	}
+	out := []byte{'{'}
+	for _, k := range r.keys {
+		name, _ := json.Marshal(k.field)
+		val, err := json.Marshal(k.value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(append(out, name...), ':'), val...)
+		out = append(out, ',')
+	}
+	return append(out, metrics[1:]...), nil
 }
 
 // ReportResponse is the JSON body of a report.
 type ReportResponse struct {
-	From     string              `json:"from"`
-	To       string              `json:"to"`
-	Timezone string              `json:"timezone"`
-	GroupBy  []string            `json:"group_by"`
-	Rows     []reportRowJSON     `json:"rows"`
-	Totals   mysql.ReportMetrics `json:"totals"`
+	From     string               `json:"from"`
+	To       string               `json:"to"`
+	Timezone string               `json:"timezone"`
+	GroupBy  []string             `json:"group_by"`
+	Rows     []reportRowJSON      `json:"rows"`
+	Totals   models.ReportMetrics `json:"totals"`
 }
 
 // ReportJSON returns the JSON form of rep (for the API and `adnet report --format json`).
-func ReportJSON(rep *mysql.Report) *ReportResponse {
-	loc := time.UTC
-	if l, err := time.LoadLocation(rep.Timezone); err == nil {
-		loc = l
-	}
+func ReportJSON(rep *models.Report) *ReportResponse {
+	loc := reportLocation(rep)
 	out := &ReportResponse{From: rep.From.In(loc).Format(time.RFC3339), To: rep.To.In(loc).Format(time.RFC3339),
 		Timezone: rep.Timezone, GroupBy: rep.GroupBy, Rows: make([]reportRowJSON, len(rep.Rows)), Totals: rep.Totals}
 	for i := range rep.Rows {
 		r := &rep.Rows[i]
-		j := reportRowJSON{ReportMetrics: r.ReportMetrics}
-		for _, g := range rep.GroupBy {
-			v := reportKey(r, g, loc)
-			switch g {
-			case mysql.GroupHour:
-				j.Hour = &v
-			case mysql.GroupDay:
-				j.Day = &v
-			case mysql.GroupMonth:
-				j.Month = &v
-			case mysql.GroupAdvertiser:
-				j.AdvertiserID = &r.AdvertiserID
-			case mysql.GroupCampaign:
-				j.CampaignID = &r.CampaignID
-			case mysql.GroupCreative:
-				j.CreativeID = &r.CreativeID
-			case mysql.GroupPublisher:
-				j.PublisherID = &r.PublisherID
-			case mysql.GroupSite:
-				j.SiteID = &r.SiteID
-			case mysql.GroupZone:
-				j.ZoneID = &r.ZoneID
-			case mysql.GroupCountry:
-				j.Country = &r.Country
+		j := reportRowJSON{ReportMetrics: r.ReportMetrics, keys: make([]reportKeyJSON, len(rep.GroupBy))}
+		for n, g := range rep.GroupBy {
+			d := models.MustReportDimension(g)
+			j.keys[n] = reportKeyJSON{field: d.Field, value: d.Format(&r.ReportKey, loc)}
+			if d.IsID() {
+				j.keys[n].value = d.ID(&r.ReportKey)
 			}
 		}
 		out.Rows[i] = j
@@ -263,40 +194,12 @@ func ReportJSON(rep *mysql.Report) *ReportResponse {
 	return out
 }
 
-// reportKey formats the value of grouping g of row r.
-func reportKey(r *mysql.ReportRow, g string, loc *time.Location) string {
-	switch g {
-	case mysql.GroupHour:
-		return r.Period.In(loc).Format(time.RFC3339)
-	case mysql.GroupDay:
-		return r.Period.In(loc).Format(time.DateOnly)
-	case mysql.GroupMonth:
-		return r.Period.In(loc).Format("2006-01")
-	case mysql.GroupAdvertiser:
-		return strconv.FormatInt(r.AdvertiserID, 10)
-	case mysql.GroupCampaign:
-		return strconv.FormatInt(r.CampaignID, 10)
-	case mysql.GroupCreative:
-		return strconv.FormatInt(r.CreativeID, 10)
-	case mysql.GroupPublisher:
-		return strconv.FormatInt(r.PublisherID, 10)
-	case mysql.GroupSite:
-		return strconv.FormatInt(r.SiteID, 10)
-	case mysql.GroupZone:
-		return strconv.FormatInt(r.ZoneID, 10)
-	case mysql.GroupCountry:
-		return r.Country
+// reportLocation is the time zone rep's periods are shown in.
+func reportLocation(rep *models.Report) *time.Location {
+	if l, err := time.LoadLocation(rep.Timezone); err == nil {
+		return l
 	}
-	return ""
-}
-
-// reportKeyColumn is the CSV and JSON name of a grouping.
-func reportKeyColumn(g string) string {
-	switch g {
-	case mysql.GroupHour, mysql.GroupDay, mysql.GroupMonth, mysql.GroupCountry:
-		return g
-	}
-	return g + "_id"
+	return time.UTC
 }
 
 // reportMetricColumns are the CSV metric columns, in the JSON field names.
@@ -307,10 +210,10 @@ var reportMetricColumns = []string{"requests", "served", "impressions", "clicks"
 // ReportHeader returns the CSV (and table) header of rep: its group-by keys, the metrics, and
 // one invalid_<reason> column per reason code (all of them, so that the columns do not depend
 // on the data).
-func ReportHeader(rep *mysql.Report) []string {
+func ReportHeader(rep *models.Report) []string {
 	var h []string
 	for _, g := range rep.GroupBy {
-		h = append(h, reportKeyColumn(g))
+		h = append(h, models.MustReportDimension(g).Field)
 	}
 	h = append(h, reportMetricColumns...)
 	for r := 1; r < models.NumReasons; r++ {
@@ -321,12 +224,9 @@ func ReportHeader(rep *mysql.Report) []string {
 
 // ReportRecords returns the rows of rep as text cells under ReportHeader, then the totals (when
 // there are group-by keys: the first key cell says "total", the others are empty).
-func ReportRecords(rep *mysql.Report) [][]string {
-	loc := time.UTC
-	if l, err := time.LoadLocation(rep.Timezone); err == nil {
-		loc = l
-	}
-	metrics := func(m *mysql.ReportMetrics) []string {
+func ReportRecords(rep *models.Report) [][]string {
+	loc := reportLocation(rep)
+	metrics := func(m *models.ReportMetrics) []string {
 		i := strconv.FormatInt
 		f := func(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 		rec := []string{i(m.Requests, 10), i(m.Served, 10), i(m.Impressions, 10), i(m.Clicks, 10), i(m.Conversions, 10),
@@ -341,7 +241,7 @@ func ReportRecords(rep *mysql.Report) [][]string {
 	for i := range rep.Rows {
 		var rec []string
 		for _, g := range rep.GroupBy {
-			rec = append(rec, reportKey(&rep.Rows[i], g, loc))
+			rec = append(rec, models.MustReportDimension(g).Format(&rep.Rows[i].ReportKey, loc))
 		}
 		out = append(out, append(rec, metrics(&rep.Rows[i].ReportMetrics)...))
 	}
@@ -354,7 +254,7 @@ func ReportRecords(rep *mysql.Report) [][]string {
 }
 
 // WriteReportCSV writes rep as CSV: ReportHeader, then ReportRecords.
-func WriteReportCSV(w io.Writer, rep *mysql.Report) error {
+func WriteReportCSV(w io.Writer, rep *models.Report) error {
 	cw := csv.NewWriter(w)
 	if err := cw.Write(ReportHeader(rep)); err != nil {
 		return err

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -135,7 +134,7 @@ func newSource(t *testing.T) (*recordedSource, *fcgi.Server) {
 func TestStatusJSON(t *testing.T) {
 	src, srv := newSource(t)
 	page := &StatusPage{Started: time.Now().Add(-time.Minute), Source: src,
-		Limits: StatusLimits{Workers: 2, MaxChildren: 50, Queue: 64, QueueTimeout: "1s"}}
+		Limits: monitor.StatusLimits{Workers: 2, MaxChildren: 50, Queue: 64, QueueTimeout: "1s"}}
 	get := func(url string) (*httptest.ResponseRecorder, map[string]any) {
 		rec := httptest.NewRecorder()
 		page.ServeHTTP(rec, httptest.NewRequest("GET", url, nil))
@@ -165,12 +164,12 @@ func TestStatusJSON(t *testing.T) {
 				CapReached  uint64 `json:"cap_reached"`
 				Rejected    uint64 `json:"rejected"`
 			} `json:"stats"`
-			Rates *WorkerRates `json:"rates"`
+			Rates *monitor.WorkerRates `json:"rates"`
 		} `json:"workers"`
-		Totals   StatusTotals     `json:"totals"`
-		Limits   StatusLimits     `json:"limits"`
-		Warnings []string         `json:"warnings"`
-		Advice   []monitor.Advice `json:"advice"`
+		Totals   monitor.StatusTotals `json:"totals"`
+		Limits   monitor.StatusLimits `json:"limits"`
+		Warnings []string             `json:"warnings"`
+		Advice   []monitor.Advice     `json:"advice"`
 		Nginx    monitor.NginxStatus
 		History  *monitor.Series `json:"history"`
 	}
@@ -244,8 +243,6 @@ func TestStatusJSON(t *testing.T) {
 		t.Errorf("advice text:\n%s", rec.Body)
 	}
 }
-
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 
 // TestStatusHTMLIsSelfContained: the page loads nothing from anywhere (it is read when the
 // network may be the problem), and says so to the browser with a CSP.

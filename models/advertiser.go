@@ -16,11 +16,11 @@ type Advertiser struct {
 
 // Validate returns an EINVALID error naming the first bad field.
 func (a *Advertiser) Validate() error {
-	if err := validName("advertiser name", a.Name); err != nil {
+	if err := validName("name", "advertiser name", a.Name); err != nil {
 		return err
 	}
 	if !a.Status.Valid() {
-		return Errorf(EINVALID, "advertiser status %q: must be active, paused or archived", a.Status)
+		return Invalid("status", "advertiser status %q: must be active, paused or archived", a.Status)
 	}
 	return nil
 }

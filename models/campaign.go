@@ -36,7 +36,7 @@ func ParseTier(s string) (Tier, error) {
 			return t, nil
 		}
 	}
-	return 0, Errorf(EINVALID, "tier %q: must be override, contract, remnant or house", s)
+	return 0, Invalid("tier", "tier %q: must be override, contract, remnant or house", s)
 }
 
 // PricingModel says what the advertiser pays for.
@@ -72,10 +72,14 @@ func (l Limits) IsZero() bool { return l == Limits{} }
 
 // Campaign is an advertiser's order: what to pay, where and when to serve, how much.
 type Campaign struct {
-	ID           int64        `json:"id" db:"id"`
-	AdvertiserID int64        `json:"advertiser_id" db:"advertiser_id"`
-	Name         string       `json:"name" db:"name"`
-	Status       Status       `json:"status" db:"status"`
+	ID           int64  `json:"id" db:"id"`
+	AdvertiserID int64  `json:"advertiser_id" db:"advertiser_id"`
+	Name         string `json:"name" db:"name"`
+	Status       Status `json:"status" db:"status"`
+	// Approval is set by the network (Approve/Reject), never by an update; RejectReason
+	// says why a rejected campaign may not serve.
+	Approval     Approval     `json:"approval" db:"approval"`
+	RejectReason string       `json:"reject_reason,omitempty" db:"reject_reason"`
 	StartAt      *time.Time   `json:"start_at,omitempty" db:"start_at"` // nil: from now on
 	EndAt        *time.Time   `json:"end_at,omitempty" db:"end_at"`     // nil: open-ended
 	Tier         Tier         `json:"tier" db:"tier"`
@@ -97,47 +101,47 @@ type Campaign struct {
 
 // Validate returns an EINVALID error naming the first bad field.
 func (c *Campaign) Validate() error {
-	if err := validName("campaign name", c.Name); err != nil {
+	if err := validName("name", "campaign name", c.Name); err != nil {
 		return err
 	}
 	if !c.Status.Valid() {
-		return Errorf(EINVALID, "campaign status %q: must be active, paused or archived", c.Status)
+		return Invalid("status", "campaign status %q: must be active, paused or archived", c.Status)
 	}
 	if c.StartAt != nil && c.EndAt != nil && !c.EndAt.After(*c.StartAt) {
-		return Errorf(EINVALID, "campaign end_at must be after start_at")
+		return Invalid("end_at", "campaign end_at must be after start_at")
 	}
 	if _, err := ParseTier(c.Tier.String()); err != nil {
 		return err
 	}
 	if c.Weight < 1 || c.Weight > 1000000 {
-		return Errorf(EINVALID, "campaign weight %d: must be between 1 and 1000000", c.Weight)
+		return Invalid("weight", "campaign weight %d: must be between 1 and 1000000", c.Weight)
 	}
 	switch c.Pricing {
 	case PricingCPM, PricingCPC, PricingCPA:
 	default:
-		return Errorf(EINVALID, "campaign pricing %q: must be cpm, cpc or cpa", c.Pricing)
+		return Invalid("pricing", "campaign pricing %q: must be cpm, cpc or cpa", c.Pricing)
 	}
 	if c.RateMicros < 0 {
-		return Errorf(EINVALID, "campaign rate_micros %d: must not be negative", c.RateMicros)
+		return Invalid("rate_micros", "campaign rate_micros %d: must not be negative", c.RateMicros)
 	}
 	for name, l := range map[string]Limits{"lifetime": c.Lifetime, "daily": c.Daily} {
 		if l.Impressions < 0 || l.Clicks < 0 || l.Conversions < 0 || l.SpendMicros < 0 {
-			return Errorf(EINVALID, "campaign %s limits must not be negative (0 = unlimited)", name)
+			return Invalid(name, "campaign %s limits must not be negative (0 = unlimited)", name)
 		}
 	}
 	switch c.Pacing {
 	case PacingASAP, PacingEven:
 	default:
-		return Errorf(EINVALID, "campaign pacing %q: must be asap or even", c.Pacing)
+		return Invalid("pacing", "campaign pacing %q: must be asap or even", c.Pacing)
 	}
 	if c.Pacing == PacingEven && c.Daily.IsZero() {
-		return Errorf(EINVALID, "campaign pacing even needs a daily limit to spread")
+		return Invalid("pacing", "campaign pacing even needs a daily limit to spread")
 	}
 	if c.FreqCap < 0 || (c.FreqCap > 0 && c.FreqWindow < time.Minute) {
-		return Errorf(EINVALID, "campaign frequency cap: freq_cap must be ≥ 0 and freq_window at least 1m when capped")
+		return Invalid("freq_cap", "campaign frequency cap: freq_cap must be ≥ 0 and freq_window at least 1m when capped")
 	}
 	if c.ConversionWindow < 0 {
-		return Errorf(EINVALID, "campaign conversion_window must not be negative")
+		return Invalid("conversion_window", "campaign conversion_window must not be negative")
 	}
 	return c.Targeting.Validate()
 }

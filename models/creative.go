@@ -14,36 +14,39 @@ const (
 
 // Creative is one ad of a campaign.
 type Creative struct {
-	ID         int64        `json:"id" db:"id"`
-	CampaignID int64        `json:"campaign_id" db:"campaign_id"`
-	Name       string       `json:"name" db:"name"`
-	Status     Status       `json:"status" db:"status"`
-	Kind       CreativeKind `json:"kind" db:"kind"`
-	Width      int          `json:"width" db:"width"`
-	Height     int          `json:"height" db:"height"`
-	Weight     int          `json:"weight" db:"weight"`
-	ImageURL   string       `json:"image_url,omitempty" db:"image_url"`
-	HTML       string       `json:"html,omitempty" db:"html"`
-	Title      string       `json:"title,omitempty" db:"title"`
-	Text       string       `json:"text,omitempty" db:"body"`
-	ClickURL   string       `json:"click_url" db:"click_url"`
-	CreatedAt  time.Time    `json:"created_at" db:"created_at"`
-	UpdatedAt  time.Time    `json:"updated_at" db:"updated_at"`
+	ID         int64  `json:"id" db:"id"`
+	CampaignID int64  `json:"campaign_id" db:"campaign_id"`
+	Name       string `json:"name" db:"name"`
+	Status     Status `json:"status" db:"status"`
+	// Approval is set by the network (Approve/Reject), never by an update.
+	Approval     Approval     `json:"approval" db:"approval"`
+	RejectReason string       `json:"reject_reason,omitempty" db:"reject_reason"`
+	Kind         CreativeKind `json:"kind" db:"kind"`
+	Width        int          `json:"width" db:"width"`
+	Height       int          `json:"height" db:"height"`
+	Weight       int          `json:"weight" db:"weight"`
+	ImageURL     string       `json:"image_url,omitempty" db:"image_url"`
+	HTML         string       `json:"html,omitempty" db:"html"`
+	Title        string       `json:"title,omitempty" db:"title"`
+	Text         string       `json:"text,omitempty" db:"body"`
+	ClickURL     string       `json:"click_url" db:"click_url"`
+	CreatedAt    time.Time    `json:"created_at" db:"created_at"`
+	UpdatedAt    time.Time    `json:"updated_at" db:"updated_at"`
 }
 
 // Validate returns an EINVALID error naming the first bad field.
 func (c *Creative) Validate() error {
-	if err := validName("creative name", c.Name); err != nil {
+	if err := validName("name", "creative name", c.Name); err != nil {
 		return err
 	}
 	if !c.Status.Valid() {
-		return Errorf(EINVALID, "creative status %q: must be active, paused or archived", c.Status)
+		return Invalid("status", "creative status %q: must be active, paused or archived", c.Status)
 	}
 	if err := validSize(c.Width, c.Height); err != nil {
 		return err
 	}
 	if c.Weight < 1 || c.Weight > 1000000 {
-		return Errorf(EINVALID, "creative weight %d: must be between 1 and 1000000", c.Weight)
+		return Invalid("weight", "creative weight %d: must be between 1 and 1000000", c.Weight)
 	}
 	if err := ValidateLandingURL("click_url", c.ClickURL); err != nil {
 		return err
@@ -58,17 +61,17 @@ func (c *Creative) Validate() error {
 		}
 	case CreativeHTML:
 		if c.HTML == "" || len(c.HTML) > 65535 {
-			return Errorf(EINVALID, "creative html: must be 1 to 65535 bytes")
+			return Invalid("html", "creative html: must be 1 to 65535 bytes")
 		}
 	case CreativeText:
-		if err := validName("creative title", c.Title); err != nil {
+		if err := validName("title", "creative title", c.Title); err != nil {
 			return err
 		}
 		if len(c.Text) > 500 {
-			return Errorf(EINVALID, "creative text: at most 500 bytes")
+			return Invalid("text", "creative text: at most 500 bytes")
 		}
 	default:
-		return Errorf(EINVALID, "creative kind %q: must be image, html or text", c.Kind)
+		return Invalid("kind", "creative kind %q: must be image, html or text", c.Kind)
 	}
 	return nil
 }

@@ -19,6 +19,9 @@ const (
 	EUNAVAILABLE  = "unavailable"  // temporarily unable to serve: overload, draining, event log down
 	EUNAUTHORIZED = "unauthorized" // no valid credentials
 	EFORBIDDEN    = "forbidden"    // valid credentials, but not allowed
+	ETOOMANY      = "too_many"     // throttled (e.g. repeated failed sign-ins): try again later
+	ETOOLARGE     = "too_large"    // the request body or an upload exceeds its limit
+	EUNSUPPORTED  = "unsupported"  // a content type the endpoint does not take
 )
 
 // Error is adnet's one error type. Code is machine-readable, Message is safe to show to the
@@ -27,6 +30,9 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Field names the input field at fault (its JSON name), when there is one: forms show
+	// the message next to it and the API returns it in "fields".
+	Field string
 }
 
 // Error implements the error interface.
@@ -37,6 +43,20 @@ func (e *Error) Error() string {
 // Errorf returns a new *Error with the given code and a formatted message.
 func Errorf(code string, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Invalid returns an EINVALID error about the input field named field (its JSON name).
+func Invalid(field, format string, args ...any) *Error {
+	return &Error{Code: EINVALID, Message: fmt.Sprintf(format, args...), Field: field}
+}
+
+// ErrorField returns the field of the first *Error in err's chain, "" when none is named.
+func ErrorField(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 // ErrorCode returns the code of the first *Error in err's chain, EINTERNAL for any other

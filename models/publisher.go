@@ -19,14 +19,14 @@ type Publisher struct {
 
 // Validate returns an EINVALID error naming the first bad field.
 func (p *Publisher) Validate() error {
-	if err := validName("publisher name", p.Name); err != nil {
+	if err := validName("name", "publisher name", p.Name); err != nil {
 		return err
 	}
 	if !p.Status.Valid() {
-		return Errorf(EINVALID, "publisher status %q: must be active, paused or archived", p.Status)
+		return Invalid("status", "publisher status %q: must be active, paused or archived", p.Status)
 	}
 	if p.RevenueShareBP < 0 || p.RevenueShareBP > 10000 {
-		return Errorf(EINVALID, "revenue_share_bp %d: must be between 0 and 10000 (basis points)", p.RevenueShareBP)
+		return Invalid("revenue_share_bp", "revenue_share_bp %d: must be between 0 and 10000 (basis points)", p.RevenueShareBP)
 	}
 	return nil
 }
@@ -50,15 +50,15 @@ type Site struct {
 
 // Validate returns an EINVALID error naming the first bad field. It normalises Domain to lower case.
 func (s *Site) Validate() error {
-	if err := validName("site name", s.Name); err != nil {
+	if err := validName("name", "site name", s.Name); err != nil {
 		return err
 	}
 	s.Domain = strings.ToLower(strings.TrimSpace(s.Domain))
 	if !validHost(s.Domain) {
-		return Errorf(EINVALID, "site domain %q: must be a host name such as news.example (no scheme, path or port)", s.Domain)
+		return Invalid("domain", "site domain %q: must be a host name such as news.example (no scheme, path or port)", s.Domain)
 	}
 	if !s.Status.Valid() {
-		return Errorf(EINVALID, "site status %q: must be active, paused or archived", s.Status)
+		return Invalid("status", "site status %q: must be active, paused or archived", s.Status)
 	}
 	return nil
 }
@@ -80,17 +80,17 @@ type Zone struct {
 
 // Validate returns an EINVALID error naming the first bad field.
 func (z *Zone) Validate() error {
-	if err := validName("zone name", z.Name); err != nil {
+	if err := validName("name", "zone name", z.Name); err != nil {
 		return err
 	}
 	if err := validSize(z.Width, z.Height); err != nil {
 		return err
 	}
 	if !z.Status.Valid() {
-		return Errorf(EINVALID, "zone status %q: must be active, paused or archived", z.Status)
+		return Invalid("status", "zone status %q: must be active, paused or archived", z.Status)
 	}
 	if z.FallbackZoneID != nil && z.ID != 0 && *z.FallbackZoneID == z.ID {
-		return Errorf(EINVALID, "fallback_zone_id: a zone cannot fall back to itself")
+		return Invalid("fallback_zone_id", "fallback_zone_id: a zone cannot fall back to itself")
 	}
 	return nil
 }
@@ -105,7 +105,7 @@ type ZoneCampaign struct {
 // Validate returns an EINVALID error naming the first bad field.
 func (l *ZoneCampaign) Validate() error {
 	if l.Weight < 1 || l.Weight > 1000000 {
-		return Errorf(EINVALID, "link weight %d: must be between 1 and 1000000", l.Weight)
+		return Invalid("weight", "link weight %d: must be between 1 and 1000000", l.Weight)
 	}
 	return nil
 }

@@ -33,13 +33,13 @@ func (t *Targeting) Validate() error {
 	for i, c := range t.Countries {
 		t.Countries[i] = strings.ToUpper(c)
 		if !isCountry(t.Countries[i]) {
-			return Errorf(EINVALID, "targeting countries: %q is not a two-letter country code", c)
+			return Invalid("targeting", "targeting countries: %q is not a two-letter country code", c)
 		}
 	}
 	for i, c := range t.ExcludeCountries {
 		t.ExcludeCountries[i] = strings.ToUpper(c)
 		if !isCountry(t.ExcludeCountries[i]) {
-			return Errorf(EINVALID, "targeting exclude_countries: %q is not a two-letter country code", c)
+			return Invalid("targeting", "targeting exclude_countries: %q is not a two-letter country code", c)
 		}
 	}
 	if err := oneOf("devices", t.Devices, TargetDevices); err != nil {
@@ -53,30 +53,30 @@ func (t *Targeting) Validate() error {
 	}
 	for _, d := range t.Days {
 		if d < 0 || d > 6 {
-			return Errorf(EINVALID, "targeting days: %d must be 0 (Sunday) to 6 (Saturday)", d)
+			return Invalid("targeting", "targeting days: %d must be 0 (Sunday) to 6 (Saturday)", d)
 		}
 	}
 	for _, h := range t.Hours {
 		if h < 0 || h > 23 {
-			return Errorf(EINVALID, "targeting hours: %d must be 0 to 23", h)
+			return Invalid("targeting", "targeting hours: %d must be 0 to 23", h)
 		}
 	}
 	for _, list := range [][]string{t.SiteDomains, t.ExcludeDomains} {
 		for i, d := range list {
 			list[i] = strings.ToLower(strings.TrimSpace(d))
 			if !validHost(list[i]) {
-				return Errorf(EINVALID, "targeting domains: %q is not a host name", d)
+				return Invalid("targeting", "targeting domains: %q is not a host name", d)
 			}
 		}
 	}
 	for _, s := range t.URLContains {
 		if s == "" || len(s) > 200 {
-			return Errorf(EINVALID, "targeting url_contains: entries must be 1 to 200 bytes")
+			return Invalid("targeting", "targeting url_contains: entries must be 1 to 200 bytes")
 		}
 	}
 	for k, vs := range t.KeyValues {
 		if k == "" || len(k) > 64 || len(vs) == 0 {
-			return Errorf(EINVALID, "targeting key_values: key %q must be 1 to 64 bytes with at least one value", k)
+			return Invalid("targeting", "targeting key_values: key %q must be 1 to 64 bytes with at least one value", k)
 		}
 	}
 	return nil
@@ -97,7 +97,7 @@ func oneOf(field string, got, allowed []string) error {
 			}
 		}
 		if !ok {
-			return Errorf(EINVALID, "targeting %s: %q must be one of %s", field, g, strings.Join(allowed, ", "))
+			return Invalid("targeting", "targeting %s: %q must be one of %s", field, g, strings.Join(allowed, ", "))
 		}
 	}
 	return nil

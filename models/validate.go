@@ -6,14 +6,15 @@ import (
 	"unicode/utf8"
 )
 
-// validName checks a human-readable name: present, at most 200 characters, valid UTF-8.
-func validName(field, s string) error {
+// validName checks a human-readable name: present, at most 200 characters, valid UTF-8;
+// validName checks a human-readable name; key is its JSON field, label names it in messages.
+func validName(key, label, s string) error {
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return Errorf(EINVALID, "%s: must not be empty", field)
+		return Invalid(key, "%s: must not be empty", label)
 	}
 	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > 200 {
-		return Errorf(EINVALID, "%s: must be valid UTF-8 of at most 200 characters", field)
+		return Invalid(key, "%s: must be valid UTF-8 of at most 200 characters", label)
 	}
 	return nil
 }
@@ -21,7 +22,7 @@ func validName(field, s string) error {
 // validSize checks an ad size: both sides between 1 and 4000 pixels.
 func validSize(w, h int) error {
 	if w < 1 || w > 4000 || h < 1 || h > 4000 {
-		return Errorf(EINVALID, "size %dx%d: width and height must be between 1 and 4000 pixels", w, h)
+		return Invalid("width", "size %dx%d: width and height must be between 1 and 4000 pixels", w, h)
 	}
 	return nil
 }
@@ -51,23 +52,23 @@ func validHost(s string) bool {
 // creative redirect viewers to javascript:, data: or file: URLs.
 func ValidateLandingURL(field, raw string) error {
 	if len(raw) > 2048 {
-		return Errorf(EINVALID, "%s: at most 2048 bytes", field)
+		return Invalid(field, "%s: at most 2048 bytes", field)
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return Errorf(EINVALID, "%s %q: not a valid URL", field, raw)
+		return Invalid(field, "%s %q: not a valid URL", field, raw)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return Errorf(EINVALID, "%s %q: must start with http:// or https://", field, raw)
+		return Invalid(field, "%s %q: must start with http:// or https://", field, raw)
 	}
 	if u.Host == "" || u.Hostname() == "" {
-		return Errorf(EINVALID, "%s %q: must name a host", field, raw)
+		return Invalid(field, "%s %q: must name a host", field, raw)
 	}
 	if u.User != nil {
-		return Errorf(EINVALID, "%s %q: must not contain user information", field, raw)
+		return Invalid(field, "%s %q: must not contain user information", field, raw)
 	}
 	if strings.ContainsAny(raw, " \t\r\n\x00") {
-		return Errorf(EINVALID, "%s %q: must not contain spaces or control characters", field, raw)
+		return Invalid(field, "%s %q: must not contain spaces or control characters", field, raw)
 	}
 	return nil
 }

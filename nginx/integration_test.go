@@ -167,13 +167,14 @@ func currentUser(t *testing.T) string {
 	return u.Username + " " + g.Name
 }
 
-// TestNginxAcceptsRenderedConfigGeoIP does the same with the GeoIP module and database,
-// when the host has them (Debian: libnginx-mod-http-geoip, geoip-database).
+// TestNginxAcceptsRenderedConfigGeoIP does the same with the GeoIP module and database
+// (Debian: libnginx-mod-http-geoip, geoip-database, which scripts/install-deps.sh installs for
+// `make test`): a host without them fails here rather than passing untested.
 func TestNginxAcceptsRenderedConfigGeoIP(t *testing.T) {
 	bin := nginxtest.Binary(t)
 	geo := nginx.DetectGeoIP()
 	if !geo.Present() {
-		t.Skip("no GeoIP module and database on this host (Debian: libnginx-mod-http-geoip, geoip-database)")
+		t.Fatal("no GeoIP module and database on this host: install libnginx-mod-http-geoip and geoip-database (scripts/install-deps.sh test)")
 	}
 	dir := t.TempDir()
 	p := nginx.Params{
@@ -430,5 +431,60 @@ func TestNginxStatusRestricted(t *testing.T) {
 	cancel()
 	if _, err := in.StatusClient().Fetch(cancelled); !errors.Is(err, context.Canceled) {
 		t.Errorf("Fetch with a cancelled context: %v", err)
+	}
+}
+
+// TestNginxTrustedProxies: behind a TLS terminator on the same host (a trusted proxy on
+// loopback), the status pages see the real client from X-Forwarded-For and refuse it; the
+// worker's REMOTE_ADDR is the real client too. Without trusted proxies the header is ignored,
+// so nobody else can choose their address with it.
+func TestNginxTrustedProxies(t *testing.T) {
+	dir := t.TempDir()
+	be := startBackend(t, dir, "w0.sock", nil)
+	startStatusServer(t, filepath.Join(dir, "status.sock"))
+	params := nginx.Params{
+		WorkerSockets:  []string{be.Socket},
+		RequestTimeout: 10 * time.Second,
+		StatusSocket:   filepath.Join(dir, "status.sock"),
+		StatusAllow:    []string{"127.0.0.1"},
+	}
+	c := client(t)
+	fetch := func(in *nginxtest.Instance, path, xff string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest("GET", in.URL+path, nil)
+		if xff != "" {
+			req.Header.Set("X-Forwarded-For", xff)
+		}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	withProxy := params
+	withProxy.TrustedProxies = []string{"127.0.0.1/32"}
+	in := nginxtest.Start(t, withProxy)
+	for path, want := range map[string]int{"/nginx_status": 403, "/status": 403, "/metrics": 403} {
+		if code, _ := fetch(in, path, "203.0.113.9"); code != want {
+			t.Errorf("%s for a visitor behind the local terminator: %d, want %d", path, code, want)
+		}
+		if code, _ := fetch(in, path, ""); code != 200 {
+			t.Errorf("%s from the host itself: %d, want 200", path, code)
+		}
+	}
+	_, body := fetch(in, "/echo", "198.51.100.1, 203.0.113.9")
+	var e echoed
+	if err := json.Unmarshal([]byte(body), &e); err != nil {
+		t.Fatalf("/echo: %v: %q", err, body)
+	}
+	if host, _, _ := net.SplitHostPort(e.RemoteAddr); host != "203.0.113.9" && e.RemoteAddr != "203.0.113.9" {
+		t.Errorf("worker saw REMOTE_ADDR %q, want the last untrusted hop 203.0.113.9", e.RemoteAddr)
+	}
+
+	plain := nginxtest.Start(t, params)
+	if code, _ := fetch(plain, "/nginx_status", "203.0.113.9"); code != 200 {
+		t.Errorf("without trusted proxies X-Forwarded-For must be ignored: %d", code)
 	}
 }

@@ -35,6 +35,18 @@ const (
 	// ReadTimeoutMargin is added to Params.RequestTimeout to get fastcgi_read_timeout, so
 	// the worker, not nginx, decides when a request has taken too long.
 	ReadTimeoutMargin = 5 * time.Second
+	// DefaultClientConnections is the default of Params.ClientConnections. The system adnet
+	// replaces showed 5,620 active connections (5,452 of them idle keep-alive) on its
+	// stub_status; 10,000 holds that with room to spare.
+	DefaultClientConnections = 10000
+	// ConnectionReserve is added to worker_connections beyond the client and upstream
+	// connections: listening sockets, the monitor's stub_status polls and the proxied
+	// connections to the master's status socket.
+	ConnectionReserve = 128
+	// FileReserve is added to worker_connections to get worker_rlimit_nofile: log files,
+	// and the static files being sent (a client connection fetching a creative holds a
+	// file instead of an upstream connection, so 2 per client already covers those).
+	FileReserve = 256
 )
 
 // maxSocketPath is the longest Unix socket path Linux accepts (sun_path is 108 bytes
@@ -53,9 +65,17 @@ type Params struct {
 	NextUpstreamTries int           // fastcgi_next_upstream_tries; 0 = min(len(WorkerSockets), 3)
 	StaticDir         string        // served at /static/ (creatives, the publisher JS tag); empty = no location
 	DemoDir           string        // served at /demo/ (publisher demo page); empty = no location
-	StatusSocket      string        // master's HTTP status socket, proxied at /status and /metrics; empty = no location
-	StatusAllow       []string      // CIDRs or addresses allowed to /status, /metrics, /nginx_status; default 127.0.0.1 and ::1
-	GeoIP             GeoIP         // GeoIP module and database (see DetectGeoIP); zero value = absent
+	UploadsDir        string        // creative images uploaded in the console, served at /uploads/; empty = no location
+	ConsoleSockets    []string      // the console pool's worker sockets (/admin/, /api/); empty: those go to WorkerSockets
+	// TrustedProxies are the addresses or CIDRs of the proxies in front of nginx (a TLS
+	// terminator, a load balancer; fraud.trusted_proxies) whose X-Forwarded-For nginx
+	// believes: the client address becomes the one they report, for the access log, the
+	// StatusAllow rule and REMOTE_ADDR. Nobody else can choose their address with the header.
+	TrustedProxies    []string
+	StatusSocket      string   // master's HTTP status socket, proxied at /status and /metrics; empty = no location
+	StatusAllow       []string // CIDRs or addresses allowed to /status, /metrics, /nginx_status; default 127.0.0.1 and ::1
+	GeoIP             GeoIP    // GeoIP module and database (see DetectGeoIP); zero value = absent
+	ClientConnections int      // client connections one nginx worker process must hold; 0 = DefaultClientConnections (see WorkerConnections)
 
 	// The fields below are used by RenderMain only (a private, standalone nginx).
 
@@ -63,7 +83,7 @@ type Params struct {
 	ErrorLog        string // absolute path or "stderr"; default TempDir/error.log
 	AccessLog       string // absolute path or "off"; default off
 	TempDir         string // absolute directory for nginx's temp paths (required by RenderMain)
-	User            string // `user` directive, "name group" ("name" alone needs a group of that name); empty = omitted
+	User            string // `user` directive, "name group" ("name" alone needs a group of that name); empty = the user rendering it (see RenderMain)
 	WorkerProcesses string // "auto" or a positive number; default "auto"
 }
 
@@ -137,6 +157,9 @@ func (p Params) withDefaults() Params {
 	if p.WorkerProcesses == "" {
 		p.WorkerProcesses = DefaultWorkerProcesses
 	}
+	if p.ClientConnections == 0 {
+		p.ClientConnections = DefaultClientConnections
+	}
 	if p.TempDir != "" {
 		if p.PidFile == "" {
 			p.PidFile = filepath.Join(p.TempDir, "nginx.pid")
@@ -149,6 +172,27 @@ func (p Params) withDefaults() Params {
 		p.AccessLog = "off"
 	}
 	return p
+}
+
+// WorkerConnections returns nginx's worker_connections for p: enough for ClientConnections
+// client connections in ONE nginx worker process, each of which may also hold an upstream
+// connection to a worker (a request in flight), plus the idle upstream keepalive pool and
+// ConnectionReserve. Per process and not divided by worker_processes, because nginx does not
+// spread connections evenly over its workers: one process may take nearly all of them.
+// nginx counts upstream connections against worker_connections too; when it runs out it
+// logs "worker_connections are not enough" and drops clients or answers 500.
+func (p Params) WorkerConnections() int {
+	p = p.withDefaults()
+	return 2*p.ClientConnections + p.Keepalive + ConnectionReserve
+}
+
+// RlimitNofile returns nginx's worker_rlimit_nofile for p: WorkerConnections plus
+// FileReserve. nginx's workers set it with setrlimit(2); above the hard limit of the process
+// that starts nginx that fails unless nginx runs as root with CAP_SYS_RESOURCE (nginx logs
+// "setrlimit(RLIMIT_NOFILE, N) failed" and keeps the inherited limit), so the hard limit must
+// allow it: LimitNOFILE= in nginx's systemd unit, `ulimit -Hn` for a shell.
+func (p Params) RlimitNofile() int {
+	return p.WorkerConnections() + FileReserve
 }
 
 // Validate reports every problem of p at once, each naming its field, as a *models.Error
@@ -188,6 +232,9 @@ func (p Params) validate(main bool) error {
 	if p.ConnectTimeout < 0 {
 		v.addf("ConnectTimeout: must not be negative, got %s", p.ConnectTimeout)
 	}
+	if p.ClientConnections < 0 {
+		v.addf("ClientConnections: must not be negative, got %d", p.ClientConnections)
+	}
 	if p.NextUpstreamTries < 0 {
 		v.addf("NextUpstreamTries: must not be negative, got %d", p.NextUpstreamTries)
 	}
@@ -196,6 +243,19 @@ func (p Params) validate(main bool) error {
 	}
 	if p.DemoDir != "" {
 		v.path("DemoDir", p.DemoDir)
+	}
+	if p.UploadsDir != "" {
+		v.path("UploadsDir", p.UploadsDir)
+	}
+	for i, s := range p.TrustedProxies {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			if _, err := netip.ParseAddr(s); err != nil {
+				v.addf("TrustedProxies[%d] = %q: not an address or CIDR", i, s)
+			}
+		}
+	}
+	for i, s := range p.ConsoleSockets {
+		v.path(fmt.Sprintf("ConsoleSockets[%d]", i), s)
 	}
 	if p.StatusSocket != "" {
 		v.socket("StatusSocket", p.StatusSocket)

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"fmt"
 	"io"
+	"os/user"
 	"strings"
 	"text/template"
 	"time"
@@ -32,8 +33,31 @@ func RenderSite(w io.Writer, p Params) error {
 // and temp paths, inline MIME types, the site) for `nginx -c FILE -p PREFIX`, as root or
 // not, without touching /etc, /var/log or /run. With GeoIP present it loads the module.
 // Nothing is written when p is invalid.
+//
+// An empty p.User becomes the user (and primary group) rendering the config. A standalone
+// nginx is started by the same user that renders it (`make run`, tests), and started as root
+// its workers would otherwise run as "nobody", which cannot enter a private (0700) checkout
+// or temp directory holding the worker sockets: every request a 502 with "Permission denied"
+// in the error log. Started by anyone else nginx ignores the directive.
 func RenderMain(w io.Writer, p Params) error {
+	if p.User == "" {
+		p.User = invokingUser()
+	}
 	return render(w, "main", p.withDefaults(), true)
+}
+
+// invokingUser returns "name group" for the current process's user and primary group, or
+// "" when either has no name (a uid without a passwd entry), leaving nginx's default.
+func invokingUser() string {
+	u, err := user.Current()
+	if err != nil || !isSystemName(u.Username) {
+		return ""
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil || !isSystemName(g.Name) {
+		return ""
+	}
+	return u.Username + " " + g.Name
 }
 
 func render(w io.Writer, name string, p Params, main bool) error {

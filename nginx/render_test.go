@@ -2,6 +2,8 @@ package nginx
 
 import (
 	"bytes"
+	"fmt"
+	"os/user"
 	"regexp"
 	"strings"
 	"testing"
@@ -237,7 +239,7 @@ func TestRenderMain(t *testing.T) {
 		}
 	}
 	for _, d := range directives(conf) {
-		for _, unwanted := range []string{"include ", "user ", "load_module ", "/etc/", "/var/"} {
+		for _, unwanted := range []string{"include ", "load_module ", "/etc/", "/var/"} {
 			if strings.Contains(d, unwanted) {
 				t.Errorf("main config has %q in %q", unwanted, d)
 			}
@@ -250,6 +252,66 @@ func TestRenderMain(t *testing.T) {
 		if !hasDirective(conf, want) {
 			t.Errorf("main config lacks %q", want)
 		}
+	}
+}
+
+// TestRenderConnectionLimits: worker_connections and worker_rlimit_nofile follow the
+// client connections (default 10,000), each of which may hold an upstream connection, plus
+// the keepalive pool; the site block tells a system nginx's admin the same numbers.
+func TestRenderConnectionLimits(t *testing.T) {
+	p := validParams() // 3 worker sockets
+	p.TempDir = "/tmp/adnet-nginx"
+	p.Keepalive = 64
+	conf := renderMain(t, p)
+	wantConns := 2*10000 + 64 + ConnectionReserve
+	for _, want := range []string{
+		fmt.Sprintf("worker_connections %d;", wantConns),
+		fmt.Sprintf("worker_rlimit_nofile %d;", wantConns+FileReserve),
+	} {
+		if !hasDirective(conf, want) {
+			t.Errorf("main config lacks %q", want)
+		}
+	}
+	if wantConns < 2*10000+64 {
+		t.Fatalf("worker_connections %d cannot hold 10,000 clients with an upstream connection each plus the keepalive pool", wantConns)
+	}
+	if strings.Contains(conf, "worker_connections 1024;") {
+		t.Error("main config still has the fixed worker_connections 1024")
+	}
+
+	p.ClientConnections, p.Keepalive = 3000, 24
+	conf = renderMain(t, p)
+	if !hasDirective(conf, fmt.Sprintf("worker_connections %d;", 6024+ConnectionReserve)) ||
+		!hasDirective(conf, fmt.Sprintf("worker_rlimit_nofile %d;", 6024+ConnectionReserve+FileReserve)) {
+		t.Errorf("client_connections 3000, keepalive 24: wrong limits in\n%s", conf)
+	}
+	site := renderSite(t, p)
+	if !strings.Contains(site, fmt.Sprintf("worker_connections %d;", 6024+ConnectionReserve)) ||
+		!strings.Contains(site, fmt.Sprintf("LimitNOFILE=%d", 6024+ConnectionReserve+FileReserve)) {
+		t.Errorf("site does not tell the system nginx the limits it needs:\n%s", site)
+	}
+}
+
+// TestRenderMainUserDefaultsToInvokingUser: a standalone nginx started as root from a
+// private checkout must run its workers as that user, not nobody (502 Permission denied).
+func TestRenderMainUserDefaultsToInvokingUser(t *testing.T) {
+	p := validParams()
+	p.TempDir = "/tmp/adnet-nginx"
+	conf := renderMain(t, p)
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := user.LookupGroupId(u.Gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "user " + u.Username + " " + g.Name + ";"; !hasDirective(conf, want) {
+		t.Errorf("main config lacks %q", want)
+	}
+	// The site for a system nginx never sets a user: that is nginx.conf's business.
+	if site := renderSite(t, p); strings.Contains(strings.Join(directives(site), "\n"), "user ") {
+		t.Errorf("site sets a user:\n%s", site)
 	}
 }
 

@@ -26,9 +26,11 @@ if [[ ! -f $conf ]]; then
 # Paths are relative to this file (./var). See adnet.example.toml for every setting.
 log_file = "log/adnet.log"
 workers = 2
-# nginx's workers run as another user than the one that started them when started as root,
-# so the dev sockets are world-writable; in production use 0660 and a shared group (README).
-socket_mode = "0666"
+# The standalone nginx's workers run as the user who starts `make run` (the rendered config's
+# `user` directive), so the sockets need no access for anyone else, wherever the checkout
+# is (root's 0700 home included). Production: adnet:adnet 0660, nginx in the adnet group
+# (deploy/README.md).
+socket_mode = "0600"
 
 [nginx]
 listen = "127.0.0.1:8080"
@@ -39,6 +41,24 @@ demo_dir = "demo"
 dsn = "root@unix(mysql/mysqld.sock)/adnet"
 TOML
 fi
+
+# check_open_files raises this shell's soft open-file limit to its hard limit (adnet and nginx
+# inherit it) and warns when the hard limit is below the worker_rlimit_nofile the rendered
+# nginx.conf asks for: nginx's setrlimit() then fails ("Operation not permitted" in its error
+# log) and it holds fewer client connections than nginx.client_connections says.
+check_open_files() {
+  local need hard
+  need=$(sed -n 's/^worker_rlimit_nofile \([0-9]*\);$/\1/p' "$1")
+  hard=$(ulimit -Hn)
+  ulimit -Sn "$hard" 2>/dev/null || true
+  [[ -n $need && $hard != unlimited ]] || return 0
+  if (( hard < need )) && ! (ulimit -Hn "$need") 2>/dev/null; then
+    echo "adnet: warning: nginx wants $need open files (worker_rlimit_nofile, from nginx.client_connections)" >&2
+    echo "adnet: but the hard limit here is $hard, so it holds about $(( (hard - 512) / 2 )) client connections." >&2
+    echo "adnet: raise it (as root: ulimit -Hn $need; a systemd unit: LimitNOFILE=$need;" >&2
+    echo "adnet: /etc/security/limits.conf: nofile) or lower nginx.client_connections in $conf." >&2
+  fi
+}
 
 pids=()
 mariadb_started=0
@@ -71,6 +91,7 @@ pids+=($!)
 
 "$adnet" nginx-conf --config "$conf" --standalone >"$var/nginx/nginx.conf"
 nginx -t -q -c "$var/nginx/nginx.conf" -p "$var/nginx"
+check_open_files "$var/nginx/nginx.conf"
 nginx -c "$var/nginx/nginx.conf" -p "$var/nginx" &
 pids+=($!)
 
@@ -91,6 +112,17 @@ adnet is running (Ctrl-C stops everything):
   status        http://127.0.0.1:8080/status
   metrics       http://127.0.0.1:8080/metrics
   nginx status  http://127.0.0.1:8080/nginx_status
+  console       http://127.0.0.1:8080/admin/   (sign-ins: $var/data/demo-logins.txt, printed above)
+  REST API      http://127.0.0.1:8080/api/v1/  (OpenAPI: /api/v1/openapi.json; token: adnet token create)
   logs          $var/log/adnet.log
+
+Commands for this instance (from $root; bin/adnet also finds var/adnet.toml by itself
+in this checkout):
+  $adnet top    --config $conf
+  $adnet report --config $conf
+  $adnet fraud  --config $conf
+  $adnet user add --config $conf --email you@example.com --role admin
+  $adnet token create --config $conf --email $(sed -n 's/^\(admin@[^ ]*\).*/\1/p' "$var/data/demo-logins.txt" 2>/dev/null)
+  kill -HUP \$(cat $var/run/adnet.pid)     # reload: replace the workers one at a time
 MSG
 wait -n "${pids[@]}" || true

@@ -2,22 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
-	"strings"
 	"syscall"
 
 	"adnet/internal/aggregator"
+	"adnet/internal/config"
 	"adnet/internal/fraud"
 	"adnet/models/mysql"
+
+	"github.com/sirupsen/logrus"
 )
 
 // runAggregate runs the statistics aggregator in the foreground until SIGTERM, SIGQUIT or
@@ -39,22 +37,7 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
-	go func() {
-		for sig := range sigs {
-			if sig == syscall.SIGUSR1 {
-				if reopen != nil {
-					_ = reopen()
-				}
-				continue
-			}
-			log.WithField("signal", sig.String()).Info("aggregator stopping")
-			cancel()
-			return
-		}
-	}()
+	defer aggregatorSignals(cancel, reopen, log)()
 
 	// MariaDB may be down when the aggregator starts: the workers keep writing their logs, and
 	// the master restarts the aggregator (with backoff) until the database answers.
@@ -63,17 +46,12 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 		return err
 	}
 	defer db.Close()
-	key, err := ipHashKey(cfg.DataDir)
+	key, err := aggregator.LoadIPHashKey(cfg.DataDir)
 	if err != nil {
 		return err
 	}
 	store := mysql.NewStore(db)
-	agg, err := aggregator.New(aggregator.Options{
-		DataDir: cfg.DataDir, Store: store, FlushInterval: cfg.Stats.FlushInterval.D(), Retention: cfg.Events.Retention.D(),
-		MaxDisk: int64(cfg.Events.MaxDisk), HourlyRetention: cfg.Stats.HourlyRetention.D(), ClickRetention: cfg.Stats.ClickRetention.D(),
-		ClickWindow: cfg.Fraud.ClickWindow.D(), MaxClicksPerIP: cfg.Fraud.MaxClicksPerIP, MinClickDelay: cfg.Fraud.MinClickDelay.D(),
-		Location: cfg.Location(), Logger: log, IPHashKey: key,
-	})
+	agg, err := aggregator.New(aggregatorOptions(cfg, store, key, log))
 	if err != nil {
 		return err
 	}
@@ -101,36 +79,34 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 	return nil
 }
 
-// ipHashKey returns the key that hashes client addresses in click and conversion rows. It is
-// created once (32 random bytes, mode 0600) in the data directory and must survive restarts:
-// the same address must hash the same way in every audit.
-func ipHashKey(dataDir string) ([]byte, error) {
-	path := filepath.Join(dataDir, "ip-hash.key")
-	if b, err := os.ReadFile(path); err == nil {
-		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
-		if err != nil || len(key) < 16 {
-			return nil, fmt.Errorf("%s: not a hex key of at least 16 bytes; remove it to create a new one", path)
+// aggregatorSignals cancels the aggregator on SIGTERM, SIGQUIT or SIGINT (it then commits
+// what it holds and exits) and reopens the log file on SIGUSR1 (logrotate). The returned
+// function stops listening.
+func aggregatorSignals(cancel context.CancelFunc, reopen func() error, log logrus.FieldLogger) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGQUIT, syscall.SIGINT, syscall.SIGUSR1)
+	go func() {
+		for sig := range sigs {
+			if sig == syscall.SIGUSR1 {
+				if reopen != nil {
+					_ = reopen()
+				}
+				continue
+			}
+			log.WithField("signal", sig.String()).Info("aggregator stopping")
+			cancel()
+			return
 		}
-		return key, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+	}()
+	return func() { signal.Stop(sigs) }
+}
+
+// aggregatorOptions maps the configuration onto the aggregator's options.
+func aggregatorOptions(cfg *config.Config, store aggregator.Store, key []byte, log logrus.FieldLogger) aggregator.Options {
+	return aggregator.Options{
+		DataDir: cfg.DataDir, Store: store, FlushInterval: cfg.Stats.FlushInterval.D(), Retention: cfg.Events.Retention.D(),
+		MaxDisk: int64(cfg.Events.MaxDisk), HourlyRetention: cfg.Stats.HourlyRetention.D(), ClickRetention: cfg.Stats.ClickRetention.D(),
+		ClickWindow: cfg.Fraud.ClickWindow.D(), MaxClicksPerIP: cfg.Fraud.MaxClicksPerIP, MinClickDelay: cfg.Fraud.MinClickDelay.D(),
+		Location: cfg.Location(), Logger: log, IPHashKey: key,
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(dataDir, 0o750); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return ipHashKey(dataDir) // another process created it first
-	} else if err != nil {
-		return nil, err
-	}
-	if _, err := f.WriteString(hex.EncodeToString(key) + "\n"); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return key, f.Close()
 }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"time"
 
 	"adnet/internal/fraud"
+	"adnet/models"
 	"adnet/models/mysql"
 )
 
@@ -19,7 +19,7 @@ import (
 // is reported and nothing is imported; workers pick the new list up within a minute.
 func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := flags("blocklist", stderr)
-	list := fs.String("list", mysql.IPListBlocked, "which list: blocked or datacenter")
+	list := fs.String("list", models.IPListBlocked, "which list: blocked or datacenter")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -39,11 +39,7 @@ func runBlocklist(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if len(errs) > 0 {
 		return fmt.Errorf("%s: nothing imported:\n%w", fs.Arg(1), errors.Join(errs...))
 	}
-	var ranges []mysql.IPRange
-	set.Ranges(func(first, last netip.Addr) bool {
-		ranges = append(ranges, mysql.IPRange{First: first, Last: last})
-		return true
-	})
+	ranges := set.IPRanges()
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
 	db, err := openDB(ctx, cfg)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"adnet/internal/demo"
+	"adnet/internal/manage"
 	"adnet/models"
 	"adnet/models/mysql"
 )
@@ -31,24 +33,28 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	defer db.Close()
 	store := mysql.NewStore(db)
-	existing, err := store.ListAdvertisers(ctx, mysql.AdvertiserFilter{})
+	n, err := demo.SeedIfEmpty(ctx, store, cfg.Tracking.BaseURL)
 	if err != nil {
 		return err
 	}
-	if len(existing) == 0 {
-		n, err := demo.Seed(ctx, store, cfg.Tracking.BaseURL)
-		if err != nil {
-			return err
-		}
+	if n != nil {
 		fmt.Fprintf(stdout, "adnet demo: seeded %d advertisers, %d campaigns, %d creatives, %d publishers, %d sites, %d zones\n",
 			len(n.Advertisers), len(n.Campaigns), len(n.Creatives), len(n.Publishers), len(n.Sites), len(n.Zones))
 	} else {
 		fmt.Fprintf(stdout, "adnet demo: the database already has advertisers; not seeding\n")
 	}
+	svc := manage.NewService(manage.Options{Store: manageStore{store}, Location: cfg.Location()})
+	logins, err := demo.SeedUsers(ctx, svc, filepath.Join(cfg.DataDir, "demo-logins.txt"))
+	if err != nil {
+		return err
+	}
+	if logins != "" {
+		fmt.Fprintf(stdout, "adnet demo: console sign-ins (%s):\n%s", filepath.Join(cfg.DataDir, "demo-logins.txt"), logins)
+	}
 	if cfg.Nginx.DemoDir == "" {
 		return nil
 	}
-	zones, err := store.ListZones(ctx, mysql.ZoneFilter{Status: models.StatusActive})
+	zones, err := store.ListZones(ctx, models.ZoneFilter{Status: models.StatusActive})
 	if err != nil {
 		return err
 	}

@@ -2,16 +2,17 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"adnet/internal/config"
 	"adnet/internal/fraud"
+	"adnet/internal/fraud/review"
+	"adnet/models"
 	"adnet/models/mysql"
 )
 
@@ -22,7 +23,8 @@ const fraudUsage = `usage:
   adnet fraud confirm ID    close a flag as fraud (the zone stays as it is)`
 
 // runFraud is the operator's view of the publisher-anomaly monitor: list the flags it raised,
-// run one scan now, and review flags.
+// run one scan now, and review flags. It parses the subcommand and its flags and wires the
+// store and the scanner; what is done and printed is package review.
 func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 		fmt.Fprintln(stdout, fraudUsage)
@@ -34,23 +36,14 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sub, args := args[0], args[1:]
 	fs, path := flags("fraud "+sub, stderr)
 	format := fs.String("format", "table", "output format: table or json")
-	var status, kind *string
-	var limit *int
-	var autoPause *bool
-	var opt fraud.AnomalyOptions
-	var recent, baseline *time.Duration
+	var run fraudSubcommand
 	switch sub {
 	case "flags":
-		status = fs.String("status", mysql.FlagOpen, "open, confirmed, dismissed or all")
-		kind = fs.String("kind", "", "only flags of zones, sites or publishers")
-		limit = fs.Int("limit", 100, "show at most this many flags, newest first")
+		run = fraudFlags(fs)
 	case "scan":
-		autoPause = fs.Bool("auto-pause", false, "pause flagged zones (default: fraud.auto_pause)")
-		fs.Float64Var(&opt.Z, "z", fraud.DefaultAnomalyZ, "z-score at or above which a rate is anomalous")
-		fs.Int64Var(&opt.MinVolume, "min-volume", fraud.DefaultAnomalyMinVolume, "fewest recent events behind a rate for it to be judged")
-		recent = fs.Duration("recent", fraud.DefaultAnomalyRecent, "the recent window judged (whole hours of statistics overlapping it)")
-		baseline = fs.Duration("baseline", fraud.DefaultAnomalyBaseline, "the trailing history each entity is compared with")
+		run = fraudScan(fs)
 	case "dismiss", "confirm":
+		run = fraudReview(sub)
 	default:
 		return fmt.Errorf("unknown subcommand %q\n%s", sub, fraudUsage)
 	}
@@ -72,32 +65,35 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer db.Close()
-	store := mysql.NewStore(db)
+	return run(ctx, cfg, mysql.NewStore(db), review.Output{W: stdout, JSON: *format == "json"}, pos)
+}
 
-	switch sub {
-	case "flags":
+// fraudSubcommand runs one `adnet fraud` subcommand once its flags are parsed; pos holds the
+// positional arguments.
+type fraudSubcommand func(ctx context.Context, cfg *config.Config, store *mysql.Store, out review.Output, pos []string) error
+
+// fraudFlags defines the flags of `adnet fraud flags` on fs.
+func fraudFlags(fs *flag.FlagSet) fraudSubcommand {
+	status := fs.String("status", models.FlagOpen, "open, confirmed, dismissed or all")
+	kind := fs.String("kind", "", "only flags of zones, sites or publishers")
+	limit := fs.Int("limit", 100, "show at most this many flags, newest first")
+	return func(ctx context.Context, _ *config.Config, store *mysql.Store, out review.Output, pos []string) error {
 		if len(pos) != 0 {
 			return fmt.Errorf("%s", fraudUsage)
 		}
-		f := mysql.FraudFlagFilter{Status: *status, EntityKind: *kind, Page: mysql.Page{Limit: *limit}}
-		if f.Status == "all" {
-			f.Status = ""
-		}
-		list, err := store.ListFraudFlags(ctx, f)
-		if err != nil {
-			return err
-		}
-		if *format == "json" {
-			return writeJSONOut(stdout, list)
-		}
-		if len(list) == 0 {
-			fmt.Fprintf(stdout, "adnet fraud: no %s flags\n", strings.TrimSpace(*status+" "+*kind))
-			return nil
-		}
-		writeFlagTable(stdout, list)
-		return nil
+		return review.ListFlags(ctx, store, out, *status, *kind, *limit)
+	}
+}
 
-	case "scan":
+// fraudScan defines the flags of `adnet fraud scan` on fs.
+func fraudScan(fs *flag.FlagSet) fraudSubcommand {
+	var opt fraud.AnomalyOptions
+	autoPause := fs.Bool("auto-pause", false, "pause flagged zones (default: fraud.auto_pause)")
+	fs.Float64Var(&opt.Z, "z", fraud.DefaultAnomalyZ, "z-score at or above which a rate is anomalous")
+	fs.Int64Var(&opt.MinVolume, "min-volume", fraud.DefaultAnomalyMinVolume, "fewest recent events behind a rate for it to be judged")
+	recent := fs.Duration("recent", fraud.DefaultAnomalyRecent, "the recent window judged (whole hours of statistics overlapping it)")
+	baseline := fs.Duration("baseline", fraud.DefaultAnomalyBaseline, "the trailing history each entity is compared with")
+	return func(ctx context.Context, cfg *config.Config, store *mysql.Store, out review.Output, pos []string) error {
 		if len(pos) != 0 {
 			return fmt.Errorf("%s", fraudUsage)
 		}
@@ -116,23 +112,13 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		start := time.Now()
-		res, err := sc.Scan(ctx, start)
-		if err != nil {
-			return err
-		}
-		if *format == "json" {
-			return writeJSONOut(stdout, res)
-		}
-		fmt.Fprintf(stdout, "adnet fraud scan: recent window from %s, baseline from %s; %d entity metrics judged, %d with too little recent traffic, %d without a baseline; %d flagged (%d new, %d suppressed after a review), %d zones paused, in %.1fs\n",
-			res.RecentFrom.Format(time.RFC3339), res.BaselineFrom.Format(time.RFC3339), res.Assessed, res.LowVolume, res.NoBaseline,
-			len(res.Flags), res.Opened, res.Suppressed, len(res.Paused), time.Since(start).Seconds())
-		if len(res.Flags) > 0 {
-			writeFlagTable(stdout, res.Flags)
-		}
-		return nil
+		return review.RunScan(ctx, sc, out)
+	}
+}
 
-	default: // dismiss, confirm
+// fraudReview is `adnet fraud dismiss|confirm ID`, which has no flags of its own.
+func fraudReview(sub string) fraudSubcommand {
+	return func(ctx context.Context, _ *config.Config, store *mysql.Store, out review.Output, pos []string) error {
 		if len(pos) != 1 {
 			return fmt.Errorf("%s", fraudUsage)
 		}
@@ -140,23 +126,11 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil || id <= 0 {
 			return fmt.Errorf("flag id %q: must be a positive integer (see adnet fraud flags)", pos[0])
 		}
-		status := mysql.FlagDismissed
+		status := models.FlagDismissed
 		if sub == "confirm" {
-			status = mysql.FlagConfirmed
+			status = models.FlagConfirmed
 		}
-		f, resumed, err := fraud.ReviewFlag(ctx, store, id, status, time.Time{})
-		if err != nil {
-			return err
-		}
-		if *format == "json" {
-			return writeJSONOut(stdout, map[string]any{"flag": f, "zone_resumed": resumed})
-		}
-		fmt.Fprintf(stdout, "adnet fraud: flag %d (%s %d %q, %s) %s", f.ID, f.EntityKind, f.EntityID, f.EntityName, f.Metric, f.Status)
-		if resumed {
-			fmt.Fprintf(stdout, "; zone %d resumed (it was paused by this flag)", f.EntityID)
-		}
-		fmt.Fprintln(stdout)
-		return nil
+		return review.CloseFlag(ctx, store, out, id, status)
 	}
 }
 
@@ -174,30 +148,4 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-}
-
-func writeJSONOut(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
-}
-
-// writeFlagTable prints flags for people: rates as percentages, times in UTC.
-func writeFlagTable(w io.Writer, list []mysql.FraudFlag) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tENTITY\tNAME\tMETRIC\tVALUE\tBASELINE\tZ\tVOLUME\tSTATUS\tSINCE\tLAST SEEN\tSCANS\tPAUSED")
-	for _, f := range list {
-		paused := "-"
-		if f.PausedAt != nil {
-			paused = f.PausedAt.UTC().Format("2006-01-02 15:04")
-		}
-		src := ""
-		if f.BaselineSource == mysql.BaselinePeers {
-			src = " (peers)"
-		}
-		fmt.Fprintf(tw, "%d\t%s %d\t%s\t%s\t%.2f%%\t%.2f%%%s\t%.1f\t%d\t%s\t%s\t%s\t%d\t%s\n",
-			f.ID, f.EntityKind, f.EntityID, f.EntityName, f.Metric, 100*f.Value, 100*f.Baseline, src, f.Z, f.Volume, f.Status,
-			f.CreatedAt.UTC().Format("2006-01-02 15:04"), f.LastSeenAt.UTC().Format("2006-01-02 15:04"), f.Scans, paused)
-	}
-	tw.Flush()
 }

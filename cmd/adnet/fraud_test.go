@@ -32,14 +32,14 @@ func TestFraudCommand(t *testing.T) {
 	if err := store.CreateZone(ctx, zone); err != nil {
 		t.Fatal(err)
 	}
-	paused := &mysql.FraudFlag{EntityKind: mysql.FlagZone, EntityID: zone.ID, Metric: fraud.MetricCTR, Value: 0.25, Baseline: 0.02, Z: 17.5, Volume: 1200}
+	paused := &models.FraudFlag{EntityKind: models.FlagZone, EntityID: zone.ID, Metric: fraud.MetricCTR, Value: 0.25, Baseline: 0.02, Z: 17.5, Volume: 1200}
 	if _, err := store.UpsertFraudFlag(ctx, paused); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.MarkFraudFlagPaused(ctx, paused.ID, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	other := &mysql.FraudFlag{EntityKind: mysql.FlagPublisher, EntityID: pub.ID, Metric: fraud.MetricInvalidRate, Value: 0.4, Baseline: 0.03, Z: 30, Volume: 5000, BaselineSource: mysql.BaselinePeers}
+	other := &models.FraudFlag{EntityKind: models.FlagPublisher, EntityID: pub.ID, Metric: fraud.MetricInvalidRate, Value: 0.4, Baseline: 0.03, Z: 30, Volume: 5000, BaselineSource: models.BaselinePeers}
 	if _, err := store.UpsertFraudFlag(ctx, other); err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +62,7 @@ func TestFraudCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var list []mysql.FraudFlag
+	var list []models.FraudFlag
 	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0].ID != paused.ID || list[0].PausedAt == nil {
 		t.Fatalf("flags --kind zone --format json: %v\n%s", err, out)
 	}

@@ -232,11 +232,11 @@ func buildEvalNetwork(t *testing.T, tp *topology, rng *rand.Rand) evalNetwork {
 	n := evalNetwork{attackZones: map[evalmix.Category]int64{}, shadyZones: map[int64]bool{}, humanZones: map[int64]bool{},
 		secrets: map[int64]string{}}
 
-	advs, err := store.ListAdvertisers(ctx, mysql.AdvertiserFilter{})
+	advs, err := store.ListAdvertisers(ctx, models.AdvertiserFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	camps, err := store.ListCampaigns(ctx, mysql.CampaignFilter{})
+	camps, err := store.ListCampaigns(ctx, models.CampaignFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,11 +274,11 @@ func buildEvalNetwork(t *testing.T, tp *topology, rng *rand.Rand) evalNetwork {
 	}
 
 	// The demo page's tags: the first three zones as script tags, the others as iframes.
-	sites, err := store.ListSites(ctx, mysql.SiteFilter{})
+	sites, err := store.ListSites(ctx, models.SiteFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	zones, err := store.ListZones(ctx, mysql.ZoneFilter{})
+	zones, err := store.ListZones(ctx, models.ZoneFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,8 @@ func commands() map[string]command {
 		"report":     {"print a statistics report (as GET /api/v1/reports)", runReport},
 		"fraud":      {"list and review publisher-anomaly flags, or run one anomaly scan now", runFraud},
 		"blocklist":  {"import the IP blocklist or the data-center ranges from a file", runBlocklist},
+		"user":       {"add or list console and API users (add prints a generated password)", runUser},
+		"token":      {"create an API token for a user", runToken},
 	}
 }
 
@@ -86,7 +88,7 @@ func usage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-11s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "  help        show this list\n\nEvery command takes --config FILE (default ./adnet.toml, or $ADNET_CONFIG); `adnet <command> -h` shows its flags.")
+	fmt.Fprintln(w, "  help        show this list\n\nEvery command takes --config FILE (default $ADNET_CONFIG, else ./adnet.toml, else var/adnet.toml of `make run` in a checkout); `adnet <command> -h` shows its flags.")
 }
 
 // flags returns a FlagSet with the --config flag every command shares.
@@ -101,10 +103,13 @@ func flags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	return fs, path
 }
 
-// loadConfig loads the configuration; a missing default file means all defaults.
+// loadConfig loads the configuration. Without ./adnet.toml the default falls back to the
+// development instance's var/adnet.toml in a checkout (devConfig).
 func loadConfig(path string) (*config.Config, error) {
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) && path == "adnet.toml" {
-		return nil, fmt.Errorf("no configuration file: create adnet.toml (an empty file gives the defaults; see adnet.example.toml) or pass --config FILE")
+		if path = devConfig(); path == "" {
+			return nil, fmt.Errorf("no configuration file: create adnet.toml (an empty file gives the defaults; see adnet.example.toml), pass --config FILE, or run `make run` in a checkout (var/adnet.toml)")
+		}
 	}
 	return config.Load(path)
 }

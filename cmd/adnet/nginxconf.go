@@ -55,10 +55,14 @@ func nginxParams(cfg *config.Config) nginx.Params {
 		ConnectTimeout:    cfg.Nginx.ConnectTimeout.D(),
 		NextUpstreamTries: cfg.Nginx.NextUpstreamTries,
 		StaticDir:         cfg.Nginx.StaticDir,
+		UploadsDir:        filepath.Join(cfg.DataDir, "uploads"),
+		ConsoleSockets:    cfg.ConsoleSockets(),
+		TrustedProxies:    cfg.Fraud.TrustedProxies,
 		DemoDir:           cfg.Nginx.DemoDir,
 		StatusSocket:      cfg.StatusSocket(),
 		StatusAllow:       cfg.Nginx.StatusAllow,
 		GeoIP:             nginx.DetectGeoIP(),
 		User:              cfg.Nginx.User,
+		ClientConnections: cfg.Nginx.ClientConnections,
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"time"
 
 	"adnet/handlers"
+	"adnet/models"
 	"adnet/models/mysql"
 )
 
@@ -259,8 +260,8 @@ func (tp *topology) reportByZone(store *mysql.Store) (map[int64]zoneCounts, erro
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	now := time.Now()
-	rep, err := store.Report(ctx, mysql.ReportQuery{From: now.Add(-24 * time.Hour), To: now.Add(2 * time.Hour),
-		GroupBy: []string{mysql.GroupZone}, Location: time.UTC})
+	rep, err := store.Report(ctx, models.ReportQuery{From: now.Add(-24 * time.Hour), To: now.Add(2 * time.Hour),
+		GroupBy: []string{models.GroupZone}, Location: time.UTC})
 	if err != nil {
 		return nil, err
 	}
@@ -335,11 +336,11 @@ min_click_delay = "0s"
 	defer db.Close()
 	store := mysql.NewStore(db)
 	secrets := map[int64]string{}
-	advs, err := store.ListAdvertisers(ctx, mysql.AdvertiserFilter{})
+	advs, err := store.ListAdvertisers(ctx, models.AdvertiserFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	camps, err := store.ListCampaigns(ctx, mysql.CampaignFilter{})
+	camps, err := store.ListCampaigns(ctx, models.CampaignFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs, path := flags("report", stderr)
 	from := fs.String("from", "", "first day (YYYY-MM-DD) or time (YYYY-MM-DDTHH:MM, or RFC 3339); default: 6 days ago")
 	to := fs.String("to", "", "last day, included (YYYY-MM-DD), or end time, excluded; default: today")
-	groupBy := fs.String("group-by", "", "comma-separated: "+strings.Join(mysql.ReportGroupings(), ", ")+"; default: totals only")
+	groupBy := fs.String("group-by", "", "comma-separated: "+strings.Join(models.ReportGroupings(), ", ")+"; default: totals only")
 	format := fs.String("format", "table", "table, json or csv")
 	advertiser := fs.Int64("advertiser", 0, "only this advertiser's campaigns")
 	publisher := fs.Int64("publisher", 0, "only this publisher's zones")
@@ -86,7 +86,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 
 // writeReportTable prints rep for people: the keys, the main metrics with money in currency
 // units, and the invalid events by reason in one column.
-func writeReportTable(w io.Writer, rep *mysql.Report) error {
+func writeReportTable(w io.Writer, rep *models.Report) error {
 	loc := time.UTC
 	if l, err := time.LoadLocation(rep.Timezone); err == nil {
 		loc = l
@@ -99,7 +99,7 @@ func writeReportTable(w io.Writer, rep *mysql.Report) error {
 	cols := append(append([]string{}, keys...), "requests", "served", "impressions", "clicks", "ctr", "conversions",
 		"spend", "ecpm", "revenue", "invalid_imps", "invalid_clicks", "invalid_rate", "")
 	fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
-	line := func(key []string, m *mysql.ReportMetrics) {
+	line := func(key []string, m *models.ReportMetrics) {
 		cells := append(append([]string{}, key...),
 			strconv.FormatInt(m.Requests, 10), strconv.FormatInt(m.Served, 10), strconv.FormatInt(m.Impressions, 10),
 			strconv.FormatInt(m.Clicks, 10), strconv.FormatFloat(100*m.CTR, 'f', 2, 64)+"%", strconv.FormatInt(m.Conversions, 10),

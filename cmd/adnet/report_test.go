@@ -19,13 +19,13 @@ func TestReportCommand(t *testing.T) {
 	// 2025-01-14 22:00 UTC is 23:00 on Jan 14 in Paris; 23:00 UTC is already Jan 15 there.
 	h1, h2 := time.Date(2025, 1, 14, 22, 0, 0, 0, time.UTC), time.Date(2025, 1, 14, 23, 0, 0, 0, time.UTC)
 	d1, d2 := time.Date(2025, 1, 14, 0, 0, 0, 0, time.UTC), time.Date(2025, 1, 15, 0, 0, 0, 0, time.UTC)
-	err := mysql.NewStore(db).FlushBatch(ctx, &mysql.Batch{
-		Stats: []mysql.StatsDelta{
+	err := mysql.NewStore(db).FlushBatch(ctx, &models.Batch{
+		Stats: []models.StatsDelta{
 			{Hour: h1, Day: d1, ZoneID: 3, PublisherID: 9, CampaignID: 4, AdvertiserID: 8, Requests: 10, Served: 9, Impressions: 8,
 				Clicks: 2, InvalidClicks: 1, SpendNanos: 9_876_543_210, RevenueNanos: 6_913_580_247},
 			{Hour: h2, Day: d2, ZoneID: 3, PublisherID: 9, CampaignID: 4, AdvertiserID: 8, Requests: 5, Served: 5, Impressions: 5},
 		},
-		Invalid: []mysql.InvalidDelta{{Hour: h1, Day: d1, ZoneID: 3, PublisherID: 9, CampaignID: 4, AdvertiserID: 8,
+		Invalid: []models.InvalidDelta{{Hour: h1, Day: d1, ZoneID: 3, PublisherID: 9, CampaignID: 4, AdvertiserID: 8,
 			EventType: models.EventClick, Reason: models.ReasonFastClick, Count: 1}},
 	})
 	if err != nil {

@@ -32,6 +32,7 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	raiseOpenFiles(cfg, log)
 	if err := checkSchema(ctx, cfg); err != nil {
 		return err
 	}
@@ -51,53 +52,67 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The console's pool: its own workers and sockets, supervised beside the ad workers.
+	console, err := master.New(consoleOptions(cfg, exe, log))
+	if err != nil {
+		return err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case sig := <-sigs:
-				switch sig {
-				case syscall.SIGHUP:
-					reload(ctx, m, *path, exe, log)
-				case syscall.SIGUSR1:
-					if reopen != nil {
-						if err := reopen(); err != nil {
-							log.WithError(err).Error("reopening log file")
-						}
-					}
-					m.Signal(syscall.SIGUSR1)
-				default:
-					log.WithField("signal", sig.String()).Info("stopping gracefully")
-					cancel()
-				}
-			}
-		}
-	}()
+	defer masterSignals(ctx, cancel, m, console, *path, exe, reopen, log)()
 
-	statusSrv, err := startStatusServer(cfg, m, log)
+	statusSrv, err := startStatusServer(cfg, m, console, log)
 	if err != nil {
 		return err
 	}
 	defer statusSrv.Close()
 
-	log.WithFields(logrus.Fields{"workers": cfg.Workers, "max_children": cfg.MaxChildren, "socket_dir": cfg.SocketDir, "pid": os.Getpid()}).Info("adnet master starting")
-	if err := m.Run(ctx); err != nil {
+	log.WithFields(logrus.Fields{"workers": cfg.Workers, "max_children": cfg.MaxChildren, "console_workers": cfg.Pools.Console.Workers,
+		"socket_dir": cfg.SocketDir, "pid": os.Getpid()}).Info("adnet master starting")
+	consoleDone := make(chan error, 1)
+	go func() { consoleDone <- console.Run(ctx) }()
+	err = m.Run(ctx)
+	cancel() // one pool stopping stops the other
+	if cerr := <-consoleDone; err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return err
 	}
 	log.Info("adnet master stopped")
 	return nil
 }
 
+// masterSignals handles the master's signals until ctx ends: SIGHUP reloads, SIGUSR1 reopens
+// the log file and is passed on to every process, SIGTERM, SIGINT and SIGQUIT stop gracefully
+// (cancel). The returned function stops listening.
+func masterSignals(ctx context.Context, cancel context.CancelFunc, m, console *master.Master, path, exe string, reopen func() error, log *logrus.Logger) (stop func()) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGUSR1)
+	// Reloads run beside the signal loop, so a SIGTERM during a rolling reload stops at once.
+	go master.HandleSignals(ctx, sigs, master.SignalHandlers{
+		Reload: func() { reload(ctx, m, console, path, exe, log) },
+		Stop: func(sig os.Signal) {
+			log.WithField("signal", sig.String()).Info("stopping gracefully")
+			cancel()
+		},
+		Other: func(os.Signal) { // SIGUSR1
+			if reopen != nil {
+				if err := reopen(); err != nil {
+					log.WithError(err).Error("reopening log file")
+				}
+			}
+			m.Signal(syscall.SIGUSR1)
+			console.Signal(syscall.SIGUSR1)
+		},
+	})
+	return func() { signal.Stop(sigs) }
+}
+
 // reload re-reads the configuration and replaces the workers one at a time. A configuration
 // with problems is reported and ignored: the running workers stay as they are.
-func reload(ctx context.Context, m *master.Master, path, exe string, log *logrus.Logger) {
+func reload(ctx context.Context, m, console *master.Master, path, exe string, log *logrus.Logger) {
 	cfg, err := config.Load(path)
 	if err != nil {
 		log.WithError(err).Error("reload refused: the configuration file has problems; the running workers are unchanged")
@@ -110,6 +125,10 @@ func reload(ctx context.Context, m *master.Master, path, exe string, log *logrus
 	log.Info("reloading: replacing workers one at a time")
 	if err := m.Reload(masterOptions(cfg, exe, log)); err != nil {
 		log.WithError(err).Error("reload failed; workers that could not be replaced keep running")
+		return
+	}
+	if err := console.Reload(consoleOptions(cfg, exe, log)); err != nil {
+		log.WithError(err).Error("reload of the console pool failed; its workers that could not be replaced keep running")
 		return
 	}
 	log.Info("reload complete")
@@ -130,6 +149,23 @@ func masterOptions(cfg *config.Config, exe string, log *logrus.Logger) master.Op
 			return exec.Command(exe, "aggregate", "--config", cfg.Path)
 		}}},
 		PidFile:     cfg.PidFile,
+		StopTimeout: cfg.ShutdownTimeout.D() + 5*time.Second,
+		Logger:      log,
+	}
+}
+
+// consoleOptions configures the console's pool ([pools.console]): `adnet worker --pool
+// console` processes on <socket_dir>/console-<n>.sock, no pid file and no extras of its own.
+func consoleOptions(cfg *config.Config, exe string, log *logrus.Logger) master.Options {
+	return master.Options{
+		Pool:       config.ConsolePool,
+		Workers:    cfg.Pools.Console.Workers,
+		SocketDir:  cfg.SocketDir,
+		SocketMode: os.FileMode(cfg.SocketMode),
+		Backlog:    cfg.ListenBacklog,
+		WorkerCommand: func(id int) *exec.Cmd {
+			return exec.Command(exe, "worker", "--pool", config.ConsolePool, "--config", cfg.Path)
+		},
 		StopTimeout: cfg.ShutdownTimeout.D() + 5*time.Second,
 		Logger:      log,
 	}

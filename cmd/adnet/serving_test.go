@@ -129,7 +129,7 @@ func TestBrowserServesTracksAndConverts(t *testing.T) {
 		}
 		defer db.Close()
 		store := mysql.NewStore(db)
-		crs, err := store.ListCreatives(ctx, mysql.CreativeFilter{})
+		crs, err := store.ListCreatives(ctx, models.CreativeFilter{})
 		if err != nil {
 			t.Fatal(err)
 		}

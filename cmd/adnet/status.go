@@ -40,7 +40,7 @@ func (mw masterWorkers) Workers() []monitor.WorkerRef {
 // newMonitor builds the master's monitor: nginx's stub_status at monitor.nginx_status_url
 // (default http://<nginx.listen>/nginx_status) and every worker's control socket, polled
 // every monitor.interval, with monitor.history kept in memory.
-func newMonitor(cfg *config.Config, m *master.Master, log logrus.FieldLogger) *monitor.Monitor {
+func newMonitor(cfg *config.Config, m, console *master.Master, log logrus.FieldLogger) *monitor.Monitor {
 	interval := cfg.Monitor.Interval.D()
 	timeout := min(max(interval, 250*time.Millisecond), 5*time.Second)
 	url := cfg.NginxStatusURL()
@@ -52,6 +52,7 @@ func newMonitor(cfg *config.Config, m *master.Master, log logrus.FieldLogger) *m
 			Transport: &http.Transport{MaxIdleConns: 1, MaxIdleConnsPerHost: 1, IdleConnTimeout: 10 * interval}}},
 		NginxURL: url,
 		Workers:  &monitor.Collector{Source: masterWorkers{m}, Timeout: timeout},
+		Console:  &monitor.Collector{Source: masterWorkers{console}, Timeout: timeout},
 		Interval: interval,
 		History:  cfg.Monitor.History.D(),
 		Logger:   log,
@@ -64,7 +65,7 @@ func statusHandler(cfg *config.Config, mon *monitor.Monitor, started time.Time) 
 	page := &handlers.StatusPage{
 		Started: started,
 		Source:  mon,
-		Limits: handlers.StatusLimits{Workers: cfg.Workers, MaxChildren: cfg.MaxChildren, Queue: cfg.Queue,
+		Limits: monitor.StatusLimits{Workers: cfg.Workers, MaxChildren: cfg.MaxChildren, Queue: cfg.Queue,
 			QueueTimeout: cfg.QueueTimeout.D().String(), RequestTimeout: cfg.RequestTimeout.D().String(),
 			SlowlogTimeout: cfg.SlowlogTimeout.D().String()},
 		Aggregator: func(ctx context.Context) (*aggregator.Stats, error) {
@@ -87,7 +88,7 @@ func statusHandler(cfg *config.Config, mon *monitor.Monitor, started time.Time) 
 // the master's own Unix socket (socket_dir/master.sock), which nginx proxies /status,
 // /status/… and /metrics to: status stays reachable when every worker is saturated, and
 // is never queued behind ad traffic. Closing the returned server stops the monitor too.
-func startStatusServer(cfg *config.Config, m *master.Master, log *logrus.Logger) (*http.Server, error) {
+func startStatusServer(cfg *config.Config, m, console *master.Master, log *logrus.Logger) (*http.Server, error) {
 	path := cfg.StatusSocket()
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
@@ -100,7 +101,7 @@ func startStatusServer(cfg *config.Config, m *master.Master, log *logrus.Logger)
 		ln.Close()
 		return nil, err
 	}
-	mon := newMonitor(cfg, m, log)
+	mon := newMonitor(cfg, m, console, log)
 	srv := &http.Server{
 		Handler:           statusHandler(cfg, mon, time.Now()),
 		ReadHeaderTimeout: 5 * time.Second,

@@ -28,7 +28,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"adnet/handlers"
 	"adnet/internal/monitor"
 )
 
@@ -42,9 +41,9 @@ func unixClient(socket string) *http.Client {
 	}}
 }
 
-func fetchDoc(t *testing.T, c *http.Client, url string) (handlers.StatusDoc, error) {
+func fetchDoc(t *testing.T, c *http.Client, url string) (monitor.StatusDoc, error) {
 	t.Helper()
-	var doc handlers.StatusDoc
+	var doc monitor.StatusDoc
 	resp, err := c.Get(url)
 	if err != nil {
 		return doc, err
@@ -107,7 +106,7 @@ func (tp *topology) controlSockets() []string {
 }
 
 // totalRejected adds up the workers' rejections as the master reports them.
-func totalRejected(doc handlers.StatusDoc) (n uint64, polled time.Time) {
+func totalRejected(doc monitor.StatusDoc) (n uint64, polled time.Time) {
 	for _, w := range doc.Workers {
 		if w.Stats != nil {
 			n += w.Stats.Rejected
@@ -172,7 +171,7 @@ func TestStatusUnderLoad(t *testing.T) {
 				t.Fatalf("control socket %s while saturated: %+v %v", s, st.InFlight, err)
 			}
 		}
-		var before handlers.StatusDoc
+		var before monitor.StatusDoc
 		tp.waitForT(t, "the master to see both workers saturated", func() bool {
 			before, err = fetchDoc(t, master, "http://master/status?json")
 			return err == nil && before.Totals.InFlight == 2*maxChildren
@@ -347,7 +346,7 @@ func TestStatusUnderLoad(t *testing.T) {
 
 	t.Run("metrics agree with the status document", func(t *testing.T) {
 		// Once the load has stopped the counters are still; wait for a poll after that.
-		var doc handlers.StatusDoc
+		var doc monitor.StatusDoc
 		stopped := time.Now()
 		tp.waitForT(t, "a poll after the load", func() bool {
 			doc, err = fetchDoc(t, master, "http://master/status?json")

@@ -27,8 +27,12 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	fs, path := flags("worker", stderr)
 	socket := fs.String("socket", "", "listen on this Unix socket instead of one inherited from the master (standalone)")
 	id := fs.Int("id", 1, "worker number when standalone")
+	pool := fs.String("pool", "worker", `the worker's pool: "worker" (ads and tracking) or "console" (console and API)`)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *pool != "worker" && *pool != config.ConsolePool {
+		return fmt.Errorf("--pool %q: must be worker or %s", *pool, config.ConsolePool)
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -39,7 +43,7 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	switch {
 	case errors.Is(err, master.ErrNotInherited):
 		if *socket == "" {
-			*socket = cfg.WorkerSocket(*id)
+			*socket = cfg.PoolSocket(*pool, *id)
 		}
 		ln, err := master.ListenUnix(*socket, os.FileMode(cfg.SocketMode), cfg.ListenBacklog)
 		if err != nil {
@@ -50,18 +54,18 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 
-	log, reopen, err := newLogger(cfg, "worker-"+strconv.Itoa(env.ID))
+	log, reopen, err := newLogger(cfg, *pool+"-"+strconv.Itoa(env.ID))
 	if err != nil {
 		return err
 	}
-	app, err := newWorkerApp(ctx, cfg, env.ID, log)
+	app, err := newWorkerApp(ctx, cfg, env.ID, *pool, log)
 	if err != nil {
 		log.WithError(err).Error("worker cannot start")
 		return err
 	}
 	defer app.Close()
 
-	srv := fcgi.NewServer(app.Handler(), fcgiOptions(cfg, log, app.StatusExtra))
+	srv := fcgi.NewServer(app.Handler(), fcgiOptions(cfg, *pool, log, app.StatusExtra))
 	ctl, err := serveControl(env.ControlSocket, srv.ControlHandler(), log)
 	if err != nil {
 		return err
@@ -82,43 +86,53 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	log.WithFields(logrus.Fields{"pid": os.Getpid(), "max_children": cfg.MaxChildren, "queue": cfg.Queue}).Info("worker ready")
 
 	for {
+		var sig os.Signal
 		select {
 		case err := <-served:
 			return err
-		case sig := <-sigs:
-			if sig == syscall.SIGUSR1 {
-				if reopen != nil {
-					if err := reopen(); err != nil {
-						log.WithError(err).Error("reopening log file")
-					}
-				}
-				continue
-			}
-			log.WithField("signal", sig.String()).Info("draining")
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
-			err := srv.Shutdown(sctx)
-			cancel()
-			if err != nil {
-				log.WithError(err).Warn("drain did not finish in shutdown_timeout; exiting anyway")
-			}
-			<-served
-			log.Info("worker stopped")
-			return nil
+		case sig = <-master.StopRequested(): // also a stop sent during startup
+		case sig = <-sigs:
 		}
+		if sig == syscall.SIGUSR1 {
+			if reopen != nil {
+				if err := reopen(); err != nil {
+					log.WithError(err).Error("reopening log file")
+				}
+			}
+			continue
+		}
+		log.WithField("signal", sig.String()).Info("draining")
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+		err := srv.Shutdown(sctx)
+		cancel()
+		if err != nil {
+			log.WithError(err).Warn("drain did not finish in shutdown_timeout; exiting anyway")
+		}
+		<-served
+		log.Info("worker stopped")
+		return nil
 	}
 }
 
-func fcgiOptions(cfg *config.Config, log logrus.FieldLogger, extra func() map[string]any) fcgi.Options {
+// fcgiOptions are the serving limits of a worker of pool: the top-level settings for the ad
+// workers, [pools.console] for the console's (timeouts are shared).
+func fcgiOptions(cfg *config.Config, pool string, log logrus.FieldLogger, extra func() map[string]any) fcgi.Options {
+	maxChildren, queue := cfg.MaxChildren, cfg.Queue
+	endpoints := []string{"/serve/", "/track/", "/ping", "/debug/"}
+	if pool == config.ConsolePool {
+		maxChildren, queue = cfg.Pools.Console.MaxChildren, cfg.Pools.Console.Queue
+		endpoints = []string{"/api/", "/admin/", "/ping", "/debug/"}
+	}
 	return fcgi.Options{
 		Engine:          fcgi.Engine(cfg.FCGI.Engine),
-		MaxChildren:     cfg.MaxChildren,
-		Queue:           cfg.Queue,
+		MaxChildren:     maxChildren,
+		Queue:           queue,
 		QueueTimeout:    cfg.QueueTimeout.D(),
 		RequestTimeout:  cfg.RequestTimeout.D(),
 		ShutdownTimeout: cfg.ShutdownTimeout.D(),
 		SlowTimeout:     cfg.SlowlogTimeout.D(),
 		IdleTimeout:     cfg.IdleTimeout.D(),
-		Endpoints:       []string{"/serve/", "/track/", "/api/", "/ping", "/debug/"},
+		Endpoints:       endpoints,
 		Logger:          log,
 		Extra:           extra,
 	}

@@ -9,10 +9,20 @@
 // of rotation for fail_timeout. If each worker created its own socket, every crash,
 // restart or reload would open such a window. Here the master creates each listener once
 // and keeps its file descriptor open for its whole life; workers only inherit duplicates.
-// While a worker restarts, new connections simply wait in the listen backlog of the
-// still-open socket and are accepted by the next process. During a reload the new worker
-// accepts on the same socket before the old one stops accepting, so no connection is
-// refused or reset.
+// During a reload the new worker accepts on the same socket before the old one stops
+// accepting, so no connection is refused or reset.
+//
+// # A dead worker's socket
+//
+// A socket nobody accepts on is no better than a missing one: connections sit in its
+// backlog through the restart backoff (RestartBackoff doubling up to MaxRestartBackoff)
+// until nginx's read timeout, a 504 with no retry. So while a worker slot has no process
+// (it died and waits for its restart), the master accepts on the socket itself and answers
+// every FastCGI request at once with "Status: 503" and "Retry-After: 1", which nginx
+// (fastcgi_next_upstream http_503) retries on another worker. The master stops accepting
+// before it starts a process on the socket again, so the new process gets every connection
+// from then on. The stand-in is a few dozen lines of FastCGI in this package (standin.go),
+// independent of the worker's server.
 //
 // # Contract between master and worker
 //
@@ -44,11 +54,19 @@
 //   - anything given to Master.Signal (for example SIGUSR1 = reopen logs).
 //
 // Children run in their own process group (Setpgid), so a Ctrl-C on the terminal reaches
-// only the master, which then stops them in order. They get PR_SET_PDEATHSIG=SIGKILL so
-// that they die if the master dies abruptly. The kernel ties that signal to the thread
-// that forked the child, not to the process, so the master forks every child from one
-// goroutine locked to its OS thread for the master's whole life (see the issue
-// golang.org/issue/27505). Every child is waited for, so no zombies are left.
+// only the master, which then stops them in order. They get PR_SET_PDEATHSIG=SIGTERM, so
+// that if the master dies abruptly they finish the requests they hold and exit (a worker
+// drains on SIGTERM as on SIGQUIT) instead of cutting them. The kernel ties that signal to
+// the thread that forked the child, not to the process, so the master forks every child
+// from one goroutine locked to its OS thread for the master's whole life (see the issue
+// golang.org/issue/27505). Every child is waited for, so no zombies are left. With the
+// master gone nobody keeps the sockets; a new master (systemd's Restart=) replaces the
+// stale socket files.
+//
+// A worker process catches SIGQUIT and SIGTERM from this package's initialisation on
+// (StopRequested), so a stop sent while it is still starting is not the Go runtime's
+// crash with a goroutine dump. The master's own signals are dispatched by HandleSignals,
+// which runs reloads beside the signal loop so that a stop during a reload starts at once.
 //
 // A standalone worker (not started by a master) can create its own socket with
 // ListenUnix; Inherited then returns ErrNotInherited.

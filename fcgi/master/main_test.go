@@ -55,8 +55,16 @@ func TestMain(m *testing.M) {
 		os.Exit(runWorker(false, false))
 	case "stubborn":
 		os.Exit(runWorker(true, true))
+	case "slow-start":
+		// Like a real worker loading its configuration, database and inventory before it
+		// installs its signal handlers: a stop sent meanwhile must not crash it.
+		fmt.Println("slow-start: starting")
+		time.Sleep(time.Duration(envInt("ADNET_TEST_START_MS")) * time.Millisecond)
+		os.Exit(runWorker(true, false))
 	case "extra":
 		os.Exit(runExtra())
+	case "fcgi-worker":
+		os.Exit(runFCGIWorker())
 	case "master":
 		os.Exit(runMaster())
 	default:
@@ -92,9 +100,11 @@ func runWorker(notify, stubborn bool) int {
 		return 2
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGQUIT, syscall.SIGUSR1)
+	// SIGTERM drains like SIGQUIT, as in the real worker: it is what a worker gets when its
+	// master dies (Pdeathsig).
+	signal.Notify(sigs, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGUSR1)
 	if stubborn {
-		signal.Ignore(syscall.SIGQUIT)
+		signal.Ignore(syscall.SIGQUIT, syscall.SIGTERM)
 	}
 	// The control socket proves the path is usable and unique per process.
 	ctl, err := ListenUnix(env.ControlSocket, 0o600, 8)
@@ -114,24 +124,52 @@ func runWorker(notify, stubborn bool) int {
 		}
 		fmt.Fprintf(w, "%d %d %d %d %s", os.Getpid(), env.ID, usr1.Load(), n, env.ControlSocket)
 	})
-	srv := &http.Server{Handler: mux}
-	go srv.Serve(env.Listener)
+	// open counts the connections not yet closed: the drain below waits for them.
+	var open atomic.Int64
+	srv := &http.Server{Handler: mux, ConnState: func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}}
+	served := make(chan struct{})
+	go func() {
+		srv.Serve(env.Listener)
+		close(served)
+	}()
 	if notify {
 		if err := env.NotifyReady(); err != nil {
 			fmt.Fprintln(os.Stderr, "worker:", err)
 			return 2
 		}
 	}
-	for sig := range sigs {
+	for {
+		var sig os.Signal
+		select {
+		case sig = <-sigs:
+		case sig = <-StopRequested():
+		}
 		switch sig {
 		case syscall.SIGUSR1:
 			usr1.Add(1)
-		case syscall.SIGQUIT:
+		case syscall.SIGQUIT, syscall.SIGTERM:
+			// Drain as the real worker does: stop accepting, then answer every request of
+			// the connections already accepted. http.Server.Shutdown alone would not do: a
+			// request read after Shutdown began is dropped unanswered (net/http closes the
+			// connection; its clients retry only on reused connections), which is an EOF
+			// for a client whose connection was accepted just before the signal.
+			env.Listener.Close()
+			<-served
+			deadline := time.Now().Add(20 * time.Second)
+			for open.Load() > 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
 			srv.Shutdown(context.Background())
 			return 0
 		}
 	}
-	return 0
 }
 
 // runExtra stands in for the stats aggregator: it idles until SIGQUIT.

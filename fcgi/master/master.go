@@ -48,7 +48,7 @@ type Master struct {
 
 // ProcessInfo describes one supervised slot: a worker id or an extra process.
 type ProcessInfo struct {
-	// Name is "worker-<id>" for workers and the spec's Name for extras.
+	// Name is "<pool>-<id>" for workers and the spec's Name for extras.
 	Name string
 	// ID is the worker id, or 0 for extras.
 	ID int
@@ -166,13 +166,13 @@ func (m *Master) Run(ctx context.Context) (err error) {
 
 // addWorkerSlot creates the listener of worker id and registers its slot (not started).
 func (m *Master) addWorkerSlot(id int, opt Options) (*slot, error) {
-	path := socketPath(opt.SocketDir, id)
+	path := socketPath(opt.SocketDir, opt.Pool, id)
 	f, err := listenUnixFile(path, opt.SocketMode, opt.Backlog)
 	if err != nil {
 		return nil, fmt.Errorf("master: worker %d: %w", id, err)
 	}
 	s := &slot{
-		name:     fmt.Sprintf("worker-%d", id),
+		name:     fmt.Sprintf("%s-%d", opt.Pool, id),
 		id:       id,
 		socket:   path,
 		listener: f,
@@ -263,7 +263,7 @@ func (m *Master) setState(st int) {
 // removeStaleControlSockets removes control sockets left by workers of a previous master
 // that was killed; generations restart at 1, so their paths would collide.
 func (m *Master) removeStaleControlSockets() {
-	paths, _ := filepath.Glob(filepath.Join(m.opt.SocketDir, "worker-*.*.ctl"))
+	paths, _ := filepath.Glob(filepath.Join(m.opt.SocketDir, m.opt.Pool+"-*.*.ctl"))
 	for _, p := range paths {
 		removeStaleSocket(p) // not a socket: not ours, leave it
 	}

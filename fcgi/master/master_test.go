@@ -52,9 +52,9 @@ func TestWorkersServeOnTheirOwnSockets(t *testing.T) {
 	}
 }
 
-func TestKilledWorkerIsRestartedWhileConnectionsWait(t *testing.T) {
+func TestKilledWorkerIsRestarted(t *testing.T) {
 	opt, hook, out := baseOptions(t, 2, "worker")
-	opt.RestartBackoff = 500 * time.Millisecond // a window in which nobody accepts
+	opt.RestartBackoff = 500 * time.Millisecond
 	h := start(t, opt, hook, out)
 	ps := h.waitReady(2)
 	old, other := ps[0], ps[1]
@@ -62,14 +62,11 @@ func TestKilledWorkerIsRestartedWhileConnectionsWait(t *testing.T) {
 	if err := syscall.Kill(old.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	// reaped (not even a zombie) proves the master waited for it.
+	// reaped (not even a zombie) proves the master waited for it. During the restart
+	// backoff the master itself answers 503 on the socket (TestDeadWorkerSocketAnswers503).
 	waitFor(t, "killed worker reaped", func() bool { return reaped(old.PID) })
-	// Sent during the restart backoff: the connection waits in the backlog of the socket
-	// the master kept open, and the replacement answers it.
-	r, err := get(old.Socket, "")
-	if err != nil {
-		t.Fatalf("request during restart failed: %v", err)
-	}
+	waitFor(t, "worker 1 restarted", func() bool { p := h.info(0); return p.Ready && p.PID != old.PID })
+	r := mustGet(t, old.Socket, "")
 	if r.pid == old.PID || r.id != 1 {
 		t.Fatalf("answered by %+v, want a new worker 1", r)
 	}
@@ -386,15 +383,19 @@ func TestSignalReachesAllChildren(t *testing.T) {
 	}
 }
 
-func TestWorkersDieWithTheMaster(t *testing.T) {
+// TestWorkersFinishRequestsWhenTheMasterDies: a master killed with SIGKILL (no chance to
+// stop its workers) leaves them SIGTERM (Pdeathsig), on which they answer the requests they
+// hold and exit, instead of dying with the master and cutting those requests.
+func TestWorkersFinishRequestsWhenTheMasterDies(t *testing.T) {
 	// Orphans get reparented to us instead of to init, so the test can reap them and
 	// see how they died (and leaves no zombies on a machine whose init does not reap).
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
 	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	sockDir := t.TempDir()
 	cmd := exec.Command(testExe)
-	cmd.Env = append(os.Environ(), modeEnv+"=master", "ADNET_TEST_SOCKDIR="+t.TempDir())
+	cmd.Env = append(os.Environ(), modeEnv+"=master", "ADNET_TEST_SOCKDIR="+sockDir)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -414,12 +415,33 @@ func TestWorkersDieWithTheMaster(t *testing.T) {
 	if dead(a) || dead(b) {
 		t.Fatal("workers not running")
 	}
+
+	// A request in flight on worker 1 when the master dies.
+	socket := filepath.Join(sockDir, "worker-1.sock")
+	type result struct {
+		r   reply
+		err error
+	}
+	slow := make(chan result, 1)
+	go func() {
+		r, err := get(socket, "sleep=2s")
+		slow <- result{r, err}
+	}()
+	waitFor(t, "slow request in flight", func() bool { return mustGet(t, socket, "").inflight >= 2 })
+
 	cmd.Process.Kill() // abrupt: no chance to stop the workers
 	cmd.Wait()
+	res := <-slow
+	if res.err != nil {
+		t.Fatalf("request in flight when the master was killed: %v (cut instead of finished)", res.err)
+	}
+	if res.r.pid != a {
+		t.Errorf("slow request answered by pid %d, want worker 1 (%d)", res.r.pid, a)
+	}
 	for _, pid := range []int{a, b} {
 		var ws unix.WaitStatus
 		reapedHere := false
-		waitFor(t, "orphaned worker killed", func() bool {
+		waitFor(t, "orphaned worker exited", func() bool {
 			got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
 			if err == nil && got == pid {
 				reapedHere = true
@@ -429,8 +451,8 @@ func TestWorkersDieWithTheMaster(t *testing.T) {
 			// gone before it could be reparented to us.
 			return errors.Is(err, unix.ECHILD) && reaped(pid)
 		})
-		if reapedHere && (!ws.Signaled() || ws.Signal() != unix.SIGKILL) {
-			t.Errorf("worker %d ended with status %#x, want SIGKILL (Pdeathsig)", pid, ws)
+		if reapedHere && (!ws.Exited() || ws.ExitStatus() != 0) {
+			t.Errorf("worker %d ended with status %#x, want a clean exit after draining (Pdeathsig SIGTERM)", pid, ws)
 		}
 	}
 }

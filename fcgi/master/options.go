@@ -25,9 +25,14 @@ const (
 
 // Options configures a Master. Zero values take the Default* constants where one exists.
 type Options struct {
+	// Pool names this master's group of workers: their sockets are
+	// <SocketDir>/<Pool>-<n>.sock and their processes <Pool>-<n>. Several masters in one
+	// process serve several pools (the ad workers, the console's) from one SocketDir.
+	// Default "worker". It cannot change on reload.
+	Pool string
 	// Workers is the number of FastCGI worker processes, each on its own socket.
 	Workers int
-	// SocketDir holds the worker sockets <SocketDir>/worker-<n>.sock and the workers'
+	// SocketDir holds the worker sockets <SocketDir>/<Pool>-<n>.sock and the workers'
 	// control sockets. It cannot change on reload.
 	SocketDir string
 	// SocketMode is applied to each socket file (nginx's user must be able to connect).
@@ -82,6 +87,14 @@ func (o Options) withDefaults() (Options, error) {
 	if o.SocketDir == "" {
 		return o, errors.New("master: SocketDir is required")
 	}
+	if o.Pool == "" {
+		o.Pool = DefaultPool
+	}
+	for _, c := range o.Pool {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return o, fmt.Errorf("master: Pool %q: lower-case letters and digits only", o.Pool)
+		}
+	}
 	if o.WorkerCommand == nil {
 		return o, errors.New("master: WorkerCommand is required")
 	}
@@ -95,7 +108,7 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("master: PidFile: %w", err)
 		}
 	}
-	if p := socketPath(o.SocketDir, o.Workers); len(p) > maxSocketPath {
+	if p := socketPath(o.SocketDir, o.Pool, o.Workers); len(p) > maxSocketPath {
 		return o, fmt.Errorf("master: socket path %s longer than %d bytes", p, maxSocketPath)
 	}
 	names := make(map[string]bool, len(o.Extra))
@@ -139,12 +152,15 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// socketPath is the listening socket of worker id.
-func socketPath(dir string, id int) string {
-	return filepath.Join(dir, fmt.Sprintf("worker-%d.sock", id))
+// DefaultPool is the pool name of a Master whose Options name none.
+const DefaultPool = "worker"
+
+// socketPath is the listening socket of worker id of pool.
+func socketPath(dir, pool string, id int) string {
+	return filepath.Join(dir, fmt.Sprintf("%s-%d.sock", pool, id))
 }
 
 // controlPath is the control socket path of one worker process.
-func controlPath(dir string, id int, gen uint64) string {
-	return filepath.Join(dir, fmt.Sprintf("worker-%d.%d.ctl", id, gen))
+func controlPath(dir, pool string, id int, gen uint64) string {
+	return filepath.Join(dir, fmt.Sprintf("%s-%d.%d.ctl", pool, id, gen))
 }

@@ -29,6 +29,7 @@ type slot struct {
 	lastExit  string
 	timer     *time.Timer // pending restart
 	retired   bool        // removed by a reload; never restart
+	standIn   *standIn    // answers 503 on the socket while no process runs on it
 }
 
 // proc is one started child process.
@@ -65,6 +66,10 @@ func (s *slot) stopTimer() {
 func (s *slot) closeListener() {
 	if s.listener == nil {
 		return
+	}
+	if s.standIn != nil {
+		s.standIn.stop()
+		s.standIn = nil
 	}
 	s.listener.Close()
 	s.listener = nil
@@ -129,7 +134,7 @@ func (m *Master) startLocked(s *slot, command func() *exec.Cmd) (*proc, error) {
 			return nil, fmt.Errorf("master: %s: ready pipe: %w", s.name, err)
 		}
 		p.ready = make(chan struct{})
-		p.control = controlPath(m.opt.SocketDir, s.id, p.gen)
+		p.control = controlPath(m.opt.SocketDir, m.opt.Pool, s.id, p.gen)
 		cmd.ExtraFiles = append([]*os.File{s.listener, readyW}, cmd.ExtraFiles...)
 		env := cmd.Env
 		if env == nil {
@@ -162,8 +167,15 @@ func (m *Master) startLocked(s *slot, command func() *exec.Cmd) (*proc, error) {
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
-	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	// If the master dies abruptly (SIGKILL, OOM killer, a crash), its children get SIGTERM,
+	// which workers and the aggregator take as "finish what you hold and exit", like
+	// SIGQUIT: the requests in flight are answered instead of cut. SIGKILL here cut them all.
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGTERM
 	cmd.SysProcAttr.Setpgid = true
+
+	// The stand-in must have stopped accepting before the new process may: a connection
+	// it took would get a 503 although a worker is about to serve it.
+	s.stopStandIn(m.opt.Logger)
 
 	req := spawnReq{cmd: cmd, err: make(chan error, 1)}
 	m.spawn <- req
@@ -268,6 +280,7 @@ func (m *Master) exited(p *proc, status string) {
 	delay := m.nextDelayLocked(s)
 	log.WithField("restart_in", delay).Error("master: process died; restarting")
 	m.scheduleRestartLocked(s, p, delay)
+	m.startStandInLocked(s)
 }
 
 // nextDelayLocked returns the delay for the next restart of s and doubles its backoff.
@@ -297,6 +310,7 @@ func (m *Master) restart(s *slot, dead *proc) {
 		m.opt.Logger.WithError(err).WithFields(logrus.Fields{"process": s.name, "restart_in": delay}).
 			Error("master: restart failed")
 		m.scheduleRestartLocked(s, dead, delay)
+		m.startStandInLocked(s)
 		return
 	}
 	s.setCurrent(p)

@@ -44,6 +44,10 @@ func (m *Master) Reload(opt Options) error {
 		m.mu.Unlock()
 		return fmt.Errorf("master: reload: SocketDir cannot change (%s → %s); restart the master", old.SocketDir, opt.SocketDir)
 	}
+	if opt.Pool != old.Pool {
+		m.mu.Unlock()
+		return fmt.Errorf("master: reload: Pool cannot change (%s → %s)", old.Pool, opt.Pool)
+	}
 	if opt.PidFile != old.PidFile {
 		m.mu.Unlock()
 		return fmt.Errorf("master: reload: PidFile cannot change (%s → %s); restart the master", old.PidFile, opt.PidFile)

@@ -13,18 +13,18 @@ import (
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
+	"adnet/internal/eventlog"
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
 // Store is what the aggregator needs from the database; *mysql.Store implements it.
 type Store interface {
-	LoadOffsets(ctx context.Context) (map[string]mysql.Offset, error)
-	LoadDimensions(ctx context.Context) (*mysql.Dimensions, error)
-	ConversionFacts(ctx context.Context, ids []models.ImpressionID) (map[models.ImpressionID]mysql.ConversionFact, error)
-	FlushBatch(ctx context.Context, b *mysql.Batch) error
+	LoadOffsets(ctx context.Context) (map[string]models.Offset, error)
+	LoadDimensions(ctx context.Context) (*models.Dimensions, error)
+	ConversionFacts(ctx context.Context, ids []models.ImpressionID) (map[models.ImpressionID]models.ConversionFact, error)
+	FlushBatch(ctx context.Context, b *models.Batch) error
 	DeleteOffset(ctx context.Context, source string) error
-	Rollup(ctx context.Context, o mysql.RollupOptions) (mysql.RollupResult, error)
+	Rollup(ctx context.Context, o models.RollupOptions) (models.RollupResult, error)
 }
 
 // Defaults for zero Options fields.
@@ -45,7 +45,7 @@ const (
 
 // Options configures an Aggregator. Zero values select the defaults above.
 type Options struct {
-	DataDir string // sources are <DataDir>/events/worker-*/w*/
+	DataDir string // sources are the worker-process logs under eventlog.Root(DataDir)
 	Store   Store
 
 	FlushInterval   time.Duration // stats.flush_interval
@@ -84,11 +84,11 @@ type Aggregator struct {
 	eventsDir string
 	sources   []*source // sorted by name: the merge's tie-break
 	byName    map[string]*source
-	offsets   map[string]mysql.Offset // committed, as last read or written
+	offsets   map[string]models.Offset // committed, as last read or written
 
 	fraud *verdicts
 	ip    *ipHasher
-	dims  *mysql.Dimensions
+	dims  *models.Dimensions
 
 	open   *batch // being filled
 	sealed *batch // a commit was attempted and failed: it may or may not be in the database
@@ -176,8 +176,8 @@ func New(opt Options) (*Aggregator, error) {
 	}
 	a := &Aggregator{
 		opt: opt, log: log.WithField("component", "aggregator"), store: opt.Store, now: opt.Now,
-		eventsDir: filepath.Join(opt.DataDir, "events"),
-		byName:    map[string]*source{}, offsets: map[string]mysql.Offset{},
+		eventsDir: eventlog.Root(opt.DataDir),
+		byName:    map[string]*source{}, offsets: map[string]models.Offset{},
 		fraud: v, ip: newIPHasher(opt.IPHashKey), open: newBatch(), missing: map[int64]time.Time{},
 		maintEvery: 5 * time.Second,
 	}
@@ -421,7 +421,7 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 		if ev.Type == models.EventClick && ev.ImpressionID != zero {
 			// Forged clicks (no authentic impression id) are counted but not stored: anyone
 			// can send them, so their rows would be unbounded.
-			b.clicks = append(b.clicks, mysql.ClickRow{
+			b.clicks = append(b.clicks, models.ClickRow{
 				ImpressionID: ev.ImpressionID, Time: ev.Time, ServedAt: ev.ServedAt, ZoneID: ev.ZoneID,
 				CampaignID: ev.CampaignID, CreativeID: ev.CreativeID, IPHash: a.ip.hash(ev.IP), UAHash: ev.UAHash,
 				ViewerID: ev.ViewerID, Country: countryString(cc), Reason: reason,

@@ -104,7 +104,7 @@ type killingStore struct {
 	kill  context.CancelFunc
 }
 
-func (s *killingStore) FlushBatch(ctx context.Context, b *mysql.Batch) error {
+func (s *killingStore) FlushBatch(ctx context.Context, b *models.Batch) error {
 	s.mu.Lock()
 	s.n++
 	if s.n == s.at {
@@ -182,7 +182,7 @@ type ambiguousStore struct {
 	n     int
 }
 
-func (s *ambiguousStore) FlushBatch(ctx context.Context, b *mysql.Batch) error {
+func (s *ambiguousStore) FlushBatch(ctx context.Context, b *models.Batch) error {
 	if err := s.Store.FlushBatch(ctx, b); err != nil {
 		return err
 	}
@@ -275,7 +275,7 @@ func (s *flakyStore) set(down bool) {
 	s.mu.Unlock()
 }
 
-func (s *flakyStore) FlushBatch(ctx context.Context, b *mysql.Batch) error {
+func (s *flakyStore) FlushBatch(ctx context.Context, b *models.Batch) error {
 	s.mu.Lock()
 	down := s.down
 	if down {
@@ -288,7 +288,7 @@ func (s *flakyStore) FlushBatch(ctx context.Context, b *mysql.Batch) error {
 	return s.Store.FlushBatch(ctx, b)
 }
 
-func (s *flakyStore) LoadOffsets(ctx context.Context) (map[string]mysql.Offset, error) {
+func (s *flakyStore) LoadOffsets(ctx context.Context) (map[string]models.Offset, error) {
 	s.mu.Lock()
 	down := s.down
 	if down {

@@ -5,7 +5,6 @@ import (
 
 	"adnet/internal/eventlog"
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
 // aggKey is the in-memory key of a statistics row: the UTC hour and the network-time-zone day
@@ -70,7 +69,7 @@ type progress struct {
 type batch struct {
 	rows    map[aggKey]*aggVal
 	invalid map[invKey]int64
-	clicks  []mysql.ClickRow
+	clicks  []models.ClickRow
 	clicked map[models.ImpressionID]time.Time // first click of an impression in this batch
 	convs   []pendingConv
 	events  int
@@ -140,7 +139,7 @@ func (b *batch) absorb(o *batch) {
 
 // resolved is a batch made ready for the store: conversions judged, owners filled in.
 type resolved struct {
-	mb    *mysql.Batch
+	mb    *models.Batch
 	tally [models.NumReasons]int64 // conversion verdicts
 }
 
@@ -151,13 +150,13 @@ type resolved struct {
 // Rules, for a conversion the worker found valid: duplicate_conversion when its click already
 // has an approved conversion (stored, or earlier in this batch); no_click when its impression
 // was never clicked (no stored click, none in this batch).
-func (b *batch) resolve(facts map[models.ImpressionID]mysql.ConversionFact, dims *mysql.Dimensions) resolved {
+func (b *batch) resolve(facts map[models.ImpressionID]models.ConversionFact, dims *models.Dimensions) resolved {
 	var r resolved
 	extra := map[aggKey]*aggVal{}
 	extraInv := map[invKey]int64{}
 	approved := map[models.ImpressionID]bool{}
 	var zero models.ImpressionID
-	mb := &mysql.Batch{}
+	mb := &models.Batch{}
 	for i := range b.convs {
 		c := &b.convs[i]
 		reason := c.reason
@@ -198,7 +197,7 @@ func (b *batch) resolve(facts map[models.ImpressionID]mysql.ConversionFact, dims
 			extraInv[invKey{c.key, models.EventConversion, reason}]++
 		}
 		if c.id != zero {
-			mb.Conversions = append(mb.Conversions, mysql.ConversionRow{
+			mb.Conversions = append(mb.Conversions, models.ConversionRow{
 				ImpressionID: c.id, Time: c.time, ClickTime: clickTime, ZoneID: c.zone, CampaignID: c.campaign,
 				CreativeID: c.creative, AdvertiserID: dims.Campaigns[c.campaign].AdvertiserID,
 				PayoutMicros: c.payout, Reason: reason,
@@ -206,10 +205,10 @@ func (b *batch) resolve(facts map[models.ImpressionID]mysql.ConversionFact, dims
 		}
 	}
 
-	mb.Stats = make([]mysql.StatsDelta, 0, len(b.rows)+len(extra))
+	mb.Stats = make([]models.StatsDelta, 0, len(b.rows)+len(extra))
 	addRow := func(k aggKey, v *aggVal) {
 		z, c := dims.Zones[k.zone], dims.Campaigns[k.campaign]
-		mb.Stats = append(mb.Stats, mysql.StatsDelta{
+		mb.Stats = append(mb.Stats, models.StatsDelta{
 			Hour: time.Unix(k.hour, 0).UTC(), Day: time.Unix(k.day, 0).UTC(),
 			ZoneID: k.zone, CampaignID: k.campaign, CreativeID: k.creative, Country: countryString(k.country),
 			AdvertiserID: c.AdvertiserID, PublisherID: z.PublisherID, SiteID: z.SiteID,
@@ -233,7 +232,7 @@ func (b *batch) resolve(facts map[models.ImpressionID]mysql.ConversionFact, dims
 	}
 	addInv := func(k invKey, n int64) {
 		z, c := dims.Zones[k.zone], dims.Campaigns[k.campaign]
-		mb.Invalid = append(mb.Invalid, mysql.InvalidDelta{
+		mb.Invalid = append(mb.Invalid, models.InvalidDelta{
 			Hour: time.Unix(k.hour, 0).UTC(), Day: time.Unix(k.day, 0).UTC(),
 			ZoneID: k.zone, CampaignID: k.campaign, CreativeID: k.creative, Country: countryString(k.country),
 			AdvertiserID: c.AdvertiserID, PublisherID: z.PublisherID, SiteID: z.SiteID,
@@ -249,7 +248,7 @@ func (b *batch) resolve(facts map[models.ImpressionID]mysql.ConversionFact, dims
 	}
 	mb.Clicks = b.clicks
 	for src, p := range b.sources {
-		mb.Offsets = append(mb.Offsets, mysql.Offset{Source: src, Segment: p.target.Segment, Offset: p.target.Offset, EventTime: p.time})
+		mb.Offsets = append(mb.Offsets, models.Offset{Source: src, Segment: p.target.Segment, Offset: p.target.Offset, EventTime: p.time})
 	}
 	r.mb = mb
 	return r

@@ -3,8 +3,9 @@
 // # Sources and order
 //
 // Every worker process writes its own log directory, <data_dir>/events/worker-<n>/w<start>-<pid>/
-// (package eventlog); the directory's relative path is the source's name in eventlog_offsets.
-// The aggregator globs for new sources every second and tails each one with an
+// (the layout belongs to package eventlog: Root, Sources, Segments, WriterGone); the
+// eventlog.Source name, the directory's relative path, is the source's key in eventlog_offsets.
+// The aggregator lists new sources every second and tails each one with an
 // eventlog.Reader from its committed offset. The sources are merged by event time (a k-way
 // merge, ties to the source first by name). A worker that has nothing buffered may still be
 // about to write an earlier event, so while any live source is empty, only events older than

@@ -11,7 +11,6 @@ import (
 
 	"adnet/internal/eventlog"
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
 // finalFlushTimeout bounds the last commit on shutdown: the master's stop timeout must not be
@@ -56,7 +55,7 @@ func (a *Aggregator) flush(ctx context.Context) error {
 			return nil
 		}
 	}
-	var facts map[models.ImpressionID]mysql.ConversionFact
+	var facts map[models.ImpressionID]models.ConversionFact
 	if ids := a.open.conversionIDs(); len(ids) > 0 {
 		var err error
 		if facts, err = a.store.ConversionFacts(ctx, ids); err != nil {
@@ -92,7 +91,7 @@ func (a *Aggregator) flush(ctx context.Context) error {
 
 // positionsMatch reports whether the database's offsets equal the batch's targets (committed)
 // or its bases (not committed) for every source the batch touched.
-func positionsMatch(offs map[string]mysql.Offset, b *batch, targets bool) bool {
+func positionsMatch(offs map[string]models.Offset, b *batch, targets bool) bool {
 	for src, p := range b.sources {
 		o := offs[src]
 		want := p.base
@@ -107,12 +106,12 @@ func positionsMatch(offs map[string]mysql.Offset, b *batch, targets bool) bool {
 }
 
 // committed advances the sources and counters after b was committed.
-func (a *Aggregator) committed(b *batch, offs map[string]mysql.Offset) {
+func (a *Aggregator) committed(b *batch, offs map[string]models.Offset) {
 	for src, p := range b.sources {
 		if s := a.byName[src]; s != nil {
 			s.committed = p.target
 		}
-		a.offsets[src] = mysql.Offset{Source: src, Segment: p.target.Segment, Offset: p.target.Offset, EventTime: p.time}
+		a.offsets[src] = models.Offset{Source: src, Segment: p.target.Segment, Offset: p.target.Offset, EventTime: p.time}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -185,7 +184,7 @@ func (a *Aggregator) finalFlush() {
 func (a *Aggregator) rollupLoop(ctx context.Context) {
 	for {
 		now := a.now()
-		res, err := a.store.Rollup(ctx, mysql.RollupOptions{
+		res, err := a.store.Rollup(ctx, models.RollupOptions{
 			HourlyBefore: now.Add(-a.opt.HourlyRetention).Truncate(time.Hour),
 			ClicksBefore: now.Add(-a.opt.ClickRetention),
 		})
@@ -201,7 +200,7 @@ func (a *Aggregator) rollupLoop(ctx context.Context) {
 		a.mu.Unlock()
 		if err != nil && ctx.Err() == nil {
 			a.log.WithError(err).Warn("aggregator: statistics retention failed; retrying")
-		} else if res != (mysql.RollupResult{}) {
+		} else if res != (models.RollupResult{}) {
 			a.log.WithFields(logrus.Fields{"hourly_rows": res.HourlyRows + res.InvalidHourlyRows,
 				"clicks": res.Clicks, "conversions": res.Conversions}).Info("aggregator: statistics past retention deleted")
 		}

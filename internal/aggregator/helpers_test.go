@@ -4,11 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sync"
@@ -93,7 +91,7 @@ func must(t testing.TB, err error) {
 func (e *env) writer(worker int) *eventlog.Writer {
 	e.t.Helper()
 	e.pid++
-	dir := filepath.Join(e.dataDir, "events", fmt.Sprintf("worker-%d", worker), fmt.Sprintf("w%d-%d", time.Now().UnixNano(), e.pid))
+	dir := eventlog.ProcessDir(eventlog.WorkerDir(e.dataDir, worker), time.Now(), e.pid)
 	segMax := e.segMax
 	if segMax == 0 {
 		segMax = 64 * eventlog.RecordSize

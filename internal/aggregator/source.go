@@ -8,25 +8,19 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"adnet/internal/eventlog"
 	"adnet/models"
 )
 
-// Event-log layout this package relies on (see internal/eventlog and cmd/adnet): each worker
-// process writes <events>/worker-<n>/w<start-unixnano>-<pid>/, holding <20 digits>.seg
-// segments and the writer's writer.lock.
 const (
-	sourceGlob   = "worker-*/w*"
-	lockFileName = "writer.lock"
-	segmentExt   = ".seg"
-	removedDir   = ".removed" // sources being deleted: out of sourceGlob's sight
+	// removedDir holds sources being deleted, in the events root beside the logs, where
+	// eventlog.Sources does not look.
+	removedDir = ".removed"
 	// deadProbeAge: a source is probed for a live writer only after this long without a
 	// write, which keeps the probe's momentary lock away from a writer that is just starting.
 	deadProbeAge = 30 * time.Second
@@ -56,17 +50,14 @@ type source struct {
 // discover opens the sources that appeared since the last call, at their committed offsets
 // (a new source has none and is read from its beginning).
 func (a *Aggregator) discover() error {
-	dirs, err := filepath.Glob(filepath.Join(a.eventsDir, sourceGlob))
+	srcs, err := eventlog.Sources(a.eventsDir)
 	if err != nil {
 		return err
 	}
 	added := false
-	for _, d := range dirs {
-		name := filepath.Base(filepath.Dir(d)) + "/" + filepath.Base(d)
+	for _, src := range srcs {
+		name, d := src.Name, src.Dir
 		if a.byName[name] != nil {
-			continue
-		}
-		if fi, err := os.Stat(d); err != nil || !fi.IsDir() {
 			continue
 		}
 		if len(name) > 64 {
@@ -145,97 +136,18 @@ func (a *Aggregator) pick(now time.Time) *source {
 	return best
 }
 
-// segmentInfo is one segment file of a source directory.
-type segmentInfo struct {
-	seq   uint64
-	size  int64
-	mtime time.Time
-}
-
-// listSegments returns the segments of dir ascending, and the size of all its files.
-func listSegments(dir string) ([]segmentInfo, int64, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, 0, nil
-	} else if err != nil {
-		return nil, 0, err
-	}
-	var segs []segmentInfo
-	var total int64
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil {
-			continue // removed meanwhile
-		}
-		total += fi.Size()
-		n := e.Name()
-		if len(n) != 20+len(segmentExt) || !strings.HasSuffix(n, segmentExt) {
-			continue
-		}
-		seq, err := strconv.ParseUint(n[:20], 10, 64)
-		if err != nil {
-			continue
-		}
-		segs = append(segs, segmentInfo{seq: seq, size: fi.Size(), mtime: fi.ModTime()})
-	}
-	slices.SortFunc(segs, func(x, y segmentInfo) int {
-		if x.seq < y.seq {
-			return -1
-		} else if x.seq > y.seq {
-			return 1
-		}
-		return 0
-	})
-	return segs, total, nil
-}
-
-// lag returns the bytes of segs after pos.
-func lag(segs []segmentInfo, pos eventlog.Position) int64 {
-	var n int64
-	for _, sg := range segs {
-		switch {
-		case sg.seq > pos.Segment || pos.Segment == 0:
-			n += sg.size
-		case sg.seq == pos.Segment:
-			n += max(0, sg.size-pos.Offset)
-		}
-	}
-	return n
-}
-
 // lastWrite returns the newest modification time in dir (the directory itself included).
-func lastWrite(dir string, segs []segmentInfo) time.Time {
+func lastWrite(dir string, segs []eventlog.SegmentInfo) time.Time {
 	var t time.Time
 	if fi, err := os.Stat(dir); err == nil {
 		t = fi.ModTime()
 	}
 	for _, sg := range segs {
-		if sg.mtime.After(t) {
-			t = sg.mtime
+		if sg.ModTime.After(t) {
+			t = sg.ModTime
 		}
 	}
 	return t
-}
-
-// writerGone reports whether no writer holds dir's lock. The probe takes the lock for an
-// instant, so it is only made on directories idle for deadProbeAge: a directory belongs to
-// one worker process, which takes the lock right after creating it and never again.
-func writerGone(dir string) bool {
-	f, err := os.Open(filepath.Join(dir, lockFileName))
-	if errors.Is(err, fs.ErrNotExist) {
-		return true
-	} else if err != nil {
-		return false
-	}
-	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		return false
-	}
-	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
-	return true
 }
 
 // maintain refreshes the lag and disk figures, marks sources whose writer is gone, deletes
@@ -245,13 +157,13 @@ func (a *Aggregator) maintain(ctx context.Context, now time.Time) {
 	stats := make([]SourceStats, 0, len(a.sources))
 	var keep []*source
 	for _, s := range a.sources {
-		segs, size, err := listSegments(s.dir)
+		segs, size, err := eventlog.Segments(s.dir)
 		if err != nil {
 			a.log.WithError(err).WithField("source", s.name).Warn("aggregator: listing source")
 		}
-		s.lagBytes, s.diskBytes = lag(segs, s.committed), size
+		s.lagBytes, s.diskBytes = eventlog.BytesAfter(segs, s.committed), size
 		idle := now.Sub(lastWrite(s.dir, segs))
-		if !s.dead && !s.eofAt.IsZero() && !s.hasHead && idle >= deadProbeAge && writerGone(s.dir) {
+		if !s.dead && !s.eofAt.IsZero() && !s.hasHead && idle >= deadProbeAge && eventlog.WriterGone(s.dir) {
 			s.dead = true
 			a.log.WithField("source", s.name).Info("aggregator: source finished (its writer is gone)")
 		}
@@ -297,9 +209,9 @@ func (a *Aggregator) maintain(ctx context.Context, now time.Time) {
 }
 
 // remove deletes a finished source together with its offset: first the directory is renamed
-// out of the sources' glob (atomic), then the offset row is deleted, then the files. A crash
-// in between leaves the renamed directory, and finishRemovals completes the job; the offset
-// is never deleted while the directory can still be found and re-read from its start.
+// out of eventlog.Sources' sight (atomic), then the offset row is deleted, then the files. A
+// crash in between leaves the renamed directory, and finishRemovals completes the job; the
+// offset is never deleted while the directory can still be found and re-read from its start.
 func (a *Aggregator) remove(ctx context.Context, s *source) bool {
 	tombs := filepath.Join(a.eventsDir, removedDir)
 	if err := os.MkdirAll(tombs, 0o750); err != nil {

@@ -11,7 +11,6 @@ import (
 
 	"adnet/internal/eventlog"
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
 // TestNoImpressionOrderingAcrossSources: worker 2 logs a click before worker 1 logs the beacon
@@ -86,7 +85,7 @@ func TestFinishedSourceRemoved(t *testing.T) {
 		t.Fatalf("%d source dirs", len(dirs))
 	}
 	goneDir, liveDir := dirs[0], dirs[1]
-	segsBefore, _, err := listSegments(liveDir)
+	segsBefore, _, err := eventlog.Segments(liveDir)
 	must(t, err)
 
 	opt := e.options(e.store)
@@ -105,7 +104,7 @@ func TestFinishedSourceRemoved(t *testing.T) {
 		return errors.Is(err, fs.ErrNotExist) && oerr == nil && !has
 	})
 	waitFor(t, "the live source's committed segments to be pruned", func() bool {
-		segs, _, _ := listSegments(liveDir)
+		segs, _, _ := eventlog.Segments(liveDir)
 		return len(segs) >= 1 && len(segs) < len(segsBefore)
 	})
 	must(t, stop())
@@ -128,7 +127,7 @@ func TestInterruptedRemovalFinished(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
-	must(t, e.store.FlushBatch(ctx, &mysql.Batch{Offsets: []mysql.Offset{{Source: "worker-9/w1-1", Segment: 3, Offset: 116}}}))
+	must(t, e.store.FlushBatch(ctx, &models.Batch{Offsets: []models.Offset{{Source: "worker-9/w1-1", Segment: 3, Offset: 116}}}))
 	tomb := filepath.Join(e.dataDir, "events", removedDir, "worker-9_w1-1")
 	must(t, os.MkdirAll(tomb, 0o750))
 	must(t, os.WriteFile(filepath.Join(tomb, "00000000000000000003.seg"), make([]byte, 116), 0o640))

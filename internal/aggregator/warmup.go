@@ -51,7 +51,7 @@ func (a *Aggregator) warmUp(ctx context.Context) error {
 		if s.committed == (eventlog.Position{}) {
 			continue
 		}
-		segs, _, err := listSegments(s.dir)
+		segs, _, err := eventlog.Segments(s.dir)
 		if err != nil {
 			return err
 		}
@@ -59,8 +59,8 @@ func (a *Aggregator) warmUp(ctx context.Context) error {
 		// a segment last written a minute before the cutoff holds nothing after it.
 		start := eventlog.Position{Segment: s.committed.Segment}
 		for _, sg := range segs {
-			if !sg.mtime.Before(cutoff.Add(-time.Minute)) {
-				start = eventlog.Position{Segment: sg.seq}
+			if !sg.ModTime.Before(cutoff.Add(-time.Minute)) {
+				start = eventlog.Position{Segment: sg.Seq}
 				break
 			}
 		}

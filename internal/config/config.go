@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -58,6 +59,7 @@ type Config struct {
 	Stats     Stats     `toml:"stats"`
 	Fraud     Fraud     `toml:"fraud"`
 	Monitor   Monitor   `toml:"monitor"`
+	Pools     Pools     `toml:"pools"`
 }
 
 // FCGI configures the FastCGI serving of each worker.
@@ -78,6 +80,7 @@ type Nginx struct {
 	DemoDir           string   `toml:"demo_dir"`
 	StatusAllow       []string `toml:"status_allow"`
 	User              string   `toml:"user"`
+	ClientConnections int      `toml:"client_connections"`
 }
 
 // MySQL configures the MariaDB/MySQL connection.
@@ -108,6 +111,9 @@ type Privacy struct {
 
 // Events configures each worker's append-only event log.
 type Events struct {
+	// Fsync is the durability policy: FsyncInterval (page cache, fsync every
+	// fsync_interval) or FsyncAlways (fsync before answering).
+	Fsync           string   `toml:"fsync"`
 	FsyncInterval   Duration `toml:"fsync_interval"`
 	SegmentMaxBytes ByteSize `toml:"segment_max_bytes"`
 	SegmentMaxAge   Duration `toml:"segment_max_age"`
@@ -140,6 +146,37 @@ type Monitor struct {
 	History        Duration `toml:"history"`
 }
 
+// Values of events.fsync, the event log's durability policy.
+const (
+	// FsyncInterval keeps events in the page cache and fsyncs every events.fsync_interval:
+	// a crash of the process loses nothing, a power failure or kernel crash loses at most
+	// the events written in the last fsync_interval (per worker), which were already
+	// answered.
+	FsyncInterval = "interval"
+	// FsyncAlways fsyncs each event before its response is sent: nothing answered is
+	// lost, at the cost of one fsync per event on the request path.
+	FsyncAlways = "always"
+)
+
+// Pools configures the worker pools besides the ad-serving workers of the top-level
+// settings.
+type Pools struct {
+	// Console serves the console (/admin/) and the REST API (/api/) on sockets of its own,
+	// so that ad traffic at its cap never starves the console and a slow report never takes
+	// an ad-serving slot.
+	Console Pool `toml:"console"`
+}
+
+// Pool is one pool of FastCGI worker processes.
+type Pool struct {
+	Workers     int `toml:"workers"`
+	MaxChildren int `toml:"max_children"`
+	Queue       int `toml:"queue"`
+}
+
+// ConsolePool is the name of the console's pool: its sockets are console-<n>.sock.
+const ConsolePool = "console"
+
 // Defaults returns the configuration an empty file yields.
 func Defaults() *Config {
 	return &Config{
@@ -158,6 +195,7 @@ func Defaults() *Config {
 		SocketMode:      0o660,
 		ListenBacklog:   1024,
 		PidFile:         "run/adnet.pid",
+		Pools:           Pools{Console: Pool{Workers: 1, MaxChildren: 8, Queue: 16}},
 		FCGI:            FCGI{Engine: "native"},
 		Nginx: Nginx{
 			Listen:            "127.0.0.1:8080",
@@ -167,6 +205,7 @@ func Defaults() *Config {
 			ConnectTimeout:    Duration(time.Second),
 			StaticDir:         "static",
 			StatusAllow:       []string{"127.0.0.1/32", "::1/128"},
+			ClientConnections: 10000,
 		},
 		MySQL:     MySQL{DSN: "root@unix(mysql/mysqld.sock)/adnet", MaxOpenConns: 8},
 		Inventory: Inventory{RefreshInterval: Duration(5 * time.Second)},
@@ -177,6 +216,7 @@ func Defaults() *Config {
 		},
 		Privacy: Privacy{ViewerCookie: true, HonorGPC: true},
 		Events: Events{
+			Fsync:           FsyncInterval,
 			FsyncInterval:   Duration(time.Second),
 			SegmentMaxBytes: 64 << 20,
 			SegmentMaxAge:   Duration(time.Hour),
@@ -187,7 +227,7 @@ func Defaults() *Config {
 			FlushInterval:   Duration(5 * time.Second),
 			HourlyRetention: Duration(90 * 24 * time.Hour),
 			ClickRetention:  Duration(90 * 24 * time.Hour),
-			ReportAllow:     []string{"127.0.0.1/32", "::1/128"},
+			ReportAllow:     []string{},
 		},
 		Fraud: Fraud{
 			ClickWindow:    Duration(10 * time.Minute),
@@ -281,9 +321,24 @@ func (c *Config) Location() *time.Location {
 	return loc
 }
 
-// WorkerSocket returns the FastCGI socket path of worker n (1-based).
+// WorkerSocket returns the FastCGI socket path of ad worker n (1-based).
 func (c *Config) WorkerSocket(n int) string {
-	return filepath.Join(c.SocketDir, fmt.Sprintf("worker-%d.sock", n))
+	return c.PoolSocket("worker", n)
+}
+
+// PoolSocket returns the FastCGI socket path of worker n (1-based) of pool ("worker" for
+// the ad workers, ConsolePool).
+func (c *Config) PoolSocket(pool string, n int) string {
+	return filepath.Join(c.SocketDir, fmt.Sprintf("%s-%d.sock", pool, n))
+}
+
+// ConsoleSockets returns the console pool's sockets.
+func (c *Config) ConsoleSockets() []string {
+	out := make([]string, c.Pools.Console.Workers)
+	for i := range out {
+		out[i] = c.PoolSocket(ConsolePool, i+1)
+	}
+	return out
 }
 
 // StatusSocket returns the path of the master's HTTP status socket, which nginx proxies
@@ -292,11 +347,6 @@ func (c *Config) StatusSocket() string { return filepath.Join(c.SocketDir, "mast
 
 // AggregatorSocket returns the path of the aggregator's control socket (its status as JSON).
 func (c *Config) AggregatorSocket() string { return filepath.Join(c.SocketDir, "aggregator.sock") }
-
-// EventDir returns the event-log directory of worker n.
-func (c *Config) EventDir(n int) string {
-	return filepath.Join(c.DataDir, "events", fmt.Sprintf("worker-%d", n))
-}
 
 // Validate returns every problem with c, each naming the setting and the fix.
 func (c *Config) Validate() Problems {
@@ -330,6 +380,9 @@ func (c *Config) Validate() Problems {
 	intRange("workers", c.Workers, 1, 256)
 	intRange("max_children", c.MaxChildren, 1, 100000)
 	intRange("queue", c.Queue, 0, 1000000)
+	intRange("pools.console.workers", c.Pools.Console.Workers, 1, 64)
+	intRange("pools.console.max_children", c.Pools.Console.MaxChildren, 1, 10000)
+	intRange("pools.console.queue", c.Pools.Console.Queue, 0, 100000)
 	if c.Queue > 0 {
 		positive("queue_timeout", c.QueueTimeout)
 	}
@@ -360,6 +413,7 @@ func (c *Config) Validate() Problems {
 		add("nginx.listen = %q: must be IP:port such as \"127.0.0.1:8080\" or \"[::]:80\"", c.Nginx.Listen)
 	}
 	intRange("nginx.keepalive", c.Nginx.Keepalive, 0, 10000)
+	intRange("nginx.client_connections", c.Nginx.ClientConnections, 100, 1000000)
 	intRange("nginx.next_upstream_tries", c.Nginx.NextUpstreamTries, 1, 16)
 	positive("nginx.connect_timeout", c.Nginx.ConnectTimeout)
 	notEmpty("nginx.static_dir", c.Nginx.StaticDir)
@@ -383,7 +437,14 @@ func (c *Config) Validate() Problems {
 		add("tracking.fallback_url = %q: must be an http(s) URL (or empty for the ad server's home page)", c.Tracking.FallbackURL)
 	}
 
-	positive("events.fsync_interval", c.Events.FsyncInterval)
+	switch c.Events.Fsync {
+	case FsyncInterval:
+		positive("events.fsync_interval", c.Events.FsyncInterval)
+	case FsyncAlways:
+		// fsync_interval is unused; any value is accepted so that switching back is one line.
+	default:
+		add("events.fsync = %q: must be %q (fsync every events.fsync_interval; a power loss can lose that much) or %q (fsync before answering; nothing answered is lost, at the cost of one fsync per event)", c.Events.Fsync, FsyncInterval, FsyncAlways)
+	}
 	if c.Events.SegmentMaxBytes < 1<<20 {
 		add("events.segment_max_bytes = %d: must be at least 1MiB", c.Events.SegmentMaxBytes)
 	}
@@ -423,6 +484,34 @@ func checkCIDRs(p *Problems, name string, list []string) {
 			}
 		}
 	}
+}
+
+// Prefixes parses configured addresses and CIDRs (stats.report_allow, fraud.trusted_proxies:
+// the entries Validate accepts); a plain address is a /32 or /128, a CIDR is masked.
+func Prefixes(entries []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(entries))
+	for _, e := range entries {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or CIDR", e)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
+}
+
+// Host returns the host name of tracking.base_url ("" if it has none): the ad server's own
+// host, which a referrer check must not take for a publisher's page.
+func (t Tracking) Host() string {
+	u, err := url.Parse(t.BaseURL)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // NginxStatusURL returns monitor.nginx_status_url, or the stub_status URL on nginx.listen.

@@ -171,3 +171,61 @@ func TestFCGIEngine(t *testing.T) {
 		t.Fatalf("error for a wrong engine: %v", err)
 	}
 }
+
+func TestPrefixesAndHost(t *testing.T) {
+	got, err := Prefixes([]string{"10.1.2.3/8", "192.0.2.7", "::1"})
+	if err != nil || len(got) != 3 || got[0].String() != "10.0.0.0/8" || got[1].String() != "192.0.2.7/32" || got[2].String() != "::1/128" {
+		t.Errorf("Prefixes = %v, %v", got, err)
+	}
+	if _, err := Prefixes([]string{"10.0.0.0/8", "nope"}); err == nil || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("a bad entry: %v", err)
+	}
+	for raw, want := range map[string]string{"https://ads.example:8443/x": "ads.example", "http://[::1]:8080": "::1", "%zz": "", "": ""} {
+		if got := (Tracking{BaseURL: raw}).Host(); got != want {
+			t.Errorf("Host(%q) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+// TestClientConnections: nginx.client_connections defaults to 10,000 (the seed's 5,620
+// active connections with room) and a value out of range names the setting and the range.
+func TestClientConnections(t *testing.T) {
+	c, err := Load(writeFile(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Nginx.ClientConnections != 10000 {
+		t.Errorf("nginx.client_connections default = %d, want 10000", c.Nginx.ClientConnections)
+	}
+	_, err = Load(writeFile(t, "[nginx]\nclient_connections = 10\n"))
+	if err == nil || !strings.Contains(err.Error(), "nginx.client_connections = 10: must be between 100 and 1000000") {
+		t.Errorf("client_connections = 10: got %v", err)
+	}
+}
+
+// TestEventsFsync: the durability policy is "interval" (default) or "always"; anything else
+// is refused with the setting, both values and what each costs.
+func TestEventsFsync(t *testing.T) {
+	c, err := Load(writeFile(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Events.Fsync != FsyncInterval {
+		t.Errorf("events.fsync default = %q, want %q", c.Events.Fsync, FsyncInterval)
+	}
+	if c, err = Load(writeFile(t, "[events]\nfsync = \"always\"\n")); err != nil || c.Events.Fsync != FsyncAlways {
+		t.Errorf("fsync = always: %v, %+v", err, c)
+	}
+	// With "always" the interval is not used, so a zero one is no problem.
+	if _, err = Load(writeFile(t, "[events]\nfsync = \"always\"\nfsync_interval = \"0s\"\n")); err != nil {
+		t.Errorf("fsync = always with fsync_interval 0: %v", err)
+	}
+	_, err = Load(writeFile(t, "[events]\nfsync = \"sometimes\"\n"))
+	if err == nil || !strings.Contains(err.Error(), `events.fsync = "sometimes": must be "interval"`) || !strings.Contains(err.Error(), `or "always"`) {
+		t.Errorf("fsync = sometimes: got %v", err)
+	}
+	_, err = Load(writeFile(t, "[events]\nfsync_interval = \"0s\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "events.fsync_interval") {
+		t.Errorf("fsync = interval with fsync_interval 0: got %v", err)
+	}
+}

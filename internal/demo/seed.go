@@ -36,6 +36,26 @@ type Network struct {
 	Zones       []models.Zone
 }
 
+// EmptyCheckStore is Store plus the look at existing advertisers that SeedIfEmpty needs.
+type EmptyCheckStore interface {
+	Store
+	ListAdvertisers(ctx context.Context, filter models.AdvertiserFilter) ([]models.Advertiser, error)
+}
+
+// SeedIfEmpty seeds the demo network into a database without advertisers and returns what it
+// created; a database that has any is left alone (nil, nil), so `make run` can call it on
+// every start without duplicating the network or touching real data.
+func SeedIfEmpty(ctx context.Context, s EmptyCheckStore, baseURL string) (*Network, error) {
+	existing, err := s.ListAdvertisers(ctx, models.AdvertiserFilter{})
+	if err != nil {
+		return nil, err
+	}
+	if len(existing) > 0 {
+		return nil, nil
+	}
+	return Seed(ctx, s, baseURL)
+}
+
 // Seed creates the demo network. baseURL is the ad server's public URL: creatives' images
 // live under its /static/creatives/ and their landing pages under /demo/. It is not
 // idempotent; callers seed only an empty database.

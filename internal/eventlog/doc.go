@@ -17,9 +17,12 @@
 //
 // # Layout
 //
-// Each worker has its own directory (the lead passes <data_dir>/events/worker-<n>/) holding
-// segment files named <20-digit sequence>.seg, e.g. 00000000000000000042.seg, and a
-// writer.lock file that stops two live writers from sharing a directory. A Writer always
+// Each worker process has its own directory, ProcessDir(WorkerDir(data_dir, n), start, pid) =
+// <data_dir>/events/worker-<n>/w<start-unixnano>-<pid>/, holding segment files named
+// <20-digit sequence>.seg, e.g. 00000000000000000042.seg, and a writer.lock file that stops
+// two live writers from sharing a directory. layout.go is the one place that knows these
+// names: readers find the directories with Sources, list them with Segments and ask
+// WriterGone whether a directory is finished. A Writer always
 // starts a new segment when it opens, so it never appends after a torn tail left by a
 // crashed predecessor; it rotates to the next sequence by size and by age. A segment is a
 // plain concatenation of records (see record.go for the byte layout) with no file header, so

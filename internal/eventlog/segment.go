@@ -6,18 +6,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"adnet/models"
-)
-
-const (
-	segmentExt     = ".seg"
-	segmentNameLen = 20 + len(segmentExt)
-	lockFileName   = "writer.lock"
 )
 
 // Position is a place in a worker's log: the byte offset within a segment. The reader
@@ -58,45 +51,6 @@ func ParsePosition(s string) (Position, error) {
 		return Position{}, models.Errorf(models.EINVALID, "Invalid event log position %q: want segment:offset.", s)
 	}
 	return Position{Segment: n, Offset: o}, nil
-}
-
-// segmentName returns the file name of segment seq.
-func segmentName(seq uint64) string {
-	return fmt.Sprintf("%020d%s", seq, segmentExt)
-}
-
-// parseSegmentName returns the sequence of a segment file name, or false for other files.
-func parseSegmentName(name string) (uint64, bool) {
-	if len(name) != segmentNameLen || !strings.HasSuffix(name, segmentExt) {
-		return 0, false
-	}
-	digits := name[:20]
-	for i := 0; i < len(digits); i++ {
-		if digits[i] < '0' || digits[i] > '9' {
-			return 0, false
-		}
-	}
-	seq, err := strconv.ParseUint(digits, 10, 64)
-	return seq, err == nil
-}
-
-// listSegments returns the sequences of the segments in dir, ascending. A missing directory
-// has no segments: the reader may start before the worker created its directory.
-func listSegments(dir string) ([]uint64, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	} else if err != nil {
-		return nil, fmt.Errorf("eventlog: list segments: %w", err)
-	}
-	seqs := make([]uint64, 0, len(entries))
-	for _, e := range entries {
-		if seq, ok := parseSegmentName(e.Name()); ok && e.Type().IsRegular() {
-			seqs = append(seqs, seq)
-		}
-	}
-	slices.Sort(seqs)
-	return seqs, nil
 }
 
 // Prune deletes the segments of dir that lie wholly before committed (the position the

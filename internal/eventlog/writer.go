@@ -29,8 +29,12 @@ type WriterOptions struct {
 	SegmentMaxBytes int64         // rotate before a segment would exceed this size
 	SegmentMaxAge   time.Duration // rotate a non-empty segment older than this, so Prune can reclaim it
 	FsyncInterval   time.Duration // bound on what a power loss can take
-	MaxDiskBytes    int64         // refuse appends once the directory would exceed this; 0 = unlimited
-	Logger          logrus.FieldLogger
+	// SyncEachAppend fsyncs every record before Append returns (events.fsync = "always"):
+	// nothing answered is lost on power failure, at the price of one fsync per event,
+	// serialised per worker.
+	SyncEachAppend bool
+	MaxDiskBytes   int64 // refuse appends once the directory would exceed this; 0 = unlimited
+	Logger         logrus.FieldLogger
 }
 
 // WriterStats is a snapshot of a Writer's counters for the status page and metrics.
@@ -185,11 +189,37 @@ func (w *Writer) Append(ev *models.Event) error {
 		w.dropPartial(n, err)
 		return w.fail(fmt.Errorf("eventlog: append: %w", err), false)
 	}
+	if w.opt.SyncEachAppend {
+		if err := w.syncAppended(); err != nil {
+			return w.fail(err, false)
+		}
+	} else {
+		w.dirty = true
+	}
 	w.size += RecordSize
-	w.dirty = true
 	w.records.Add(1)
 	w.bytes.Add(RecordSize)
 	w.diskBytes.Add(RecordSize)
+	return nil
+}
+
+// syncAppended makes the record just written durable (and a new segment's name): the
+// SyncEachAppend policy. When the fsync fails the record is cut off again, so that an event
+// answered 503 is never counted, and the segment is retired. The caller holds mu.
+func (w *Writer) syncAppended() error {
+	if err := w.fsync(w.f); err != nil {
+		if terr := w.f.Truncate(w.size); terr != nil {
+			w.log.WithError(terr).Error("eventlog: cannot remove a record whose fsync failed")
+		}
+		w.broken = true
+		return err
+	}
+	if w.dirDirty {
+		if err := w.fsyncDir(); err != nil {
+			return err
+		}
+		w.dirDirty = false
+	}
 	return nil
 }
 

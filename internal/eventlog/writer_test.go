@@ -490,3 +490,25 @@ func TestSyncFsyncs(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestSyncEachAppend: with events.fsync = "always" every record is fsynced before Append
+// returns (the background interval is an hour here, so no other fsync happens).
+func TestSyncEachAppend(t *testing.T) {
+	w := openTestWriter(t, WriterOptions{FsyncInterval: time.Hour, SyncEachAppend: true})
+	before := w.Stats().Fsyncs
+	appendN(t, w, 1, 0, 5)
+	if got := w.Stats().Fsyncs - before; got < 5 {
+		t.Fatalf("%d fsyncs for 5 appends with SyncEachAppend, want at least 5", got)
+	}
+	plain := openTestWriter(t, WriterOptions{FsyncInterval: time.Hour})
+	before = plain.Stats().Fsyncs
+	appendN(t, plain, 1, 0, 5)
+	if got := plain.Stats().Fsyncs - before; got != 0 {
+		t.Fatalf("%d fsyncs for 5 appends with the interval policy, want 0", got)
+	}
+	evs, _, r := readAll(t, w.opt.Dir, Position{})
+	r.Close()
+	if len(evs) != 5 {
+		t.Fatalf("read %d events, want 5", len(evs))
+	}
+}

@@ -5,31 +5,30 @@ import (
 	"time"
 
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
 // FlagReviewStore is what ReviewFlag needs from storage; *mysql.Store implements it.
 type FlagReviewStore interface {
-	ReviewFraudFlag(ctx context.Context, id int64, status string, at time.Time) (*mysql.FraudFlag, error)
-	ListFraudFlags(ctx context.Context, filter mysql.FraudFlagFilter) ([]mysql.FraudFlag, error)
+	ReviewFraudFlag(ctx context.Context, id int64, status string, at time.Time) (*models.FraudFlag, error)
+	ListFraudFlags(ctx context.Context, filter models.FraudFlagFilter) ([]models.FraudFlag, error)
 	GetZone(ctx context.Context, id int64) (*models.Zone, error)
 	UpdateZone(ctx context.Context, z *models.Zone) error
 }
 
-// ReviewFlag closes the open flag id as mysql.FlagConfirmed or mysql.FlagDismissed. Dismissing
+// ReviewFlag closes the open flag id as models.FlagConfirmed or models.FlagDismissed. Dismissing
 // a false alarm also undoes what auto-pause did because of it: the zone it paused is resumed,
 // unless the zone has another open flag (it is still suspect) or is no longer paused (an
 // operator has decided about it since). Confirming leaves the zone as it is. resumed reports
 // whether the zone was resumed.
-func ReviewFlag(ctx context.Context, st FlagReviewStore, id int64, status string, now time.Time) (f *mysql.FraudFlag, resumed bool, err error) {
+func ReviewFlag(ctx context.Context, st FlagReviewStore, id int64, status string, now time.Time) (f *models.FraudFlag, resumed bool, err error) {
 	f, err = st.ReviewFraudFlag(ctx, id, status, now)
 	if err != nil {
 		return nil, false, err
 	}
-	if status != mysql.FlagDismissed || f.EntityKind != mysql.FlagZone || f.PausedAt == nil {
+	if status != models.FlagDismissed || f.EntityKind != models.FlagZone || f.PausedAt == nil {
 		return f, false, nil
 	}
-	open, err := st.ListFraudFlags(ctx, mysql.FraudFlagFilter{Status: mysql.FlagOpen, EntityKind: mysql.FlagZone, EntityID: f.EntityID})
+	open, err := st.ListFraudFlags(ctx, models.FraudFlagFilter{Status: models.FlagOpen, EntityKind: models.FlagZone, EntityID: f.EntityID})
 	if err != nil {
 		return f, false, err
 	}

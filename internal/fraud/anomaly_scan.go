@@ -12,14 +12,13 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
 // AnomalyStore is what the anomaly scanner needs from storage; *mysql.Store implements it.
 type AnomalyStore interface {
-	EachZoneHour(ctx context.Context, from, to time.Time, fn func(*mysql.ZoneHour) error) error
-	UpsertFraudFlag(ctx context.Context, f *mysql.FraudFlag) (created bool, err error)
-	ReviewedFraudFlags(ctx context.Context, since time.Time) ([]mysql.FraudFlagKey, error)
+	EachZoneHour(ctx context.Context, from, to time.Time, fn func(*models.ZoneHour) error) error
+	UpsertFraudFlag(ctx context.Context, f *models.FraudFlag) (created bool, err error)
+	ReviewedFraudFlags(ctx context.Context, since time.Time) ([]models.FraudFlagKey, error)
 	MarkFraudFlagPaused(ctx context.Context, id int64, at time.Time) error
 	GetZone(ctx context.Context, id int64) (*models.Zone, error)
 	UpdateZone(ctx context.Context, z *models.Zone) error
@@ -74,7 +73,7 @@ type entityKey struct {
 }
 
 // entityKinds are the kinds the scanner assesses, in report order.
-var entityKinds = [...]string{mysql.FlagZone, mysql.FlagSite, mysql.FlagPublisher}
+var entityKinds = [...]string{models.FlagZone, models.FlagSite, models.FlagPublisher}
 
 // NewAnomalyScanner checks o and returns a scanner.
 func NewAnomalyScanner(o ScannerOptions) (*AnomalyScanner, error) {
@@ -105,15 +104,15 @@ func NewAnomalyScanner(o ScannerOptions) (*AnomalyScanner, error) {
 
 // ScanResult is what one scan found and did.
 type ScanResult struct {
-	RecentFrom   time.Time         `json:"recent_from"`   // the recent window: [RecentFrom, now]
-	BaselineFrom time.Time         `json:"baseline_from"` // the baseline: [BaselineFrom, RecentFrom)
-	Assessed     int               `json:"assessed"`      // entity metrics judged (enough volume and a baseline)
-	LowVolume    int               `json:"low_volume"`    // entity metrics with too few recent events to judge
-	NoBaseline   int               `json:"no_baseline"`   // entity metrics with neither history nor peers
-	Suppressed   int               `json:"suppressed"`    // anomalous, but reviewed within the cooldown
-	Opened       int               `json:"opened"`        // flags opened by this scan (the others were open already)
-	Flags        []mysql.FraudFlag `json:"flags"`
-	Paused       []int64           `json:"paused_zones"` // zones paused by this scan (fraud.auto_pause)
+	RecentFrom   time.Time          `json:"recent_from"`   // the recent window: [RecentFrom, now]
+	BaselineFrom time.Time          `json:"baseline_from"` // the baseline: [BaselineFrom, RecentFrom)
+	Assessed     int                `json:"assessed"`      // entity metrics judged (enough volume and a baseline)
+	LowVolume    int                `json:"low_volume"`    // entity metrics with too few recent events to judge
+	NoBaseline   int                `json:"no_baseline"`   // entity metrics with neither history nor peers
+	Suppressed   int                `json:"suppressed"`    // anomalous, but reviewed within the cooldown
+	Opened       int                `json:"opened"`        // flags opened by this scan (the others were open already)
+	Flags        []models.FraudFlag `json:"flags"`
+	Paused       []int64            `json:"paused_zones"` // zones paused by this scan (fraud.auto_pause)
 }
 
 // Scan judges every zone, site and publisher with traffic in the recent window, records the
@@ -140,7 +139,7 @@ func (s *AnomalyScanner) Scan(ctx context.Context, now time.Time) (*ScanResult, 
 	if err != nil {
 		return nil, err
 	}
-	skip := make(map[mysql.FraudFlagKey]bool, len(reviewed))
+	skip := make(map[models.FraudFlagKey]bool, len(reviewed))
 	for _, k := range reviewed {
 		skip[k] = true
 	}
@@ -174,7 +173,7 @@ func (s *AnomalyScanner) Scan(ctx context.Context, now time.Time) (*ScanResult, 
 			if !a.Flag {
 				continue
 			}
-			if skip[mysql.FraudFlagKey{EntityKind: k.kind, EntityID: k.id, Metric: metric}] {
+			if skip[models.FraudFlagKey{EntityKind: k.kind, EntityID: k.id, Metric: metric}] {
 				res.Suppressed++
 				continue
 			}
@@ -188,7 +187,7 @@ func (s *AnomalyScanner) Scan(ctx context.Context, now time.Time) (*ScanResult, 
 
 // record writes one anomaly as an open flag and applies auto-pause to a zone.
 func (s *AnomalyScanner) record(ctx context.Context, k entityKey, a *Assessment, now time.Time, res *ScanResult) error {
-	f := mysql.FraudFlag{EntityKind: k.kind, EntityID: k.id, Metric: a.Metric, Value: a.Value, Baseline: a.Baseline.Rate,
+	f := models.FraudFlag{EntityKind: k.kind, EntityID: k.id, Metric: a.Metric, Value: a.Value, Baseline: a.Baseline.Rate,
 		Z: a.Z, Volume: a.Volume, BaselineSource: a.Baseline.Source, LastSeenAt: now}
 	created, err := s.opt.Store.UpsertFraudFlag(ctx, &f)
 	if err != nil {
@@ -200,7 +199,7 @@ func (s *AnomalyScanner) record(ctx context.Context, k entityKey, a *Assessment,
 		res.Opened++
 		s.log.WithFields(fields).Warn("anomaly: flagged for review")
 	}
-	if s.opt.AutoPause && k.kind == mysql.FlagZone && f.PausedAt == nil {
+	if s.opt.AutoPause && k.kind == models.FlagZone && f.PausedAt == nil {
 		paused, err := s.pauseZone(ctx, k.id)
 		if err != nil {
 			return fmt.Errorf("auto-pause zone %d (flag %d): %w", k.id, f.ID, err)
@@ -258,7 +257,7 @@ func (s *AnomalyScanner) loadBaselines(ctx context.Context, from, to time.Time) 
 		}
 		clear(hour)
 	}
-	err := s.opt.Store.EachZoneHour(ctx, from, to, func(h *mysql.ZoneHour) error {
+	err := s.opt.Store.EachZoneHour(ctx, from, to, func(h *models.ZoneHour) error {
 		if !h.Hour.Equal(cur) {
 			flush()
 			cur = h.Hour
@@ -303,7 +302,7 @@ func (s *AnomalyScanner) loadBaselines(ctx context.Context, from, to time.Time) 
 // recentCounts sums the recent window per entity.
 func (s *AnomalyScanner) recentCounts(ctx context.Context, from, now time.Time) (map[entityKey]Counts, error) {
 	sums := map[entityKey]*Counts{}
-	err := s.opt.Store.EachZoneHour(ctx, from, now.Add(time.Hour), func(h *mysql.ZoneHour) error {
+	err := s.opt.Store.EachZoneHour(ctx, from, now.Add(time.Hour), func(h *models.ZoneHour) error {
 		addZoneHour(sums, h)
 		return nil
 	})
@@ -319,9 +318,9 @@ func (s *AnomalyScanner) recentCounts(ctx context.Context, from, now time.Time) 
 
 // addZoneHour adds one zone's hour to the zone, its site and its publisher. Rows filed under
 // no site or publisher (the aggregator did not know the zone yet) count for the zone only.
-func addZoneHour(m map[entityKey]*Counts, h *mysql.ZoneHour) {
+func addZoneHour(m map[entityKey]*Counts, h *models.ZoneHour) {
 	c := Counts{Impressions: h.Impressions, Clicks: h.Clicks, InvalidImpressions: h.InvalidImpressions, InvalidClicks: h.InvalidClicks}
-	for _, k := range [...]entityKey{{mysql.FlagZone, h.ZoneID}, {mysql.FlagSite, h.SiteID}, {mysql.FlagPublisher, h.PublisherID}} {
+	for _, k := range [...]entityKey{{models.FlagZone, h.ZoneID}, {models.FlagSite, h.SiteID}, {models.FlagPublisher, h.PublisherID}} {
 		if k.id <= 0 {
 			continue
 		}

@@ -22,7 +22,7 @@ type countingStore struct {
 	reads atomic.Int64
 }
 
-func (c *countingStore) EachZoneHour(ctx context.Context, from, to time.Time, fn func(*mysql.ZoneHour) error) error {
+func (c *countingStore) EachZoneHour(ctx context.Context, from, to time.Time, fn func(*models.ZoneHour) error) error {
 	c.reads.Add(1)
 	return c.Store.EachZoneHour(ctx, from, to, fn)
 }
@@ -135,11 +135,11 @@ func (n *network) recent(t *testing.T, zone string, imps, clicks, invImps int64)
 }
 
 // flagSet renders flags as "kind:name:metric:source" for comparison.
-func (n *network) flagSet(flags []mysql.FraudFlag) []string {
+func (n *network) flagSet(flags []models.FraudFlag) []string {
 	var out []string
 	for _, f := range flags {
 		name := f.EntityName
-		if f.EntityKind == mysql.FlagZone {
+		if f.EntityKind == models.FlagZone {
 			name = n.byZone[f.EntityID]
 		}
 		out = append(out, fmt.Sprintf("%s:%s:%s:%s", f.EntityKind, name, f.Metric, f.BaselineSource))
@@ -229,16 +229,16 @@ func TestAnomalyScanFlagsPausesAndReviews(t *testing.T) {
 	if n.zoneStatus(t, "new") != models.StatusActive {
 		t.Fatal("the scan paused again a zone an operator resumed")
 	}
-	open, err := n.store.ListFraudFlags(ctx, mysql.FraudFlagFilter{Status: mysql.FlagOpen})
+	open, err := n.store.ListFraudFlags(ctx, models.FraudFlagFilter{Status: models.FlagOpen})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var inflated *mysql.FraudFlag
+	var inflated *models.FraudFlag
 	for i := range open {
-		if open[i].Scans != 2 || open[i].Status != mysql.FlagOpen {
+		if open[i].Scans != 2 || open[i].Status != models.FlagOpen {
 			t.Errorf("flag after two scans: %+v", open[i])
 		}
-		if open[i].EntityKind == mysql.FlagZone && open[i].EntityID == n.zones["inflated"] {
+		if open[i].EntityKind == models.FlagZone && open[i].EntityID == n.zones["inflated"] {
 			inflated = &open[i]
 		}
 	}
@@ -249,8 +249,8 @@ func TestAnomalyScanFlagsPausesAndReviews(t *testing.T) {
 
 	// The operator dismisses the inflated zone's flag: it paused the zone, which has no
 	// other open flag, so the zone is resumed; the next scans leave that zone's CTR alone.
-	f, resumed, err := fraud.ReviewFlag(ctx, n.store, inflated.ID, mysql.FlagDismissed, time.Time{})
-	if err != nil || !resumed || f.Status != mysql.FlagDismissed {
+	f, resumed, err := fraud.ReviewFlag(ctx, n.store, inflated.ID, models.FlagDismissed, time.Time{})
+	if err != nil || !resumed || f.Status != models.FlagDismissed {
 		t.Fatalf("dismiss: resumed %v, %+v, %v", resumed, f, err)
 	}
 	if n.zoneStatus(t, "inflated") != models.StatusActive {
@@ -265,8 +265,8 @@ func TestAnomalyScanFlagsPausesAndReviews(t *testing.T) {
 	}
 	// Confirming a flag keeps its zone paused.
 	for _, fl := range open {
-		if fl.EntityKind == mysql.FlagZone && fl.EntityID == n.zones["botted"] {
-			if _, resumed, err := fraud.ReviewFlag(ctx, n.store, fl.ID, mysql.FlagConfirmed, time.Time{}); err != nil || resumed {
+		if fl.EntityKind == models.FlagZone && fl.EntityID == n.zones["botted"] {
+			if _, resumed, err := fraud.ReviewFlag(ctx, n.store, fl.ID, models.FlagConfirmed, time.Time{}); err != nil || resumed {
 				t.Fatalf("confirm: resumed %v, %v", resumed, err)
 			}
 		}
@@ -319,7 +319,7 @@ func TestRunAnomalyLoop(t *testing.T) {
 	go func() { done <- fraud.RunAnomalyLoop(ctx, sc, 20*time.Millisecond) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		flags, err := n.store.ListFraudFlags(t.Context(), mysql.FraudFlagFilter{Status: mysql.FlagOpen, EntityKind: mysql.FlagZone})
+		flags, err := n.store.ListFraudFlags(t.Context(), models.FraudFlagFilter{Status: models.FlagOpen, EntityKind: models.FlagZone})
 		if err != nil {
 			t.Fatal(err)
 		}

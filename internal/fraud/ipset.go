@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 
@@ -401,6 +402,44 @@ func (b *IPSetBuilder) AddFile(r io.Reader) []error {
 		errs = append(errs, &LineError{Line: line + 1, Err: err})
 	}
 	return errs
+}
+
+// NewIPSet builds a set from configured entries (fraud.trusted_proxies): addresses, CIDRs or
+// first-last ranges. The first bad entry is the error: a configuration is fixed, not skipped.
+func NewIPSet(entries []string) (*IPSet, error) {
+	b := NewIPSetBuilder()
+	for _, e := range entries {
+		if err := b.Add(e); err != nil {
+			return nil, err
+		}
+	}
+	return b.Build(), nil
+}
+
+// AddListFile adds every entry of the IP list file at path (the format of ParseIPSet). Any
+// bad line is an error naming the file and the lines: a list that is half applied is worse
+// than a refusal.
+func (b *IPSetBuilder) AddListFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if errs := b.AddFile(f); len(errs) > 0 {
+		return fmt.Errorf("%s: %w", path, errors.Join(errs...))
+	}
+	return nil
+}
+
+// IPRanges returns the merged ranges of the set in the order of Ranges (nil for an empty
+// set), as stored by an import.
+func (s *IPSet) IPRanges() []models.IPRange {
+	var out []models.IPRange
+	s.Ranges(func(first, last netip.Addr) bool {
+		out = append(out, models.IPRange{First: first, Last: last})
+		return true
+	})
+	return out
 }
 
 // Ranges calls fn for every merged range of the set, IPv4 first, in ascending order, until fn

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -309,5 +311,37 @@ func TestIPSetRangesRoundTrip(t *testing.T) {
 		if !again.Contains(netip.MustParseAddr(a)) {
 			t.Errorf("%s lost in the round trip", a)
 		}
+	}
+}
+
+func TestNewIPSetAndListFile(t *testing.T) {
+	s, err := NewIPSet([]string{"10.0.0.1", "10.0.0.2", "2001:db8::/32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.IPRanges()
+	if len(r) != 2 || r[0].First.String() != "10.0.0.1" || r[0].Last.String() != "10.0.0.2" || r[1].First.String() != "2001:db8::" {
+		t.Errorf("IPRanges = %v", r)
+	}
+	if _, err := NewIPSet([]string{"10.0.0.1", "bogus"}); err == nil {
+		t.Error("NewIPSet accepted a bad entry")
+	}
+	if (&IPSet{}).IPRanges() != nil {
+		t.Error("an empty set has ranges")
+	}
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.txt"), filepath.Join(dir, "bad.txt")
+	if err := os.WriteFile(good, []byte("# dc\n192.0.2.0/24\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bad, []byte("192.0.2.0/24\nnot an ip\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := NewIPSetBuilder()
+	if err := b.AddListFile(good); err != nil || !b.Build().Contains(netip.MustParseAddr("192.0.2.9")) {
+		t.Errorf("AddListFile(good): %v", err)
+	}
+	if err := NewIPSetBuilder().AddListFile(bad); err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("AddListFile(bad): %v", err)
 	}
 }

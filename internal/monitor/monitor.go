@@ -39,6 +39,9 @@ type Options struct {
 	NginxURL string
 	// Workers reads the workers' status (required).
 	Workers WorkerFetcher
+	// Console reads the console pool's workers, shown apart (their counters are not part
+	// of the ad workers' rates, limits and advice); nil: no console pool.
+	Console WorkerFetcher
 	// Interval between polls (default 1s); History is how far back the ring reaches
 	// (default 1h): it holds History/Interval Samples, at most MaxSamples.
 	Interval time.Duration
@@ -136,6 +139,13 @@ func (m *Monitor) Poll(ctx context.Context) {
 			snap.Nginx.Up = true
 			snap.Nginx.Read = time.Now()
 			snap.Nginx.setStub(st)
+		}()
+	}
+	if m.opt.Console != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			snap.Console = m.opt.Console.Workers(ctx)
 		}()
 	}
 	snap.Workers = m.opt.Workers.Workers(ctx)

@@ -14,6 +14,9 @@ type Snapshot struct {
 	Time    time.Time      `json:"time"`
 	Nginx   NginxStatus    `json:"nginx"`
 	Workers []WorkerStatus `json:"workers"`
+	// Console are the console pool's workers (see Options.Console); not recorded in the
+	// history, which is the ad workers'.
+	Console []WorkerStatus `json:"console,omitempty"`
 }
 
 // NginxStatus is the latest stub_status reading and the rates since the one before.

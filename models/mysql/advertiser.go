@@ -11,22 +11,13 @@ import (
 
 const advertiserColumns = `id, name, status, postback_secret, created_at, updated_at`
 
-// AdvertiserFilter selects advertisers for ListAdvertisers. Nil and zero fields do not filter.
-type AdvertiserFilter struct {
-	// ID restricts the list to one advertiser: set it from the signed-in user's advertiser so
-	// that ownership is imposed by the query, not by the caller remembering to check.
-	ID     *int64
-	Status models.Status
-	Page
-}
-
 // CreateAdvertiser validates a and inserts it, setting its ID and timestamps.
 func (s *Store) CreateAdvertiser(ctx context.Context, a *models.Advertiser) error {
 	if err := a.Validate(); err != nil {
 		return err
 	}
 	now := s.timestamp()
-	res, err := s.db.db.ExecContext(ctx,
+	res, err := s.q.ExecContext(ctx,
 		`INSERT INTO advertisers (name, status, postback_secret, created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?)`,
 		a.Name, a.Status, a.PostbackSecret, now, now)
@@ -44,7 +35,7 @@ func (s *Store) CreateAdvertiser(ctx context.Context, a *models.Advertiser) erro
 // GetAdvertiser returns the advertiser with the given id, or ENOTFOUND.
 func (s *Store) GetAdvertiser(ctx context.Context, id int64) (*models.Advertiser, error) {
 	var a models.Advertiser
-	if err := getAdvertiser(ctx, s.db.db, id, &a); err != nil {
+	if err := getAdvertiser(ctx, s.q, id, &a); err != nil {
 		return nil, err
 	}
 	return &a, nil
@@ -56,7 +47,7 @@ func getAdvertiser(ctx context.Context, q sqlx.QueryerContext, id int64, a *mode
 }
 
 // ListAdvertisers returns the advertisers matching f, ordered by id.
-func (s *Store) ListAdvertisers(ctx context.Context, f AdvertiserFilter) ([]models.Advertiser, error) {
+func (s *Store) ListAdvertisers(ctx context.Context, f models.AdvertiserFilter) ([]models.Advertiser, error) {
 	var w where
 	if f.ID != nil {
 		w.add("id = ?", *f.ID)
@@ -64,9 +55,12 @@ func (s *Store) ListAdvertisers(ctx context.Context, f AdvertiserFilter) ([]mode
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
+	if f.Search != "" {
+		w.add("name LIKE ?", likePattern(f.Search))
+	}
+	limit, largs := pageClause(f.Page)
 	list := []models.Advertiser{}
-	err := sqlx.SelectContext(ctx, s.db.db, &list,
+	err := sqlx.SelectContext(ctx, s.q, &list,
 		`SELECT `+advertiserColumns+` FROM advertisers`+w.String()+` ORDER BY id`+limit,
 		append(w.args, largs...)...)
 	if err != nil {

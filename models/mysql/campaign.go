@@ -12,7 +12,7 @@ import (
 	"adnet/models"
 )
 
-const campaignColumns = `id, advertiser_id, name, status, start_at, end_at, tier, weight, pricing,
+const campaignColumns = `id, advertiser_id, name, status, approval, reject_reason, start_at, end_at, tier, weight, pricing,
 	rate_micros, lifetime_impressions, lifetime_clicks, lifetime_conversions, lifetime_spend_micros,
 	daily_impressions, daily_clicks, daily_conversions, daily_spend_micros, pacing, freq_cap,
 	freq_window_seconds, conversion_window_seconds, targeting, created_at, updated_at`
@@ -24,6 +24,8 @@ type campaignRow struct {
 	AdvertiserID            int64               `db:"advertiser_id"`
 	Name                    string              `db:"name"`
 	Status                  models.Status       `db:"status"`
+	Approval                models.Approval     `db:"approval"`
+	RejectReason            string              `db:"reject_reason"`
 	StartAt                 sql.NullTime        `db:"start_at"`
 	EndAt                   sql.NullTime        `db:"end_at"`
 	Tier                    models.Tier         `db:"tier"`
@@ -54,6 +56,8 @@ func (r *campaignRow) campaign() (models.Campaign, error) {
 		AdvertiserID:     r.AdvertiserID,
 		Name:             r.Name,
 		Status:           r.Status,
+		Approval:         r.Approval,
+		RejectReason:     r.RejectReason,
 		StartAt:          timePtr(r.StartAt),
 		EndAt:            timePtr(r.EndAt),
 		Tier:             r.Tier,
@@ -75,17 +79,12 @@ func (r *campaignRow) campaign() (models.Campaign, error) {
 	return c, nil
 }
 
-// CampaignFilter selects campaigns for ListCampaigns. Nil and zero fields do not filter.
-type CampaignFilter struct {
-	// AdvertiserID is the owner: set it from the signed-in advertiser user.
-	AdvertiserID *int64
-	Status       models.Status
-	Page
-}
-
 // normaliseCampaign puts c's times and durations in the form the columns store, so that the
 // value the caller holds after a write equals what a later read returns.
 func normaliseCampaign(c *models.Campaign) {
+	if c.Approval == "" {
+		c.Approval = models.ApprovalApproved // created by the network itself (seeding, CLI)
+	}
 	c.StartAt = dbTimePtr(c.StartAt)
 	c.EndAt = dbTimePtr(c.EndAt)
 	c.FreqWindow = c.FreqWindow.Truncate(time.Second)
@@ -104,13 +103,13 @@ func (s *Store) CreateCampaign(ctx context.Context, c *models.Campaign) error {
 		return fmt.Errorf("create campaign: encode targeting: %w", err)
 	}
 	now := s.timestamp()
-	res, err := s.db.db.ExecContext(ctx,
-		`INSERT INTO campaigns (advertiser_id, name, status, start_at, end_at, tier, weight, pricing,
+	res, err := s.q.ExecContext(ctx,
+		`INSERT INTO campaigns (advertiser_id, name, status, approval, reject_reason, start_at, end_at, tier, weight, pricing,
 			rate_micros, lifetime_impressions, lifetime_clicks, lifetime_conversions, lifetime_spend_micros,
 			daily_impressions, daily_clicks, daily_conversions, daily_spend_micros, pacing, freq_cap,
 			freq_window_seconds, conversion_window_seconds, targeting, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.AdvertiserID, c.Name, c.Status, nullTime(c.StartAt), nullTime(c.EndAt), c.Tier, c.Weight, c.Pricing,
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.AdvertiserID, c.Name, c.Status, c.Approval, c.RejectReason, nullTime(c.StartAt), nullTime(c.EndAt), c.Tier, c.Weight, c.Pricing,
 		c.RateMicros, c.Lifetime.Impressions, c.Lifetime.Clicks, c.Lifetime.Conversions, c.Lifetime.SpendMicros,
 		c.Daily.Impressions, c.Daily.Clicks, c.Daily.Conversions, c.Daily.SpendMicros, c.Pacing, c.FreqCap,
 		int64(c.FreqWindow/time.Second), int64(c.ConversionWindow/time.Second), targeting, now, now)
@@ -128,7 +127,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c *models.Campaign) error {
 // GetCampaign returns the campaign with the given id, or ENOTFOUND.
 func (s *Store) GetCampaign(ctx context.Context, id int64) (*models.Campaign, error) {
 	var c models.Campaign
-	if err := getCampaign(ctx, s.db.db, id, &c); err != nil {
+	if err := getCampaign(ctx, s.q, id, &c); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -148,7 +147,7 @@ func getCampaign(ctx context.Context, q sqlx.QueryerContext, id int64, c *models
 }
 
 // ListCampaigns returns the campaigns matching f, ordered by id.
-func (s *Store) ListCampaigns(ctx context.Context, f CampaignFilter) ([]models.Campaign, error) {
+func (s *Store) ListCampaigns(ctx context.Context, f models.CampaignFilter) ([]models.Campaign, error) {
 	var w where
 	if f.AdvertiserID != nil {
 		w.add("advertiser_id = ?", *f.AdvertiserID)
@@ -156,8 +155,14 @@ func (s *Store) ListCampaigns(ctx context.Context, f CampaignFilter) ([]models.C
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
-	list, err := selectCampaigns(ctx, s.db.db,
+	if f.Search != "" {
+		w.add("name LIKE ?", likePattern(f.Search))
+	}
+	if f.Approval != "" {
+		w.add("approval = ?", f.Approval)
+	}
+	limit, largs := pageClause(f.Page)
+	list, err := selectCampaigns(ctx, s.q,
 		`SELECT `+campaignColumns+` FROM campaigns`+w.String()+` ORDER BY id`+limit,
 		append(w.args, largs...)...)
 	if err != nil {

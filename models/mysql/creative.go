@@ -9,17 +9,8 @@ import (
 	"adnet/models"
 )
 
-const creativeColumns = `id, campaign_id, name, status, kind, width, height, weight, image_url, html,
+const creativeColumns = `id, campaign_id, name, status, approval, reject_reason, kind, width, height, weight, image_url, html,
 	title, body, click_url, created_at, updated_at`
-
-// CreativeFilter selects creatives for ListCreatives. Nil and zero fields do not filter.
-type CreativeFilter struct {
-	// AdvertiserID is the owner: only creatives of this advertiser's campaigns.
-	AdvertiserID *int64
-	CampaignID   *int64
-	Status       models.Status
-	Page
-}
 
 // CreateCreative validates c and inserts it, setting its ID and timestamps. EINVALID if its
 // campaign does not exist, ECONFLICT if the campaign already has a creative of that name.
@@ -27,12 +18,15 @@ func (s *Store) CreateCreative(ctx context.Context, c *models.Creative) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if c.Approval == "" {
+		c.Approval = models.ApprovalApproved // created by the network itself (seeding, CLI)
+	}
 	now := s.timestamp()
-	res, err := s.db.db.ExecContext(ctx,
-		`INSERT INTO creatives (campaign_id, name, status, kind, width, height, weight, image_url, html,
-			title, body, click_url, created_at, updated_at)
-		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		c.CampaignID, c.Name, c.Status, c.Kind, c.Width, c.Height, c.Weight, c.ImageURL, c.HTML,
+	res, err := s.q.ExecContext(ctx,
+		`INSERT INTO creatives (campaign_id, name, status, approval, reject_reason, kind, width, height, weight,
+			image_url, html, title, body, click_url, created_at, updated_at)
+		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.CampaignID, c.Name, c.Status, c.Approval, c.RejectReason, c.Kind, c.Width, c.Height, c.Weight, c.ImageURL, c.HTML,
 		c.Title, c.Text, c.ClickURL, now, now)
 	if err != nil {
 		return mapError(err, "create creative")
@@ -48,7 +42,7 @@ func (s *Store) CreateCreative(ctx context.Context, c *models.Creative) error {
 // GetCreative returns the creative with the given id, or ENOTFOUND.
 func (s *Store) GetCreative(ctx context.Context, id int64) (*models.Creative, error) {
 	var c models.Creative
-	if err := getCreative(ctx, s.db.db, id, &c); err != nil {
+	if err := getCreative(ctx, s.q, id, &c); err != nil {
 		return nil, err
 	}
 	return &c, nil
@@ -60,7 +54,7 @@ func getCreative(ctx context.Context, q sqlx.QueryerContext, id int64, c *models
 }
 
 // ListCreatives returns the creatives matching f, ordered by id.
-func (s *Store) ListCreatives(ctx context.Context, f CreativeFilter) ([]models.Creative, error) {
+func (s *Store) ListCreatives(ctx context.Context, f models.CreativeFilter) ([]models.Creative, error) {
 	var w where
 	if f.AdvertiserID != nil {
 		w.add("campaign_id IN (SELECT id FROM campaigns WHERE advertiser_id = ?)", *f.AdvertiserID)
@@ -71,9 +65,15 @@ func (s *Store) ListCreatives(ctx context.Context, f CreativeFilter) ([]models.C
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
+	if f.Search != "" {
+		w.add("name LIKE ?", likePattern(f.Search))
+	}
+	if f.Approval != "" {
+		w.add("approval = ?", f.Approval)
+	}
+	limit, largs := pageClause(f.Page)
 	list := []models.Creative{}
-	err := sqlx.SelectContext(ctx, s.db.db, &list,
+	err := sqlx.SelectContext(ctx, s.q, &list,
 		`SELECT `+creativeColumns+` FROM creatives`+w.String()+` ORDER BY id`+limit,
 		append(w.args, largs...)...)
 	if err != nil {

@@ -13,64 +13,6 @@ import (
 	"adnet/models"
 )
 
-// Entity kinds of a fraud flag (fraud_flags.entity_kind).
-const (
-	FlagZone       = "zone"
-	FlagSite       = "site"
-	FlagPublisher  = "publisher"
-	FlagCampaign   = "campaign"
-	FlagAdvertiser = "advertiser"
-)
-
-// Review states of a fraud flag (fraud_flags.status).
-const (
-	FlagOpen      = "open"
-	FlagConfirmed = "confirmed"
-	FlagDismissed = "dismissed"
-)
-
-// Baseline sources of a fraud flag (fraud_flags.baseline_source).
-const (
-	BaselineOwn   = "own"   // the entity's own trailing history
-	BaselinePeers = "peers" // the other entities of its kind (too little history of its own)
-)
-
-// FraudFlag is one anomaly found by the publisher-anomaly monitor, for an operator to review:
-// an entity whose metric (a rate) stands Z standard deviations above its baseline.
-type FraudFlag struct {
-	ID             int64      `json:"id" db:"id"`
-	EntityKind     string     `json:"entity_kind" db:"entity_kind"`
-	EntityID       int64      `json:"entity_id" db:"entity_id"`
-	EntityName     string     `json:"entity_name" db:"entity_name"` // read only: the zone's or publisher's name, the site's domain
-	Metric         string     `json:"metric" db:"metric"`
-	Value          float64    `json:"value" db:"value"`       // the metric over the recent window
-	Baseline       float64    `json:"baseline" db:"baseline"` // what was expected
-	Z              float64    `json:"z" db:"z"`
-	Volume         int64      `json:"volume" db:"volume"` // events behind Value (the rate's denominator)
-	BaselineSource string     `json:"baseline_source" db:"baseline_source"`
-	Status         string     `json:"status" db:"status"`
-	CreatedAt      time.Time  `json:"created_at" db:"created_at"`
-	LastSeenAt     time.Time  `json:"last_seen_at" db:"last_seen_at"`
-	Scans          int        `json:"scans" db:"scans"` // how many scans found the anomaly
-	PausedAt       *time.Time `json:"paused_at,omitempty" db:"paused_at"`
-	ReviewedAt     *time.Time `json:"reviewed_at,omitempty" db:"reviewed_at"`
-}
-
-// FraudFlagKey names what a flag is about: an entity's metric.
-type FraudFlagKey struct {
-	EntityKind string `db:"entity_kind"`
-	EntityID   int64  `db:"entity_id"`
-	Metric     string `db:"metric"`
-}
-
-// FraudFlagFilter selects flags for ListFraudFlags. Zero fields do not filter.
-type FraudFlagFilter struct {
-	Status     string // FlagOpen, FlagConfirmed, FlagDismissed
-	EntityKind string
-	EntityID   int64
-	Page
-}
-
 // fraudFlagColumns are read with the entity's display name, looked up by kind: a flag
 // outlives neither its entity (no foreign key is possible on a polymorphic id) nor needs it,
 // so a deleted entity just has no name.
@@ -92,14 +34,14 @@ const (
 
 func validFlagKind(k string) bool {
 	switch k {
-	case FlagZone, FlagSite, FlagPublisher, FlagCampaign, FlagAdvertiser:
+	case models.FlagZone, models.FlagSite, models.FlagPublisher, models.FlagCampaign, models.FlagAdvertiser:
 		return true
 	}
 	return false
 }
 
 func validFlagStatus(s string) bool {
-	return s == FlagOpen || s == FlagConfirmed || s == FlagDismissed
+	return s == models.FlagOpen || s == models.FlagConfirmed || s == models.FlagDismissed
 }
 
 // decimal formats v for a DECIMAL column with the given scale, clamped to ±limit: the driver
@@ -116,7 +58,7 @@ func decimal(v, limit float64, scale int) string {
 // it is refreshed with f's figures and last-seen time instead (created false), so repeated scans
 // keep exactly one open flag per entity and metric. f.LastSeenAt is the time of the scan (zero:
 // now). On return f holds the stored flag, including its ID, CreatedAt and PausedAt.
-func (s *Store) UpsertFraudFlag(ctx context.Context, f *FraudFlag) (created bool, err error) {
+func (s *Store) UpsertFraudFlag(ctx context.Context, f *models.FraudFlag) (created bool, err error) {
 	if !validFlagKind(f.EntityKind) || f.EntityID <= 0 {
 		return false, models.Errorf(models.EINVALID, "fraud flag: entity %s %d is not a zone, site, publisher, campaign or advertiser id", f.EntityKind, f.EntityID)
 	}
@@ -124,9 +66,9 @@ func (s *Store) UpsertFraudFlag(ctx context.Context, f *FraudFlag) (created bool
 		return false, models.Errorf(models.EINVALID, "fraud flag: metric %q must be 1 to 64 characters", f.Metric)
 	}
 	if f.BaselineSource == "" {
-		f.BaselineSource = BaselineOwn
+		f.BaselineSource = models.BaselineOwn
 	}
-	if f.BaselineSource != BaselineOwn && f.BaselineSource != BaselinePeers {
+	if f.BaselineSource != models.BaselineOwn && f.BaselineSource != models.BaselinePeers {
 		return false, models.Errorf(models.EINVALID, "fraud flag: baseline source %q must be own or peers", f.BaselineSource)
 	}
 	at := s.timestamp()
@@ -166,9 +108,9 @@ func (s *Store) UpsertFraudFlag(ctx context.Context, f *FraudFlag) (created bool
 }
 
 // GetFraudFlag returns the flag with the given id, or ENOTFOUND.
-func (s *Store) GetFraudFlag(ctx context.Context, id int64) (*FraudFlag, error) {
-	var f FraudFlag
-	err := sqlx.GetContext(ctx, s.db.db, &f, `SELECT `+fraudFlagColumns+` FROM fraud_flags f WHERE f.id = ?`, id)
+func (s *Store) GetFraudFlag(ctx context.Context, id int64) (*models.FraudFlag, error) {
+	var f models.FraudFlag
+	err := sqlx.GetContext(ctx, s.q, &f, `SELECT `+fraudFlagColumns+` FROM fraud_flags f WHERE f.id = ?`, id)
 	if err != nil {
 		return nil, notFound(err, "fraud flag", id)
 	}
@@ -176,7 +118,7 @@ func (s *Store) GetFraudFlag(ctx context.Context, id int64) (*FraudFlag, error) 
 }
 
 // ListFraudFlags returns the flags matching filter, newest first.
-func (s *Store) ListFraudFlags(ctx context.Context, filter FraudFlagFilter) ([]FraudFlag, error) {
+func (s *Store) ListFraudFlags(ctx context.Context, filter models.FraudFlagFilter) ([]models.FraudFlag, error) {
 	var w where
 	if filter.Status != "" {
 		if !validFlagStatus(filter.Status) {
@@ -193,9 +135,9 @@ func (s *Store) ListFraudFlags(ctx context.Context, filter FraudFlagFilter) ([]F
 	if filter.EntityID != 0 {
 		w.add("f.entity_id = ?", filter.EntityID)
 	}
-	limit, largs := filter.clause()
-	list := []FraudFlag{}
-	err := sqlx.SelectContext(ctx, s.db.db, &list,
+	limit, largs := pageClause(filter.Page)
+	list := []models.FraudFlag{}
+	err := sqlx.SelectContext(ctx, s.q, &list,
 		`SELECT `+fraudFlagColumns+` FROM fraud_flags f`+w.String()+` ORDER BY f.id DESC`+limit,
 		append(w.args, largs...)...)
 	if err != nil {
@@ -207,26 +149,26 @@ func (s *Store) ListFraudFlags(ctx context.Context, filter FraudFlagFilter) ([]F
 // MarkFraudFlagPaused records that fraud.auto_pause paused the flag's zone at at. ENOTFOUND if
 // the flag does not exist.
 func (s *Store) MarkFraudFlagPaused(ctx context.Context, id int64, at time.Time) error {
-	res, err := s.db.db.ExecContext(ctx, `UPDATE fraud_flags SET paused_at = ? WHERE id = ?`, dbTime(at), id)
+	res, err := s.q.ExecContext(ctx, `UPDATE fraud_flags SET paused_at = ? WHERE id = ?`, dbTime(at), id)
 	return updated(res, err, "fraud flag", id)
 }
 
 // ReviewFraudFlag closes an open flag as confirmed or dismissed at at (zero: now) and returns
 // it. ENOTFOUND if it does not exist, ECONFLICT if it was already reviewed.
-func (s *Store) ReviewFraudFlag(ctx context.Context, id int64, status string, at time.Time) (*FraudFlag, error) {
-	if status != FlagConfirmed && status != FlagDismissed {
+func (s *Store) ReviewFraudFlag(ctx context.Context, id int64, status string, at time.Time) (*models.FraudFlag, error) {
+	if status != models.FlagConfirmed && status != models.FlagDismissed {
 		return nil, models.Errorf(models.EINVALID, "fraud flag review %q: must be confirmed or dismissed", status)
 	}
 	if at.IsZero() {
 		at = s.timestamp()
 	}
-	var f FraudFlag
+	var f models.FraudFlag
 	err := s.inTx(ctx, nil, func(tx *sqlx.Tx) error {
 		err := sqlx.GetContext(ctx, tx, &f, `SELECT `+fraudFlagColumns+` FROM fraud_flags f WHERE f.id = ? FOR UPDATE`, id)
 		if err != nil {
 			return notFound(err, "fraud flag", id)
 		}
-		if f.Status != FlagOpen {
+		if f.Status != models.FlagOpen {
 			return models.Errorf(models.ECONFLICT, "fraud flag %d was already %s", id, f.Status)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE fraud_flags SET status = ?, reviewed_at = ? WHERE id = ?`,
@@ -245,27 +187,14 @@ func (s *Store) ReviewFraudFlag(ctx context.Context, id int64, status string, at
 // ReviewedFraudFlags returns the entities and metrics whose flags an operator reviewed at or
 // after since: the scanner leaves them alone for a while, so that a dismissed false alarm is
 // not raised again by the next scan.
-func (s *Store) ReviewedFraudFlags(ctx context.Context, since time.Time) ([]FraudFlagKey, error) {
-	keys := []FraudFlagKey{}
-	err := sqlx.SelectContext(ctx, s.db.db, &keys,
+func (s *Store) ReviewedFraudFlags(ctx context.Context, since time.Time) ([]models.FraudFlagKey, error) {
+	keys := []models.FraudFlagKey{}
+	err := sqlx.SelectContext(ctx, s.q, &keys,
 		`SELECT DISTINCT entity_kind, entity_id, metric FROM fraud_flags WHERE reviewed_at >= ?`, dbTime(since))
 	if err != nil {
 		return nil, mapError(err, "list reviewed fraud flags")
 	}
 	return keys, nil
-}
-
-// ZoneHour is one zone's valid and invalid impressions and clicks in one hour, with the site and
-// publisher the aggregator filed them under: what the anomaly monitor computes its rates from.
-type ZoneHour struct {
-	Hour               time.Time // UTC, start of the hour
-	ZoneID             int64
-	SiteID             int64
-	PublisherID        int64
-	Impressions        int64
-	Clicks             int64
-	InvalidImpressions int64
-	InvalidClicks      int64
 }
 
 // EachZoneHour calls fn for every zone's totals of every hour from the one holding from up to
@@ -274,8 +203,8 @@ type ZoneHour struct {
 // holding it in memory. Rows of no zone (forged tokens carry none) are left out. fn's error
 // stops the scan and is returned. The hour-first primary key of stats_hourly makes this one
 // range scan of exactly the period.
-func (s *Store) EachZoneHour(ctx context.Context, from, to time.Time, fn func(*ZoneHour) error) error {
-	rows, err := s.db.db.QueryContext(ctx,
+func (s *Store) EachZoneHour(ctx context.Context, from, to time.Time, fn func(*models.ZoneHour) error) error {
+	rows, err := s.q.QueryContext(ctx,
 		`SELECT hour, zone_id, site_id, publisher_id, SUM(impressions), SUM(clicks),
 			SUM(invalid_impressions), SUM(invalid_clicks)
 		 FROM stats_hourly
@@ -287,7 +216,7 @@ func (s *Store) EachZoneHour(ctx context.Context, from, to time.Time, fn func(*Z
 		return mapError(err, "read hourly zone statistics")
 	}
 	defer rows.Close()
-	var h ZoneHour
+	var h models.ZoneHour
 	for rows.Next() {
 		var imps, clicks, invImps, invClicks sql.NullInt64
 		if err := rows.Scan(&h.Hour, &h.ZoneID, &h.SiteID, &h.PublisherID, &imps, &clicks, &invImps, &invClicks); err != nil {

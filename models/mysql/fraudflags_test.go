@@ -20,13 +20,13 @@ func TestFraudFlagUpsertKeepsOneOpenFlag(t *testing.T) {
 	zone := mustZone(t, s, site.ID, "shady: top", models.StatusActive)
 
 	t0 := time.Date(2025, 3, 1, 12, 5, 0, 0, time.UTC)
-	f := &mysql.FraudFlag{EntityKind: mysql.FlagZone, EntityID: zone.ID, Metric: "ctr", Value: 0.1, Baseline: 0.02,
-		Z: 12.5, Volume: 900, BaselineSource: mysql.BaselineOwn, LastSeenAt: t0}
+	f := &models.FraudFlag{EntityKind: models.FlagZone, EntityID: zone.ID, Metric: "ctr", Value: 0.1, Baseline: 0.02,
+		Z: 12.5, Volume: 900, BaselineSource: models.BaselineOwn, LastSeenAt: t0}
 	created, err := s.UpsertFraudFlag(ctx, f)
 	if err != nil || !created {
 		t.Fatalf("first upsert: created %v, %v", created, err)
 	}
-	if f.ID == 0 || f.Status != mysql.FlagOpen || f.EntityName != "shady: top" || f.Scans != 1 ||
+	if f.ID == 0 || f.Status != models.FlagOpen || f.EntityName != "shady: top" || f.Scans != 1 ||
 		!f.CreatedAt.Equal(t0) || !f.LastSeenAt.Equal(t0) || f.PausedAt != nil || f.ReviewedAt != nil {
 		t.Fatalf("stored flag: %+v", f)
 	}
@@ -34,17 +34,17 @@ func TestFraudFlagUpsertKeepsOneOpenFlag(t *testing.T) {
 
 	// The next scan still finds the anomaly: the same flag is refreshed, not a second one opened.
 	t1 := t0.Add(5 * time.Minute)
-	g := &mysql.FraudFlag{EntityKind: mysql.FlagZone, EntityID: zone.ID, Metric: "ctr", Value: 0.15, Baseline: 0.02,
-		Z: 20, Volume: 1400, BaselineSource: mysql.BaselinePeers, LastSeenAt: t1}
+	g := &models.FraudFlag{EntityKind: models.FlagZone, EntityID: zone.ID, Metric: "ctr", Value: 0.15, Baseline: 0.02,
+		Z: 20, Volume: 1400, BaselineSource: models.BaselinePeers, LastSeenAt: t1}
 	created, err = s.UpsertFraudFlag(ctx, g)
 	if err != nil || created {
 		t.Fatalf("second upsert: created %v, %v", created, err)
 	}
 	same(t, "refreshed flag", [...]any{g.ID, g.Value, g.Z, g.Volume, g.BaselineSource, g.Scans, g.CreatedAt.Equal(t0), g.LastSeenAt.Equal(t1)},
-		[...]any{first, 0.15, 20.0, int64(1400), mysql.BaselinePeers, 2, true, true})
+		[...]any{first, 0.15, 20.0, int64(1400), models.BaselinePeers, 2, true, true})
 
 	// Another metric of the same zone is a flag of its own.
-	h := &mysql.FraudFlag{EntityKind: mysql.FlagZone, EntityID: zone.ID, Metric: "invalid_rate", Value: 0.5, Baseline: 0.03, Z: 9, Volume: 2000, LastSeenAt: t1}
+	h := &models.FraudFlag{EntityKind: models.FlagZone, EntityID: zone.ID, Metric: "invalid_rate", Value: 0.5, Baseline: 0.03, Z: 9, Volume: 2000, LastSeenAt: t1}
 	if created, err := s.UpsertFraudFlag(ctx, h); err != nil || !created || h.ID == first {
 		t.Fatalf("other metric: created %v id %d, %v", created, h.ID, err)
 	}
@@ -53,48 +53,48 @@ func TestFraudFlagUpsertKeepsOneOpenFlag(t *testing.T) {
 	if err := s.MarkFraudFlagPaused(ctx, first, t1); err != nil {
 		t.Fatal(err)
 	}
-	r, err := s.ReviewFraudFlag(ctx, first, mysql.FlagDismissed, t1.Add(time.Minute))
+	r, err := s.ReviewFraudFlag(ctx, first, models.FlagDismissed, t1.Add(time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Status != mysql.FlagDismissed || r.ReviewedAt == nil || !r.ReviewedAt.Equal(t1.Add(time.Minute)) || r.PausedAt == nil || !r.PausedAt.Equal(t1) {
+	if r.Status != models.FlagDismissed || r.ReviewedAt == nil || !r.ReviewedAt.Equal(t1.Add(time.Minute)) || r.PausedAt == nil || !r.PausedAt.Equal(t1) {
 		t.Fatalf("reviewed flag: %+v", r)
 	}
-	_, err = s.ReviewFraudFlag(ctx, first, mysql.FlagConfirmed, time.Time{})
+	_, err = s.ReviewFraudFlag(ctx, first, models.FlagConfirmed, time.Time{})
 	wantErr(t, err, models.ECONFLICT, "already dismissed")
 	_, err = s.ReviewFraudFlag(ctx, first, "open", time.Time{})
 	wantErr(t, err, models.EINVALID, "must be confirmed or dismissed")
-	_, err = s.ReviewFraudFlag(ctx, 999999, mysql.FlagDismissed, time.Time{})
+	_, err = s.ReviewFraudFlag(ctx, 999999, models.FlagDismissed, time.Time{})
 	wantErr(t, err, models.ENOTFOUND, "fraud flag 999999")
 
-	k := &mysql.FraudFlag{EntityKind: mysql.FlagZone, EntityID: zone.ID, Metric: "ctr", Value: 0.2, Baseline: 0.02, Z: 30, Volume: 800, LastSeenAt: t1.Add(time.Hour)}
+	k := &models.FraudFlag{EntityKind: models.FlagZone, EntityID: zone.ID, Metric: "ctr", Value: 0.2, Baseline: 0.02, Z: 30, Volume: 800, LastSeenAt: t1.Add(time.Hour)}
 	if created, err := s.UpsertFraudFlag(ctx, k); err != nil || !created || k.ID == first {
 		t.Fatalf("after review: created %v id %d (first %d), %v", created, k.ID, first, err)
 	}
 
-	open, err := s.ListFraudFlags(ctx, mysql.FraudFlagFilter{Status: mysql.FlagOpen})
+	open, err := s.ListFraudFlags(ctx, models.FraudFlagFilter{Status: models.FlagOpen})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(open) != 2 || open[0].ID != k.ID || open[1].ID != h.ID {
 		t.Fatalf("open flags, newest first: %+v", open)
 	}
-	all, err := s.ListFraudFlags(ctx, mysql.FraudFlagFilter{EntityKind: mysql.FlagZone, EntityID: zone.ID})
+	all, err := s.ListFraudFlags(ctx, models.FraudFlagFilter{EntityKind: models.FlagZone, EntityID: zone.ID})
 	if err != nil || len(all) != 3 {
 		t.Fatalf("all flags of the zone: %d, %v", len(all), err)
 	}
-	none, err := s.ListFraudFlags(ctx, mysql.FraudFlagFilter{EntityKind: mysql.FlagSite})
+	none, err := s.ListFraudFlags(ctx, models.FraudFlagFilter{EntityKind: models.FlagSite})
 	if err != nil || len(none) != 0 {
 		t.Fatalf("site flags: %+v, %v", none, err)
 	}
-	_, err = s.ListFraudFlags(ctx, mysql.FraudFlagFilter{Status: "closed"})
+	_, err = s.ListFraudFlags(ctx, models.FraudFlagFilter{Status: "closed"})
 	wantErr(t, err, models.EINVALID, "must be open, confirmed or dismissed")
 
 	reviewed, err := s.ReviewedFraudFlags(ctx, t1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "reviewed since t1", reviewed, []mysql.FraudFlagKey{{EntityKind: mysql.FlagZone, EntityID: zone.ID, Metric: "ctr"}})
+	same(t, "reviewed since t1", reviewed, []models.FraudFlagKey{{EntityKind: models.FlagZone, EntityID: zone.ID, Metric: "ctr"}})
 	if reviewed, err = s.ReviewedFraudFlags(ctx, t1.Add(2*time.Minute)); err != nil || len(reviewed) != 0 {
 		t.Fatalf("reviewed since later: %+v, %v", reviewed, err)
 	}
@@ -104,19 +104,19 @@ func TestFraudFlagValidationAndLimits(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newStore(t)
 	ctx := t.Context()
-	_, err := s.UpsertFraudFlag(ctx, &mysql.FraudFlag{EntityKind: "country", EntityID: 1, Metric: "ctr"})
+	_, err := s.UpsertFraudFlag(ctx, &models.FraudFlag{EntityKind: "country", EntityID: 1, Metric: "ctr"})
 	wantErr(t, err, models.EINVALID, "entity country 1")
-	_, err = s.UpsertFraudFlag(ctx, &mysql.FraudFlag{EntityKind: mysql.FlagZone, EntityID: 0, Metric: "ctr"})
+	_, err = s.UpsertFraudFlag(ctx, &models.FraudFlag{EntityKind: models.FlagZone, EntityID: 0, Metric: "ctr"})
 	wantErr(t, err, models.EINVALID, "entity zone 0")
-	_, err = s.UpsertFraudFlag(ctx, &mysql.FraudFlag{EntityKind: mysql.FlagZone, EntityID: 1, Metric: ""})
+	_, err = s.UpsertFraudFlag(ctx, &models.FraudFlag{EntityKind: models.FlagZone, EntityID: 1, Metric: ""})
 	wantErr(t, err, models.EINVALID, "metric")
-	_, err = s.UpsertFraudFlag(ctx, &mysql.FraudFlag{EntityKind: mysql.FlagZone, EntityID: 1, Metric: "ctr", BaselineSource: "guess"})
+	_, err = s.UpsertFraudFlag(ctx, &models.FraudFlag{EntityKind: models.FlagZone, EntityID: 1, Metric: "ctr", BaselineSource: "guess"})
 	wantErr(t, err, models.EINVALID, "baseline source")
 
 	// A z-score past the column's range (a rate jumping from exactly zero) is stored clamped,
 	// not refused: the flag matters more than its last digits. An entity that no longer
 	// exists has no name.
-	f := &mysql.FraudFlag{EntityKind: mysql.FlagPublisher, EntityID: 424242, Metric: "ctr", Value: 0.123456789, Baseline: 0, Z: math.Inf(1), Volume: 1}
+	f := &models.FraudFlag{EntityKind: models.FlagPublisher, EntityID: 424242, Metric: "ctr", Value: 0.123456789, Baseline: 0, Z: math.Inf(1), Volume: 1}
 	if _, err := s.UpsertFraudFlag(ctx, f); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestFraudFlagConcurrentUpserts(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for attempt := 0; attempt < 20; attempt++ {
-				f := &mysql.FraudFlag{EntityKind: mysql.FlagSite, EntityID: 7, Metric: "invalid_rate", Value: 0.4, Baseline: 0.02, Z: 8, Volume: 1000}
+				f := &models.FraudFlag{EntityKind: models.FlagSite, EntityID: 7, Metric: "invalid_rate", Value: 0.4, Baseline: 0.02, Z: 8, Volume: 1000}
 				created, err := s.UpsertFraudFlag(ctx, f)
 				if models.ErrorCode(err) == models.EUNAVAILABLE {
 					continue // an InnoDB deadlock between two upserts of one key: retry, as a scan would next time
@@ -171,7 +171,7 @@ func TestFraudFlagConcurrentUpserts(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	open, err := s.ListFraudFlags(ctx, mysql.FraudFlagFilter{Status: mysql.FlagOpen})
+	open, err := s.ListFraudFlags(ctx, models.FraudFlagFilter{Status: models.FlagOpen})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,15 +203,15 @@ func TestEachZoneHour(t *testing.T) {
 	ins(h0.Add(2*time.Hour), 1, 1, 10, 100, 9, 9, 9, 9) // outside [from, to)
 	ins(h0.Add(-time.Hour), 1, 1, 10, 100, 9, 9, 9, 9)  // outside too
 
-	var got []mysql.ZoneHour
-	err := s.EachZoneHour(ctx, h0.Add(30*time.Minute).In(time.FixedZone("X", 7200)), h0.Add(2*time.Hour), func(h *mysql.ZoneHour) error {
+	var got []models.ZoneHour
+	err := s.EachZoneHour(ctx, h0.Add(30*time.Minute).In(time.FixedZone("X", 7200)), h0.Add(2*time.Hour), func(h *models.ZoneHour) error {
 		got = append(got, *h)
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "zone hours", got, []mysql.ZoneHour{
+	same(t, "zone hours", got, []models.ZoneHour{
 		{Hour: h0, ZoneID: 1, SiteID: 10, PublisherID: 100, Impressions: 80, Clicks: 3, InvalidImpressions: 1, InvalidClicks: 3},
 		{Hour: h0, ZoneID: 2, SiteID: 11, PublisherID: 100, Impressions: 7},
 		{Hour: h0.Add(time.Hour), ZoneID: 2, SiteID: 11, PublisherID: 100, Impressions: 5, Clicks: 1, InvalidImpressions: 2, InvalidClicks: 2},
@@ -219,7 +219,7 @@ func TestEachZoneHour(t *testing.T) {
 
 	stop := context.Canceled
 	calls := 0
-	err = s.EachZoneHour(ctx, h0, h0.Add(2*time.Hour), func(*mysql.ZoneHour) error { calls++; return stop })
+	err = s.EachZoneHour(ctx, h0, h0.Add(2*time.Hour), func(*models.ZoneHour) error { calls++; return stop })
 	if err != stop || calls != 1 {
 		t.Fatalf("fn's error must stop the scan: %v after %d calls", err, calls)
 	}
@@ -258,7 +258,7 @@ func TestFraudFlagsMigration(t *testing.T) {
 	if err := mysql.Migrate(ctx, db); err != nil {
 		t.Fatal(err)
 	}
-	flags, err := s.ListFraudFlags(ctx, mysql.FraudFlagFilter{})
+	flags, err := s.ListFraudFlags(ctx, models.FraudFlagFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

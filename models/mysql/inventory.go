@@ -40,7 +40,7 @@ func (s *Store) LoadInventory(ctx context.Context, now time.Time, loc *time.Loca
 		advertisers := idSet(inv.Advertisers, func(a *models.Advertiser) int64 { return a.ID })
 		campaigns, err := selectCampaigns(ctx, tx,
 			`SELECT `+campaignColumns+` FROM campaigns
-			 WHERE status = 'active' AND (start_at IS NULL OR start_at <= ?) AND (end_at IS NULL OR end_at > ?)
+			 WHERE status = 'active' AND approval = 'approved' AND (start_at IS NULL OR start_at <= ?) AND (end_at IS NULL OR end_at > ?)
 			 ORDER BY id`, now, now)
 		if err != nil {
 			return fmt.Errorf("campaigns: %w", err)
@@ -49,7 +49,7 @@ func (s *Store) LoadInventory(ctx context.Context, now time.Time, loc *time.Loca
 		campaignIDs := idSet(inv.Campaigns, func(c *models.Campaign) int64 { return c.ID })
 		inv.Creatives = []models.Creative{}
 		if err := sqlx.SelectContext(ctx, tx, &inv.Creatives,
-			`SELECT `+creativeColumns+` FROM creatives WHERE status = 'active' ORDER BY id`); err != nil {
+			`SELECT `+creativeColumns+` FROM creatives WHERE status = 'active' AND approval = 'approved' ORDER BY id`); err != nil {
 			return fmt.Errorf("creatives: %w", err)
 		}
 		inv.Creatives = keep(inv.Creatives, func(c *models.Creative) bool { return campaignIDs[c.CampaignID] })

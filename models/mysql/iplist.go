@@ -15,42 +15,6 @@ import (
 	"adnet/models"
 )
 
-// IP list names: the values of the ip_lists.list column.
-const (
-	IPListBlocked    = "blocked"    // hard block: events from these addresses are invalid
-	IPListDatacenter = "datacenter" // hosting and cloud ranges: a soft signal for the fraud filters
-)
-
-// IPRange is an inclusive range of addresses of one family. models has no IP range type yet, so
-// the store defines the one it loads and saves.
-type IPRange struct {
-	First netip.Addr
-	Last  netip.Addr
-	CIDR  string // the notation it was imported from, for people ("203.0.113.0/24"); may be empty
-	Note  string // where it comes from ("spamhaus drop 2024-05-01"); may be empty
-}
-
-// RangeFromPrefix returns the range of addresses covered by p, with CIDR set to p's notation.
-func RangeFromPrefix(p netip.Prefix) IPRange {
-	p = p.Masked()
-	first := p.Addr()
-	if !first.IsValid() {
-		return IPRange{}
-	}
-	b := first.As16()
-	host := first.BitLen() - p.Bits() // bits to set in the last address
-	for i := 15; i >= 0 && host > 0; i-- {
-		n := min(host, 8)
-		b[i] |= byte(1<<n - 1)
-		host -= n
-	}
-	last := netip.AddrFrom16(b)
-	if first.Is4() {
-		last = last.Unmap()
-	}
-	return IPRange{First: first, Last: last, CIDR: p.String()}
-}
-
 // ipRows is how many ranges one INSERT carries: 5 placeholders each, far below the protocol's
 // 65535, and ~2.5 MB per statement, below the server's default max_allowed_packet of 16 MB.
 const ipRows = 5000
@@ -63,8 +27,8 @@ type ipKey struct {
 }
 
 func validIPList(list string) error {
-	if list != IPListBlocked && list != IPListDatacenter {
-		return models.Errorf(models.EINVALID, "ip list %q: must be %s or %s", list, IPListBlocked, IPListDatacenter)
+	if list != models.IPListBlocked && list != models.IPListDatacenter {
+		return models.Errorf(models.EINVALID, "ip list %q: must be %s or %s", list, models.IPListBlocked, models.IPListDatacenter)
 	}
 	return nil
 }
@@ -73,7 +37,7 @@ func validIPList(list string) error {
 // the old list or the new one. Ranges are validated first (EINVALID names the first bad one);
 // identical ranges are stored once, keeping the first one's CIDR and note. Inserts are batched
 // multi-row statements in primary key order, which keeps a million-range import to seconds.
-func (s *Store) ReplaceIPList(ctx context.Context, list string, ranges []IPRange) error {
+func (s *Store) ReplaceIPList(ctx context.Context, list string, ranges []models.IPRange) error {
 	if err := validIPList(list); err != nil {
 		return err
 	}
@@ -155,20 +119,20 @@ func insertIPsSQL(n int) string {
 // LoadIPList returns the ranges of list in the order of their stored 16-byte form (first, then
 // last address; IPv4 sorts as IPv4-mapped IPv6, i.e. within ::ffff:0:0/96). IPv4 ranges come
 // back as IPv4 addresses, not IPv4-mapped IPv6.
-func (s *Store) LoadIPList(ctx context.Context, list string) ([]IPRange, error) {
+func (s *Store) LoadIPList(ctx context.Context, list string) ([]models.IPRange, error) {
 	if err := validIPList(list); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.db.QueryxContext(ctx,
+	rows, err := s.q.QueryxContext(ctx,
 		`SELECT first_ip, last_ip, cidr, note FROM ip_lists WHERE list = ? ORDER BY first_ip, last_ip`, list)
 	if err != nil {
 		return nil, mapError(err, "load ip list "+list)
 	}
 	defer rows.Close()
-	out := []IPRange{}
+	out := []models.IPRange{}
 	var first, last sql.RawBytes
 	for rows.Next() {
-		var r IPRange
+		var r models.IPRange
 		if err := rows.Scan(&first, &last, &r.CIDR, &r.Note); err != nil {
 			return nil, fmt.Errorf("load ip list %s: %w", list, err)
 		}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
 func TestRangeFromPrefix(t *testing.T) {
@@ -22,7 +21,7 @@ func TestRangeFromPrefix(t *testing.T) {
 		{"2001:db8:1:2::/63", "2001:db8:1:2::", "2001:db8:1:3:ffff:ffff:ffff:ffff"},
 		{"2001:db8::1/128", "2001:db8::1", "2001:db8::1"},
 	} {
-		r := mysql.RangeFromPrefix(netip.MustParsePrefix(tc.prefix))
+		r := models.RangeFromPrefix(netip.MustParsePrefix(tc.prefix))
 		if r.First != netip.MustParseAddr(tc.first) || r.Last != netip.MustParseAddr(tc.last) {
 			t.Errorf("RangeFromPrefix(%s) = %s-%s, want %s-%s", tc.prefix, r.First, r.Last, tc.first, tc.last)
 		}
@@ -34,49 +33,49 @@ func TestIPListRoundTrip(t *testing.T) {
 	s, _, _ := newStore(t)
 	ctx := t.Context()
 
-	v6 := mysql.RangeFromPrefix(netip.MustParsePrefix("2001:db8::/32"))
+	v6 := models.RangeFromPrefix(netip.MustParsePrefix("2001:db8::/32"))
 	v6.Note = "documentation ✓"
-	single := mysql.IPRange{First: netip.MustParseAddr("192.0.2.7"), Last: netip.MustParseAddr("192.0.2.7")}
-	mapped := mysql.IPRange{ // given as IPv4-mapped IPv6: stored and returned as IPv4
+	single := models.IPRange{First: netip.MustParseAddr("192.0.2.7"), Last: netip.MustParseAddr("192.0.2.7")}
+	mapped := models.IPRange{ // given as IPv4-mapped IPv6: stored and returned as IPv4
 		First: netip.MustParseAddr("::ffff:198.51.100.0"), Last: netip.MustParseAddr("::ffff:198.51.100.9"),
 		CIDR: "198.51.100.0-198.51.100.9",
 	}
-	net10 := mysql.RangeFromPrefix(netip.MustParsePrefix("10.0.0.0/8"))
+	net10 := models.RangeFromPrefix(netip.MustParsePrefix("10.0.0.0/8"))
 	dup := net10
 	dup.Note = "second copy, dropped"
-	in := []mysql.IPRange{v6, net10, single, mapped, dup}
-	if err := s.ReplaceIPList(ctx, mysql.IPListBlocked, in); err != nil {
+	in := []models.IPRange{v6, net10, single, mapped, dup}
+	if err := s.ReplaceIPList(ctx, models.IPListBlocked, in); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.LoadIPList(ctx, mysql.IPListBlocked)
+	got, err := s.LoadIPList(ctx, models.IPListBlocked)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mapped.First, mapped.Last = mapped.First.Unmap(), mapped.Last.Unmap()
-	same(t, "blocked list", got, []mysql.IPRange{net10, single, mapped, v6})
+	same(t, "blocked list", got, []models.IPRange{net10, single, mapped, v6})
 
 	// The other list is separate; replacing one leaves the other alone.
-	dc := []mysql.IPRange{mysql.RangeFromPrefix(netip.MustParsePrefix("100.64.0.0/10"))}
-	if err := s.ReplaceIPList(ctx, mysql.IPListDatacenter, dc); err != nil {
+	dc := []models.IPRange{models.RangeFromPrefix(netip.MustParsePrefix("100.64.0.0/10"))}
+	if err := s.ReplaceIPList(ctx, models.IPListDatacenter, dc); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.ReplaceIPList(ctx, mysql.IPListBlocked, []mysql.IPRange{single}); err != nil {
+	if err := s.ReplaceIPList(ctx, models.IPListBlocked, []models.IPRange{single}); err != nil {
 		t.Fatal(err)
 	}
-	got, err = s.LoadIPList(ctx, mysql.IPListBlocked)
+	got, err = s.LoadIPList(ctx, models.IPListBlocked)
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "blocked after replace", got, []mysql.IPRange{single})
-	got, err = s.LoadIPList(ctx, mysql.IPListDatacenter)
+	same(t, "blocked after replace", got, []models.IPRange{single})
+	got, err = s.LoadIPList(ctx, models.IPListDatacenter)
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "datacenter", got, dc)
-	if err := s.ReplaceIPList(ctx, mysql.IPListBlocked, nil); err != nil {
+	if err := s.ReplaceIPList(ctx, models.IPListBlocked, nil); err != nil {
 		t.Fatal(err)
 	}
-	got, err = s.LoadIPList(ctx, mysql.IPListBlocked)
+	got, err = s.LoadIPList(ctx, models.IPListBlocked)
 	if err != nil || got == nil || len(got) != 0 {
 		t.Fatalf("emptied list = %v, %v", got, err)
 	}
@@ -85,20 +84,20 @@ func TestIPListRoundTrip(t *testing.T) {
 	a4, b4, a6 := netip.MustParseAddr("192.0.2.9"), netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")
 	for _, tc := range []struct {
 		list   string
-		ranges []mysql.IPRange
+		ranges []models.IPRange
 		msg    string
 	}{
 		{"allowed", nil, `ip list "allowed"`},
-		{mysql.IPListDatacenter, []mysql.IPRange{{First: a4, Last: b4}}, "first address after the last"},
-		{mysql.IPListDatacenter, []mysql.IPRange{{First: a4, Last: a6}}, "different families"},
-		{mysql.IPListDatacenter, []mysql.IPRange{{First: a4}}, "must be set"},
-		{mysql.IPListDatacenter, []mysql.IPRange{{First: a4, Last: a4, CIDR: string(make([]byte, 65))}}, "cidr"},
+		{models.IPListDatacenter, []models.IPRange{{First: a4, Last: b4}}, "first address after the last"},
+		{models.IPListDatacenter, []models.IPRange{{First: a4, Last: a6}}, "different families"},
+		{models.IPListDatacenter, []models.IPRange{{First: a4}}, "must be set"},
+		{models.IPListDatacenter, []models.IPRange{{First: a4, Last: a4, CIDR: string(make([]byte, 65))}}, "cidr"},
 	} {
 		wantErr(t, s.ReplaceIPList(ctx, tc.list, tc.ranges), models.EINVALID, tc.msg)
 	}
 	_, err = s.LoadIPList(ctx, "allowed")
 	wantErr(t, err, models.EINVALID, `ip list "allowed"`)
-	got, err = s.LoadIPList(ctx, mysql.IPListDatacenter)
+	got, err = s.LoadIPList(ctx, models.IPListDatacenter)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,8 +106,8 @@ func TestIPListRoundTrip(t *testing.T) {
 
 // millionRanges returns n distinct ranges: /28 blocks walking through the IPv4 space from
 // 1.0.0.0, every eighth an IPv6 /64, with CIDR set as an importer would, in shuffled order.
-func millionRanges(n int) []mysql.IPRange {
-	out := make([]mysql.IPRange, 0, n)
+func millionRanges(n int) []models.IPRange {
+	out := make([]models.IPRange, 0, n)
 	for i := range n {
 		var p netip.Prefix
 		if i%8 == 7 {
@@ -120,7 +119,7 @@ func millionRanges(n int) []mysql.IPRange {
 			binary.BigEndian.PutUint32(b[:], 0x01000000+uint32(i)<<4)
 			p = netip.PrefixFrom(netip.AddrFrom4(b), 28)
 		}
-		out = append(out, mysql.RangeFromPrefix(p))
+		out = append(out, models.RangeFromPrefix(p))
 	}
 	// A deterministic shuffle: feeds are not sorted, and the store must not rely on it.
 	for i := len(out) - 1; i > 0; i-- {
@@ -143,20 +142,20 @@ func TestReplaceIPListMillion(t *testing.T) {
 	ranges := millionRanges(n)
 
 	start := time.Now()
-	if err := s.ReplaceIPList(ctx, mysql.IPListDatacenter, ranges); err != nil {
+	if err := s.ReplaceIPList(ctx, models.IPListDatacenter, ranges); err != nil {
 		t.Fatal(err)
 	}
 	first := time.Since(start)
 
 	// Replacing a full list also deletes the million old rows.
 	start = time.Now()
-	if err := s.ReplaceIPList(ctx, mysql.IPListDatacenter, ranges); err != nil {
+	if err := s.ReplaceIPList(ctx, models.IPListDatacenter, ranges); err != nil {
 		t.Fatal(err)
 	}
 	second := time.Since(start)
 
 	start = time.Now()
-	got, err := s.LoadIPList(ctx, mysql.IPListDatacenter)
+	got, err := s.LoadIPList(ctx, models.IPListDatacenter)
 	if err != nil {
 		t.Fatal(err)
 	}

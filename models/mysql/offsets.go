@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"adnet/models"
 	"context"
 	"database/sql"
 	"time"
@@ -17,15 +18,15 @@ type offsetRow struct {
 }
 
 // LoadOffsets returns the committed position of every event-log source, by source name.
-func (s *Store) LoadOffsets(ctx context.Context) (map[string]Offset, error) {
+func (s *Store) LoadOffsets(ctx context.Context) (map[string]models.Offset, error) {
 	var rows []offsetRow
-	if err := s.db.db.SelectContext(ctx, &rows,
+	if err := sqlx.SelectContext(ctx, s.q, &rows,
 		"SELECT source, segment, `offset`, event_time FROM eventlog_offsets"); err != nil {
 		return nil, mapError(err, "load event log offsets")
 	}
-	m := make(map[string]Offset, len(rows))
+	m := make(map[string]models.Offset, len(rows))
 	for _, r := range rows {
-		o := Offset{Source: r.Source, Segment: r.Segment, Offset: r.Offset}
+		o := models.Offset{Source: r.Source, Segment: r.Segment, Offset: r.Offset}
 		if r.EventTime.Valid {
 			o.EventTime = r.EventTime.Time.UTC()
 		}
@@ -38,14 +39,14 @@ func (s *Store) LoadOffsets(ctx context.Context) (map[string]Offset, error) {
 // out of its sight (renamed away): a source that is still read and has no offset would be read
 // again from its beginning and counted twice. Deleting an absent source is not an error.
 func (s *Store) DeleteOffset(ctx context.Context, source string) error {
-	if _, err := s.db.db.ExecContext(ctx, `DELETE FROM eventlog_offsets WHERE source = ?`, source); err != nil {
+	if _, err := s.q.ExecContext(ctx, `DELETE FROM eventlog_offsets WHERE source = ?`, source); err != nil {
 		return mapError(err, "delete event log offset")
 	}
 	return nil
 }
 
 // upsertOffsets records the batch's new positions, inside the batch's transaction.
-func upsertOffsets(ctx context.Context, tx *sqlx.Tx, offs []Offset, now time.Time) error {
+func upsertOffsets(ctx context.Context, tx *sqlx.Tx, offs []models.Offset, now time.Time) error {
 	if len(offs) == 0 {
 		return nil
 	}

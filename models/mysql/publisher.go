@@ -17,43 +17,13 @@ const (
 	linkColumns = `zone_id, campaign_id, weight`
 )
 
-// PublisherFilter selects publishers for ListPublishers. Nil and zero fields do not filter.
-type PublisherFilter struct {
-	// ID restricts the list to one publisher: set it from the signed-in publisher user.
-	ID     *int64
-	Status models.Status
-	Page
-}
-
-// SiteFilter selects sites for ListSites. Nil and zero fields do not filter.
-type SiteFilter struct {
-	PublisherID *int64 // the owner
-	Status      models.Status
-	Page
-}
-
-// ZoneFilter selects zones for ListZones. Nil and zero fields do not filter.
-type ZoneFilter struct {
-	PublisherID *int64 // the owner: only zones on this publisher's sites
-	SiteID      *int64
-	Status      models.Status
-	Page
-}
-
-// ZoneCampaignFilter selects links for ListZoneCampaigns. Nil fields do not filter.
-type ZoneCampaignFilter struct {
-	ZoneID     *int64
-	CampaignID *int64
-	Page
-}
-
 // CreatePublisher validates p and inserts it, setting its ID and timestamps.
 func (s *Store) CreatePublisher(ctx context.Context, p *models.Publisher) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	now := s.timestamp()
-	res, err := s.db.db.ExecContext(ctx,
+	res, err := s.q.ExecContext(ctx,
 		`INSERT INTO publishers (name, status, revenue_share_bp, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
 		p.Name, p.Status, p.RevenueShareBP, now, now)
 	if err != nil {
@@ -70,7 +40,7 @@ func (s *Store) CreatePublisher(ctx context.Context, p *models.Publisher) error 
 // GetPublisher returns the publisher with the given id, or ENOTFOUND.
 func (s *Store) GetPublisher(ctx context.Context, id int64) (*models.Publisher, error) {
 	var p models.Publisher
-	err := sqlx.GetContext(ctx, s.db.db, &p, `SELECT `+publisherColumns+` FROM publishers WHERE id = ?`, id)
+	err := sqlx.GetContext(ctx, s.q, &p, `SELECT `+publisherColumns+` FROM publishers WHERE id = ?`, id)
 	if err != nil {
 		return nil, notFound(err, "publisher", id)
 	}
@@ -78,7 +48,7 @@ func (s *Store) GetPublisher(ctx context.Context, id int64) (*models.Publisher, 
 }
 
 // ListPublishers returns the publishers matching f, ordered by id.
-func (s *Store) ListPublishers(ctx context.Context, f PublisherFilter) ([]models.Publisher, error) {
+func (s *Store) ListPublishers(ctx context.Context, f models.PublisherFilter) ([]models.Publisher, error) {
 	var w where
 	if f.ID != nil {
 		w.add("id = ?", *f.ID)
@@ -86,9 +56,12 @@ func (s *Store) ListPublishers(ctx context.Context, f PublisherFilter) ([]models
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
+	if f.Search != "" {
+		w.add("name LIKE ?", likePattern(f.Search))
+	}
+	limit, largs := pageClause(f.Page)
 	list := []models.Publisher{}
-	err := sqlx.SelectContext(ctx, s.db.db, &list,
+	err := sqlx.SelectContext(ctx, s.q, &list,
 		`SELECT `+publisherColumns+` FROM publishers`+w.String()+` ORDER BY id`+limit,
 		append(w.args, largs...)...)
 	if err != nil {
@@ -122,7 +95,7 @@ func (s *Store) CreateSite(ctx context.Context, st *models.Site) error {
 		return err
 	}
 	now := s.timestamp()
-	res, err := s.db.db.ExecContext(ctx,
+	res, err := s.q.ExecContext(ctx,
 		`INSERT INTO sites (publisher_id, name, domain, status, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
 		st.PublisherID, st.Name, st.Domain, st.Status, now, now)
 	if err != nil {
@@ -139,7 +112,7 @@ func (s *Store) CreateSite(ctx context.Context, st *models.Site) error {
 // GetSite returns the site with the given id, or ENOTFOUND.
 func (s *Store) GetSite(ctx context.Context, id int64) (*models.Site, error) {
 	var st models.Site
-	err := sqlx.GetContext(ctx, s.db.db, &st, `SELECT `+siteColumns+` FROM sites WHERE id = ?`, id)
+	err := sqlx.GetContext(ctx, s.q, &st, `SELECT `+siteColumns+` FROM sites WHERE id = ?`, id)
 	if err != nil {
 		return nil, notFound(err, "site", id)
 	}
@@ -147,7 +120,7 @@ func (s *Store) GetSite(ctx context.Context, id int64) (*models.Site, error) {
 }
 
 // ListSites returns the sites matching f, ordered by id.
-func (s *Store) ListSites(ctx context.Context, f SiteFilter) ([]models.Site, error) {
+func (s *Store) ListSites(ctx context.Context, f models.SiteFilter) ([]models.Site, error) {
 	var w where
 	if f.PublisherID != nil {
 		w.add("publisher_id = ?", *f.PublisherID)
@@ -155,9 +128,12 @@ func (s *Store) ListSites(ctx context.Context, f SiteFilter) ([]models.Site, err
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
+	if f.Search != "" {
+		w.add("(name LIKE ? OR domain LIKE ?)", likePattern(f.Search), likePattern(f.Search))
+	}
+	limit, largs := pageClause(f.Page)
 	list := []models.Site{}
-	err := sqlx.SelectContext(ctx, s.db.db, &list,
+	err := sqlx.SelectContext(ctx, s.q, &list,
 		`SELECT `+siteColumns+` FROM sites`+w.String()+` ORDER BY id`+limit,
 		append(w.args, largs...)...)
 	if err != nil {
@@ -191,7 +167,7 @@ func (s *Store) CreateZone(ctx context.Context, z *models.Zone) error {
 		return err
 	}
 	now := s.timestamp()
-	res, err := s.db.db.ExecContext(ctx,
+	res, err := s.q.ExecContext(ctx,
 		`INSERT INTO zones (site_id, name, width, height, status, fallback_zone_id, fallback_creative_id,
 			created_at, updated_at)
 		 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -210,7 +186,7 @@ func (s *Store) CreateZone(ctx context.Context, z *models.Zone) error {
 // GetZone returns the zone with the given id, or ENOTFOUND.
 func (s *Store) GetZone(ctx context.Context, id int64) (*models.Zone, error) {
 	var z models.Zone
-	err := sqlx.GetContext(ctx, s.db.db, &z, `SELECT `+zoneColumns+` FROM zones WHERE id = ?`, id)
+	err := sqlx.GetContext(ctx, s.q, &z, `SELECT `+zoneColumns+` FROM zones WHERE id = ?`, id)
 	if err != nil {
 		return nil, notFound(err, "zone", id)
 	}
@@ -218,7 +194,7 @@ func (s *Store) GetZone(ctx context.Context, id int64) (*models.Zone, error) {
 }
 
 // ListZones returns the zones matching f, ordered by id.
-func (s *Store) ListZones(ctx context.Context, f ZoneFilter) ([]models.Zone, error) {
+func (s *Store) ListZones(ctx context.Context, f models.ZoneFilter) ([]models.Zone, error) {
 	var w where
 	if f.PublisherID != nil {
 		w.add("site_id IN (SELECT id FROM sites WHERE publisher_id = ?)", *f.PublisherID)
@@ -229,9 +205,12 @@ func (s *Store) ListZones(ctx context.Context, f ZoneFilter) ([]models.Zone, err
 	if f.Status != "" {
 		w.add("status = ?", f.Status)
 	}
-	limit, largs := f.clause()
+	if f.Search != "" {
+		w.add("name LIKE ?", likePattern(f.Search))
+	}
+	limit, largs := pageClause(f.Page)
 	list := []models.Zone{}
-	err := sqlx.SelectContext(ctx, s.db.db, &list,
+	err := sqlx.SelectContext(ctx, s.q, &list,
 		`SELECT `+zoneColumns+` FROM zones`+w.String()+` ORDER BY id`+limit,
 		append(w.args, largs...)...)
 	if err != nil {
@@ -267,7 +246,7 @@ func (s *Store) LinkZoneCampaign(ctx context.Context, l *models.ZoneCampaign) er
 	if err := l.Validate(); err != nil {
 		return err
 	}
-	_, err := s.db.db.ExecContext(ctx,
+	_, err := s.q.ExecContext(ctx,
 		`INSERT INTO zone_campaigns (zone_id, campaign_id, weight) VALUES (?, ?, ?)
 		 ON DUPLICATE KEY UPDATE weight = VALUES(weight)`,
 		l.ZoneID, l.CampaignID, l.Weight)
@@ -276,7 +255,7 @@ func (s *Store) LinkZoneCampaign(ctx context.Context, l *models.ZoneCampaign) er
 
 // UnlinkZoneCampaign stops a campaign from serving in a zone. ENOTFOUND if they were not linked.
 func (s *Store) UnlinkZoneCampaign(ctx context.Context, zoneID, campaignID int64) error {
-	res, err := s.db.db.ExecContext(ctx,
+	res, err := s.q.ExecContext(ctx,
 		`DELETE FROM zone_campaigns WHERE zone_id = ? AND campaign_id = ?`, zoneID, campaignID)
 	if err != nil {
 		return mapError(err, "unlink campaign from zone")
@@ -292,7 +271,7 @@ func (s *Store) UnlinkZoneCampaign(ctx context.Context, zoneID, campaignID int64
 }
 
 // ListZoneCampaigns returns the links matching f, ordered by zone and campaign.
-func (s *Store) ListZoneCampaigns(ctx context.Context, f ZoneCampaignFilter) ([]models.ZoneCampaign, error) {
+func (s *Store) ListZoneCampaigns(ctx context.Context, f models.ZoneCampaignFilter) ([]models.ZoneCampaign, error) {
 	var w where
 	if f.ZoneID != nil {
 		w.add("zone_id = ?", *f.ZoneID)
@@ -300,9 +279,9 @@ func (s *Store) ListZoneCampaigns(ctx context.Context, f ZoneCampaignFilter) ([]
 	if f.CampaignID != nil {
 		w.add("campaign_id = ?", *f.CampaignID)
 	}
-	limit, largs := f.clause()
+	limit, largs := pageClause(f.Page)
 	list := []models.ZoneCampaign{}
-	err := sqlx.SelectContext(ctx, s.db.db, &list,
+	err := sqlx.SelectContext(ctx, s.q, &list,
 		`SELECT `+linkColumns+` FROM zone_campaigns`+w.String()+` ORDER BY zone_id, campaign_id`+limit,
 		append(w.args, largs...)...)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
 func TestPublisherCRUD(t *testing.T) {
@@ -35,12 +34,12 @@ func TestPublisherCRUD(t *testing.T) {
 	}
 
 	q := mustPublisher(t, s, "Blog Inc", models.StatusActive)
-	list, err := s.ListPublishers(ctx, mysql.PublisherFilter{ID: &q.ID})
+	list, err := s.ListPublishers(ctx, models.PublisherFilter{ID: &q.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "list owner", list, []models.Publisher{*q})
-	list, err = s.ListPublishers(ctx, mysql.PublisherFilter{})
+	list, err = s.ListPublishers(ctx, models.PublisherFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,12 +90,12 @@ func TestSiteCRUD(t *testing.T) {
 	same(t, "get after update", got, st)
 
 	blog := mustSite(t, s, other.ID, "blog.example", models.StatusActive)
-	list, err := s.ListSites(ctx, mysql.SiteFilter{PublisherID: &other.ID})
+	list, err := s.ListSites(ctx, models.SiteFilter{PublisherID: &other.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "list owner", list, []models.Site{*blog})
-	list, err = s.ListSites(ctx, mysql.SiteFilter{Status: models.StatusPaused})
+	list, err = s.ListSites(ctx, models.SiteFilter{Status: models.StatusPaused})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,17 +158,17 @@ func TestZoneCRUD(t *testing.T) {
 	}
 
 	foot := mustZone(t, s, blog.ID, "foot", models.StatusActive)
-	list, err := s.ListZones(ctx, mysql.ZoneFilter{PublisherID: &pub.ID})
+	list, err := s.ListZones(ctx, models.ZoneFilter{PublisherID: &pub.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "list owner", list, []models.Zone{*top, *side})
-	list, err = s.ListZones(ctx, mysql.ZoneFilter{PublisherID: &pub.ID, SiteID: &blog.ID})
+	list, err = s.ListZones(ctx, models.ZoneFilter{PublisherID: &pub.ID, SiteID: &blog.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "another publisher's site", list, []models.Zone{})
-	list, err = s.ListZones(ctx, mysql.ZoneFilter{SiteID: &blog.ID})
+	list, err = s.ListZones(ctx, models.ZoneFilter{SiteID: &blog.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,12 +217,12 @@ func TestZoneCampaignLinks(t *testing.T) {
 	if err := s.LinkZoneCampaign(ctx, &models.ZoneCampaign{ZoneID: z1.ID, CampaignID: c1.ID, Weight: 7}); err != nil {
 		t.Fatal(err)
 	}
-	list, err := s.ListZoneCampaigns(ctx, mysql.ZoneCampaignFilter{ZoneID: &z1.ID})
+	list, err := s.ListZoneCampaigns(ctx, models.ZoneCampaignFilter{ZoneID: &z1.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "links of z1", list, []models.ZoneCampaign{link(z1.ID, c1.ID, 7), link(z1.ID, c2.ID, 1)})
-	list, err = s.ListZoneCampaigns(ctx, mysql.ZoneCampaignFilter{CampaignID: &c1.ID})
+	list, err = s.ListZoneCampaigns(ctx, models.ZoneCampaignFilter{CampaignID: &c1.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +232,7 @@ func TestZoneCampaignLinks(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantErr(t, s.UnlinkZoneCampaign(ctx, z1.ID, c2.ID), models.ENOTFOUND, "is not linked to zone")
-	list, err = s.ListZoneCampaigns(ctx, mysql.ZoneCampaignFilter{})
+	list, err = s.ListZoneCampaigns(ctx, models.ZoneCampaignFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}

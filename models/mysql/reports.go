@@ -1,12 +1,9 @@
 package mysql
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
-	"math"
-	"math/bits"
 	"slices"
 	"strings"
 	"time"
@@ -14,211 +11,19 @@ import (
 	"adnet/models"
 )
 
-// Report groupings: time (at most one of hour, day, month, in the network time zone) and
-// dimensions.
-const (
-	GroupHour       = "hour"
-	GroupDay        = "day"
-	GroupMonth      = "month"
-	GroupAdvertiser = "advertiser"
-	GroupCampaign   = "campaign"
-	GroupCreative   = "creative"
-	GroupPublisher  = "publisher"
-	GroupSite       = "site"
-	GroupZone       = "zone"
-	GroupCountry    = "country"
-)
-
-// reportColumns maps the dimension groupings to their columns, in the order of ReportGroupings.
-var reportColumns = map[string]string{
-	GroupAdvertiser: "advertiser_id",
-	GroupCampaign:   "campaign_id",
-	GroupCreative:   "creative_id",
-	GroupPublisher:  "publisher_id",
-	GroupSite:       "site_id",
-	GroupZone:       "zone_id",
-	GroupCountry:    "country",
-}
-
-// ReportGroupings lists every grouping Report accepts.
-func ReportGroupings() []string {
-	return []string{GroupHour, GroupDay, GroupMonth, GroupAdvertiser, GroupCampaign, GroupCreative,
-		GroupPublisher, GroupSite, GroupZone, GroupCountry}
-}
-
-// Report limits: a report is read into memory, so its size is bounded; narrow the grouping or
-// the range to get past them.
-const (
-	MaxReportRows = 100000
-	MaxReportSpan = 3 * 366 * 24 * time.Hour
-)
-
-// ReportQuery selects a report.
-type ReportQuery struct {
-	// From and To delimit the report, [From, To). Statistics are kept per hour, so an hour is
-	// in the report when it starts within the range; past stats.hourly_retention only days
-	// are kept, and a day is in the report when its midnight (network time zone) is.
-	From, To time.Time
-	// GroupBy lists the groupings, in the order rows are sorted by; empty: one row of totals.
-	GroupBy []string
-	// Owner filter, imposed by the caller from the account (never from the client): only the
-	// rows of this advertiser (its campaigns) or this publisher (its zones). 0: no filter.
-	AdvertiserID int64
-	PublisherID  int64
-	// Location is the network time zone: days and months are its calendar days and months.
-	Location *time.Location
-}
-
-// ReportKey identifies a report row: the values of its groupings (the others are zero).
-type ReportKey struct {
-	Period       time.Time // start of the hour, day or month, in the network time zone
-	AdvertiserID int64
-	CampaignID   int64
-	CreativeID   int64
-	PublisherID  int64
-	SiteID       int64
-	ZoneID       int64
-	Country      string
-}
-
-// ReportMetrics are the counts, money and rates of a report row or of its totals. Counts are
-// of valid (billable) events except the invalid_* ones; money is in micro-units.
-type ReportMetrics struct {
-	Requests               int64            `json:"requests"`
-	Served                 int64            `json:"served"`
-	Impressions            int64            `json:"impressions"`
-	Clicks                 int64            `json:"clicks"`
-	Conversions            int64            `json:"conversions"`
-	InvalidImpressions     int64            `json:"invalid_impressions"`
-	InvalidClicks          int64            `json:"invalid_clicks"`
-	InvalidConversions     int64            `json:"invalid_conversions"`
-	InvalidByReason        map[string]int64 `json:"invalid_by_reason"`
-	SpendMicros            int64            `json:"spend_micros"`
-	PublisherRevenueMicros int64            `json:"publisher_revenue_micros"`
-	CTR                    float64          `json:"ctr"`             // clicks / impressions
-	ConversionRate         float64          `json:"conversion_rate"` // conversions / clicks
-	ECPMMicros             int64            `json:"ecpm_micros"`     // spend per 1000 impressions, rounded down
-	ECPCMicros             int64            `json:"ecpc_micros"`     // spend per click, rounded down
-	InvalidRate            float64          `json:"invalid_rate"`    // invalid / all impressions and clicks
-}
-
-// ReportRow is one row of a report.
-type ReportRow struct {
-	ReportKey
-	ReportMetrics
-}
-
-// Report is the answer to a ReportQuery. Totals sum the rows.
-type Report struct {
-	From, To time.Time
-	GroupBy  []string
-	Timezone string
-	Rows     []ReportRow
-	Totals   ReportMetrics
-}
-
-// add sums o into m (counts and money; rates are derived afterwards).
-func (m *ReportMetrics) add(o *ReportMetrics) {
-	m.Requests += o.Requests
-	m.Served += o.Served
-	m.Impressions += o.Impressions
-	m.Clicks += o.Clicks
-	m.Conversions += o.Conversions
-	m.InvalidImpressions += o.InvalidImpressions
-	m.InvalidClicks += o.InvalidClicks
-	m.InvalidConversions += o.InvalidConversions
-	m.SpendMicros += o.SpendMicros
-	m.PublisherRevenueMicros += o.PublisherRevenueMicros
-	if m.InvalidByReason == nil {
-		m.InvalidByReason = map[string]int64{}
-	}
-	for k, v := range o.InvalidByReason {
-		m.InvalidByReason[k] += v
-	}
-}
-
-// derive computes the rates from the counts.
-func (m *ReportMetrics) derive() {
-	ratio := func(a, b int64) float64 {
-		if b == 0 {
-			return 0
-		}
-		return math.Round(float64(a)/float64(b)*1e6) / 1e6
-	}
-	m.CTR = ratio(m.Clicks, m.Impressions)
-	m.ConversionRate = ratio(m.Conversions, m.Clicks)
-	m.InvalidRate = ratio(m.InvalidImpressions+m.InvalidClicks, m.Impressions+m.Clicks+m.InvalidImpressions+m.InvalidClicks)
-	m.ECPMMicros, m.ECPCMicros = 0, 0
-	if m.Impressions > 0 {
-		m.ECPMMicros = mulDiv(m.SpendMicros, 1000, m.Impressions)
-	}
-	if m.Clicks > 0 {
-		m.ECPCMicros = m.SpendMicros / m.Clicks
-	}
-	if m.InvalidByReason == nil {
-		m.InvalidByReason = map[string]int64{}
-	}
-}
-
-// mulDiv returns a*b/c rounded down for non-negative a, b and positive c, without overflowing
-// in the product.
-func mulDiv(a, b, c int64) int64 {
-	if a <= 0 || b <= 0 || c <= 0 {
-		return 0
-	}
-	hi, lo := bits.Mul64(uint64(a), uint64(b))
-	if hi >= uint64(c) {
-		return math.MaxInt64
-	}
-	q, _ := bits.Div64(hi, lo, uint64(c))
-	return int64(min(q, math.MaxInt64))
-}
-
 // reportPart is one range read from one table.
 type reportPart struct {
 	daily    bool
 	from, to time.Time // hourly: instants; daily: local midnights (their dates are compared)
 }
 
-// validate checks q and normalises it; the error is EINVALID with a message for the client.
-func (q *ReportQuery) validate() (timeGroup string, err error) {
-	if q.Location == nil {
-		q.Location = time.UTC
-	}
-	if q.From.IsZero() || q.To.IsZero() || !q.From.Before(q.To) {
-		return "", models.Errorf(models.EINVALID, "Report range: from must be before to.")
-	}
-	if q.To.Sub(q.From) > MaxReportSpan {
-		return "", models.Errorf(models.EINVALID, "Report range: at most 3 years at a time.")
-	}
-	if q.AdvertiserID < 0 || q.PublisherID < 0 {
-		return "", models.Errorf(models.EINVALID, "Report filter: advertiser and publisher ids must be positive.")
-	}
-	seen := map[string]bool{}
-	for _, g := range q.GroupBy {
-		switch {
-		case seen[g]:
-			return "", models.Errorf(models.EINVALID, "group_by: %q is listed twice.", g)
-		case g == GroupHour || g == GroupDay || g == GroupMonth:
-			if timeGroup != "" {
-				return "", models.Errorf(models.EINVALID, "group_by: choose one of hour, day and month.")
-			}
-			timeGroup = g
-		case reportColumns[g] == "":
-			return "", models.Errorf(models.EINVALID, "group_by: %q is not one of %s.", g, strings.Join(ReportGroupings(), ", "))
-		}
-		seen[g] = true
-	}
-	return timeGroup, nil
-}
-
-// plan splits the range between the daily tables (whole days, the cheap read) and the hourly
+// planReport splits the range between the daily tables (whole days, the cheap read) and the hourly
 // ones (hour grouping, and the partial days at the ends of a range that does not start or end
 // at midnight). In a time zone whose midnights are not UTC hour boundaries (offsets of :30 or
 // :45) an hour row cannot be split at midnight, so such a range is read from one table: the
 // daily one when it runs from midnight to midnight, the hourly one otherwise.
-func (q *ReportQuery) plan(timeGroup string) []reportPart {
-	if timeGroup == GroupHour {
+func planReport(q *models.ReportQuery, timeGroup string) []reportPart {
+	if timeGroup == models.GroupHour {
 		return []reportPart{{from: q.From, to: q.To}}
 	}
 	loc := q.Location
@@ -260,28 +65,28 @@ type reportStatement struct {
 	args    []any
 	invalid bool
 	part    reportPart
-	cols    []string // the dimension groupings selected, in order
-	timed   bool     // the first column is the time
+	cols    []*models.ReportDimension // the dimension groupings selected, in order
+	timed   bool                      // the first column is the time
 }
 
-// statements returns the SQL of q: for each part, the counts and the invalid counts by reason.
-func (q *ReportQuery) statements() ([]reportStatement, string, error) {
-	timeGroup, err := q.validate()
+// reportStatements returns the SQL of q: for each part, the counts and the invalid counts by reason.
+func reportStatements(q *models.ReportQuery) ([]reportStatement, string, error) {
+	timeGroup, err := q.Validate()
 	if err != nil {
 		return nil, "", err
 	}
-	var dims []string
+	var dims []*models.ReportDimension
 	// The zone tables (stats_daily summed over campaign, creative and country) answer the
 	// reports that need none of those: a fraction of the rows to read.
 	zoneTables := q.AdvertiserID == 0
 	for _, g := range q.GroupBy {
-		if c := reportColumns[g]; c != "" {
-			dims = append(dims, g)
-			zoneTables = zoneTables && (g == GroupPublisher || g == GroupSite || g == GroupZone)
+		if d := models.MustReportDimension(g); !d.Time {
+			dims = append(dims, d)
+			zoneTables = zoneTables && (g == models.GroupPublisher || g == models.GroupSite || g == models.GroupZone)
 		}
 	}
 	var out []reportStatement
-	for _, p := range q.plan(timeGroup) {
+	for _, p := range planReport(q, timeGroup) {
 		for _, invalid := range []bool{false, true} {
 			var sel, group []string
 			timed := timeGroup != ""
@@ -289,16 +94,16 @@ func (q *ReportQuery) statements() ([]reportStatement, string, error) {
 				expr := "hour"
 				if p.daily {
 					expr = "day"
-					if timeGroup == GroupMonth {
+					if timeGroup == models.GroupMonth {
 						expr = "day - INTERVAL (DAYOFMONTH(day) - 1) DAY"
 					}
 				}
 				sel = append(sel, expr)
 				group = append(group, expr)
 			}
-			for _, g := range dims {
-				sel = append(sel, reportColumns[g])
-				group = append(group, reportColumns[g])
+			for _, d := range dims {
+				sel = append(sel, d.Field)
+				group = append(group, d.Field)
 			}
 			table, timeCol := "stats_hourly", "hour"
 			var lo, hi any = dbTime(p.from), dbTime(p.to)
@@ -348,45 +153,47 @@ func (q *ReportQuery) statements() ([]reportStatement, string, error) {
 
 // reportAcc accumulates one report row.
 type reportAcc struct {
-	m            ReportMetrics
+	m            models.ReportMetrics
 	spend, reven int64 // nano-units
 }
 
 // Report answers q from the statistics tables. Money is summed exactly in nano-units and
 // rounded down to micro-units once per report row; the totals sum the rows.
-func (s *Store) Report(ctx context.Context, q ReportQuery) (*Report, error) {
-	stmts, timeGroup, err := q.statements()
+func (s *Store) Report(ctx context.Context, q models.ReportQuery) (*models.Report, error) {
+	stmts, timeGroup, err := reportStatements(&q)
 	if err != nil {
 		return nil, err
 	}
-	accs := map[ReportKey]*reportAcc{}
+	accs := map[models.ReportKey]*reportAcc{}
 	for _, st := range stmts {
 		if err := s.readReport(ctx, &q, timeGroup, st, accs); err != nil {
 			return nil, err
 		}
 	}
-	rep := &Report{From: q.From, To: q.To, GroupBy: slices.Clone(q.GroupBy), Timezone: q.Location.String(),
-		Rows: make([]ReportRow, 0, len(accs))}
+	rep := &models.Report{From: q.From, To: q.To, GroupBy: slices.Clone(q.GroupBy), Timezone: q.Location.String(),
+		Rows: make([]models.ReportRow, 0, len(accs))}
 	if rep.GroupBy == nil {
 		rep.GroupBy = []string{}
 	}
 	for k, a := range accs {
 		a.m.SpendMicros = a.spend / 1000
 		a.m.PublisherRevenueMicros = a.reven / 1000
-		a.m.derive()
-		rep.Rows = append(rep.Rows, ReportRow{ReportKey: k, ReportMetrics: a.m})
+		a.m.Derive()
+		rep.Rows = append(rep.Rows, models.ReportRow{ReportKey: k, ReportMetrics: a.m})
 	}
-	slices.SortFunc(rep.Rows, func(a, b ReportRow) int { return compareKeys(&a.ReportKey, &b.ReportKey, q.GroupBy) })
+	slices.SortFunc(rep.Rows, func(a, b models.ReportRow) int {
+		return models.CompareReportKeys(&a.ReportKey, &b.ReportKey, q.GroupBy)
+	})
 	for i := range rep.Rows {
-		rep.Totals.add(&rep.Rows[i].ReportMetrics)
+		rep.Totals.Add(&rep.Rows[i].ReportMetrics)
 	}
-	rep.Totals.derive()
+	rep.Totals.Derive()
 	return rep, nil
 }
 
 // readReport runs one statement and adds its rows to accs.
-func (s *Store) readReport(ctx context.Context, q *ReportQuery, timeGroup string, st reportStatement, accs map[ReportKey]*reportAcc) error {
-	rows, err := s.db.db.QueryContext(ctx, st.query, st.args...)
+func (s *Store) readReport(ctx context.Context, q *models.ReportQuery, timeGroup string, st reportStatement, accs map[models.ReportKey]*reportAcc) error {
+	rows, err := s.q.QueryContext(ctx, st.query, st.args...)
 	if err != nil {
 		return mapError(err, "report")
 	}
@@ -399,16 +206,16 @@ func (s *Store) readReport(ctx context.Context, q *ReportQuery, timeGroup string
 		vals    [10]sql.NullInt64
 	)
 	for rows.Next() {
-		var k ReportKey
+		var k models.ReportKey
 		dest := make([]any, 0, 16)
 		if st.timed {
 			dest = append(dest, &t)
 		}
-		for i, g := range st.cols {
-			if g == GroupCountry {
-				dest = append(dest, &country)
-			} else {
+		for i, d := range st.cols {
+			if d.IsID() {
 				dest = append(dest, &ids[i])
+			} else {
+				dest = append(dest, &country)
 			}
 		}
 		if st.invalid {
@@ -424,30 +231,19 @@ func (s *Store) readReport(ctx context.Context, q *ReportQuery, timeGroup string
 		if st.timed {
 			k.Period = period(t, st.part.daily, timeGroup, q.Location)
 		}
-		for i, g := range st.cols {
-			switch g {
-			case GroupAdvertiser:
-				k.AdvertiserID = ids[i]
-			case GroupCampaign:
-				k.CampaignID = ids[i]
-			case GroupCreative:
-				k.CreativeID = ids[i]
-			case GroupPublisher:
-				k.PublisherID = ids[i]
-			case GroupSite:
-				k.SiteID = ids[i]
-			case GroupZone:
-				k.ZoneID = ids[i]
-			case GroupCountry:
+		for i, d := range st.cols {
+			if d.IsID() {
+				d.SetID(&k, ids[i])
+			} else {
 				k.Country = country
 			}
 		}
 		a := accs[k]
 		if a == nil {
-			if len(accs) >= MaxReportRows {
-				return models.Errorf(models.EINVALID, "Report has more than %d rows: narrow the range or the grouping.", MaxReportRows)
+			if len(accs) >= models.MaxReportRows {
+				return models.Errorf(models.EINVALID, "Report has more than %d rows: narrow the range or the grouping.", models.MaxReportRows)
 			}
-			a = &reportAcc{m: ReportMetrics{InvalidByReason: map[string]int64{}}}
+			a = &reportAcc{m: models.ReportMetrics{InvalidByReason: map[string]int64{}}}
 			accs[k] = a
 		}
 		if st.invalid {
@@ -476,46 +272,17 @@ func (s *Store) readReport(ctx context.Context, q *ReportQuery, timeGroup string
 func period(t time.Time, daily bool, timeGroup string, loc *time.Location) time.Time {
 	if daily {
 		y, m, d := t.Date() // DATE columns scan as midnight UTC of the stored date
-		if timeGroup == GroupMonth {
+		if timeGroup == models.GroupMonth {
 			d = 1
 		}
 		return time.Date(y, m, d, 0, 0, 0, 0, loc)
 	}
 	l := t.In(loc)
 	switch timeGroup {
-	case GroupDay:
+	case models.GroupDay:
 		return time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
-	case GroupMonth:
+	case models.GroupMonth:
 		return time.Date(l.Year(), l.Month(), 1, 0, 0, 0, 0, loc)
 	}
 	return l
-}
-
-// compareKeys orders rows by their groupings, in the order they were asked for.
-func compareKeys(a, b *ReportKey, groupBy []string) int {
-	for _, g := range groupBy {
-		var c int
-		switch g {
-		case GroupHour, GroupDay, GroupMonth:
-			c = a.Period.Compare(b.Period)
-		case GroupAdvertiser:
-			c = cmp.Compare(a.AdvertiserID, b.AdvertiserID)
-		case GroupCampaign:
-			c = cmp.Compare(a.CampaignID, b.CampaignID)
-		case GroupCreative:
-			c = cmp.Compare(a.CreativeID, b.CreativeID)
-		case GroupPublisher:
-			c = cmp.Compare(a.PublisherID, b.PublisherID)
-		case GroupSite:
-			c = cmp.Compare(a.SiteID, b.SiteID)
-		case GroupZone:
-			c = cmp.Compare(a.ZoneID, b.ZoneID)
-		case GroupCountry:
-			c = strings.Compare(a.Country, b.Country)
-		}
-		if c != 0 {
-			return c
-		}
-	}
-	return 0
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"adnet/models"
 	"adnet/models/mysql"
 	"adnet/models/mysql/mysqltest"
 )
@@ -89,22 +90,22 @@ func fillReportStats(tb testing.TB, db *sqlx.DB, sh reportShape) {
 // reportShapes are the reports the API and the console run, over the 90 days ending with last.
 func reportShapes(last time.Time) []struct {
 	name string
-	q    mysql.ReportQuery
+	q    models.ReportQuery
 } {
 	from, to := last.AddDate(0, 0, -89), last.AddDate(0, 0, 1)
 	return []struct {
 		name string
-		q    mysql.ReportQuery
+		q    models.ReportQuery
 	}{
-		{"network by zone, 90 days", mysql.ReportQuery{From: from, To: to, GroupBy: []string{"zone"}}},
-		{"network by day, 90 days", mysql.ReportQuery{From: from, To: to, GroupBy: []string{"day"}}},
-		{"network by month and country, 90 days", mysql.ReportQuery{From: from, To: to, GroupBy: []string{"month", "country"}}},
-		{"advertiser by day and campaign, 90 days", mysql.ReportQuery{From: from, To: to, GroupBy: []string{"day", "campaign"}, AdvertiserID: 3}},
-		{"publisher by zone, 90 days", mysql.ReportQuery{From: from, To: to, GroupBy: []string{"zone"}, PublisherID: 2}},
-		{"publisher by site and day, 90 days", mysql.ReportQuery{From: from, To: to, GroupBy: []string{"site", "day"}, PublisherID: 2}},
-		{"network by zone, 90 days from 12:00", mysql.ReportQuery{From: from.Add(12 * time.Hour), To: to.Add(-12 * time.Hour), GroupBy: []string{"zone"}}},
-		{"network by hour, last day", mysql.ReportQuery{From: last, To: to, GroupBy: []string{"hour"}}},
-		{"advertiser by hour and campaign, last day", mysql.ReportQuery{From: last, To: to, GroupBy: []string{"hour", "campaign"}, AdvertiserID: 3}},
+		{"network by zone, 90 days", models.ReportQuery{From: from, To: to, GroupBy: []string{"zone"}}},
+		{"network by day, 90 days", models.ReportQuery{From: from, To: to, GroupBy: []string{"day"}}},
+		{"network by month and country, 90 days", models.ReportQuery{From: from, To: to, GroupBy: []string{"month", "country"}}},
+		{"advertiser by day and campaign, 90 days", models.ReportQuery{From: from, To: to, GroupBy: []string{"day", "campaign"}, AdvertiserID: 3}},
+		{"publisher by zone, 90 days", models.ReportQuery{From: from, To: to, GroupBy: []string{"zone"}, PublisherID: 2}},
+		{"publisher by site and day, 90 days", models.ReportQuery{From: from, To: to, GroupBy: []string{"site", "day"}, PublisherID: 2}},
+		{"network by zone, 90 days from 12:00", models.ReportQuery{From: from.Add(12 * time.Hour), To: to.Add(-12 * time.Hour), GroupBy: []string{"zone"}}},
+		{"network by hour, last day", models.ReportQuery{From: last, To: to, GroupBy: []string{"hour"}}},
+		{"advertiser by hour and campaign, last day", models.ReportQuery{From: last, To: to, GroupBy: []string{"hour", "campaign"}, AdvertiserID: 3}},
 	}
 }
 

@@ -1,5 +1,7 @@
 package mysql
 
+import "adnet/models"
+
 // ReportStatement is one SQL statement of a report, exported for the EXPLAIN tests.
 type ReportStatement struct {
 	Query string
@@ -7,8 +9,8 @@ type ReportStatement struct {
 }
 
 // ReportStatements returns the statements Report runs for q.
-func ReportStatements(q ReportQuery) ([]ReportStatement, error) {
-	stmts, _, err := q.statements()
+func ReportStatements(q models.ReportQuery) ([]ReportStatement, error) {
+	stmts, _, err := reportStatements(&q)
 	if err != nil {
 		return nil, err
 	}

@@ -33,28 +33,28 @@ func reportFixture(t *testing.T) (*mysql.Store, *time.Location) {
 		return at
 	}
 	d := func(s string) time.Time { return h(s + "T00:00:00Z") }
-	r1 := mysql.StatsDelta{Hour: h("2025-01-14T22:00:00Z"), Day: d("2025-01-14"), ZoneID: 1, SiteID: 10, PublisherID: 100,
+	r1 := models.StatsDelta{Hour: h("2025-01-14T22:00:00Z"), Day: d("2025-01-14"), ZoneID: 1, SiteID: 10, PublisherID: 100,
 		CampaignID: 5, AdvertiserID: 50, CreativeID: 51, Country: "FR",
 		Requests: 10, Served: 8, Impressions: 6, Clicks: 2, Conversions: 1, InvalidImpressions: 1, InvalidClicks: 1,
 		SpendNanos: 6_500_000, RevenueNanos: 4_550_000}
-	r2 := mysql.StatsDelta{Hour: h("2025-01-14T23:00:00Z"), Day: d("2025-01-15"), ZoneID: 1, SiteID: 10, PublisherID: 100,
+	r2 := models.StatsDelta{Hour: h("2025-01-14T23:00:00Z"), Day: d("2025-01-15"), ZoneID: 1, SiteID: 10, PublisherID: 100,
 		CampaignID: 5, AdvertiserID: 50, CreativeID: 51, Country: "FR",
 		Requests: 4, Served: 4, Impressions: 4, SpendNanos: 4_000_001, RevenueNanos: 2_800_000}
-	r3 := mysql.StatsDelta{Hour: h("2025-01-15T10:00:00Z"), Day: d("2025-01-15"), ZoneID: 2, SiteID: 20, PublisherID: 200,
+	r3 := models.StatsDelta{Hour: h("2025-01-15T10:00:00Z"), Day: d("2025-01-15"), ZoneID: 2, SiteID: 20, PublisherID: 200,
 		CampaignID: 6, AdvertiserID: 60, CreativeID: 61,
 		Requests: 20, Served: 10, Impressions: 10, Clicks: 1, InvalidConversions: 1, SpendNanos: 1_000_999, RevenueNanos: 500_499}
-	r4 := mysql.StatsDelta{Hour: h("2025-01-15T10:00:00Z"), Day: d("2025-01-15"), ZoneID: 2, SiteID: 20, PublisherID: 200, Requests: 5}
-	r5 := mysql.StatsDelta{Hour: h("2025-02-01T09:00:00Z"), Day: d("2025-02-01"), ZoneID: 1, SiteID: 10, PublisherID: 100,
+	r4 := models.StatsDelta{Hour: h("2025-01-15T10:00:00Z"), Day: d("2025-01-15"), ZoneID: 2, SiteID: 20, PublisherID: 200, Requests: 5}
+	r5 := models.StatsDelta{Hour: h("2025-02-01T09:00:00Z"), Day: d("2025-02-01"), ZoneID: 1, SiteID: 10, PublisherID: 100,
 		CampaignID: 5, AdvertiserID: 50, CreativeID: 52, Country: "DE",
 		Requests: 3, Served: 3, Impressions: 3, Clicks: 3, SpendNanos: 3_000_000, RevenueNanos: 2_100_000}
-	inv := func(r mysql.StatsDelta, typ models.EventType, reason models.Reason, n int64) mysql.InvalidDelta {
-		return mysql.InvalidDelta{Hour: r.Hour, Day: r.Day, ZoneID: r.ZoneID, CampaignID: r.CampaignID, CreativeID: r.CreativeID,
+	inv := func(r models.StatsDelta, typ models.EventType, reason models.Reason, n int64) models.InvalidDelta {
+		return models.InvalidDelta{Hour: r.Hour, Day: r.Day, ZoneID: r.ZoneID, CampaignID: r.CampaignID, CreativeID: r.CreativeID,
 			Country: r.Country, AdvertiserID: r.AdvertiserID, PublisherID: r.PublisherID, SiteID: r.SiteID,
 			EventType: typ, Reason: reason, Count: n}
 	}
-	b := &mysql.Batch{
-		Stats: []mysql.StatsDelta{r1, r2, r3, r4, r5},
-		Invalid: []mysql.InvalidDelta{
+	b := &models.Batch{
+		Stats: []models.StatsDelta{r1, r2, r3, r4, r5},
+		Invalid: []models.InvalidDelta{
 			inv(r1, models.EventImpression, models.ReasonBotUA, 1),
 			inv(r1, models.EventClick, models.ReasonDuplicateClick, 1),
 			inv(r3, models.EventConversion, models.ReasonNoClick, 1),
@@ -77,18 +77,18 @@ type wantMetrics struct {
 	invRate                                                        float64
 }
 
-func (w wantMetrics) metrics() mysql.ReportMetrics {
+func (w wantMetrics) metrics() models.ReportMetrics {
 	r := w.reasons
 	if r == nil {
 		r = map[string]int64{}
 	}
-	return mysql.ReportMetrics{Requests: w.req, Served: w.served, Impressions: w.imps, Clicks: w.clicks, Conversions: w.convs,
+	return models.ReportMetrics{Requests: w.req, Served: w.served, Impressions: w.imps, Clicks: w.clicks, Conversions: w.convs,
 		InvalidImpressions: w.invImps, InvalidClicks: w.invClicks, InvalidConversions: w.invConvs, InvalidByReason: r,
 		SpendMicros: w.spend, PublisherRevenueMicros: w.reven, CTR: w.ctr, ConversionRate: w.convRate,
 		ECPMMicros: w.ecpm, ECPCMicros: w.ecpc, InvalidRate: w.invRate}
 }
 
-func mustReport(t *testing.T, s *mysql.Store, q mysql.ReportQuery) *mysql.Report {
+func mustReport(t *testing.T, s *mysql.Store, q models.ReportQuery) *models.Report {
 	t.Helper()
 	rep, err := s.Report(context.Background(), q)
 	if err != nil {
@@ -102,7 +102,7 @@ func TestReportByDayEveryMetric(t *testing.T) {
 	s, paris := reportFixture(t)
 	from := time.Date(2025, 1, 14, 0, 0, 0, 0, paris)
 	to := time.Date(2025, 2, 2, 0, 0, 0, 0, paris)
-	rep := mustReport(t, s, mysql.ReportQuery{From: from, To: to, GroupBy: []string{"day"}, Location: paris})
+	rep := mustReport(t, s, models.ReportQuery{From: from, To: to, GroupBy: []string{"day"}, Location: paris})
 	jan14 := wantMetrics{req: 10, served: 8, imps: 6, clicks: 2, convs: 1, invImps: 1, invClicks: 1, spend: 6500, reven: 4550,
 		reasons: map[string]int64{"bot_ua": 1, "duplicate_click": 1},
 		ctr:     0.333333, convRate: 0.5, ecpm: 1083333, ecpc: 3250, invRate: 0.2}
@@ -110,10 +110,10 @@ func TestReportByDayEveryMetric(t *testing.T) {
 	jan15 := wantMetrics{req: 29, served: 14, imps: 14, clicks: 1, invConvs: 1, spend: 5001, reven: 3300,
 		reasons: map[string]int64{"no_click": 1}, ctr: 0.071429, ecpm: 357214, ecpc: 5001}
 	feb1 := wantMetrics{req: 3, served: 3, imps: 3, clicks: 3, spend: 3000, reven: 2100, ctr: 1, ecpm: 1000000, ecpc: 1000}
-	same(t, "rows", rep.Rows, []mysql.ReportRow{
-		{ReportKey: mysql.ReportKey{Period: from}, ReportMetrics: jan14.metrics()},
-		{ReportKey: mysql.ReportKey{Period: time.Date(2025, 1, 15, 0, 0, 0, 0, paris)}, ReportMetrics: jan15.metrics()},
-		{ReportKey: mysql.ReportKey{Period: time.Date(2025, 2, 1, 0, 0, 0, 0, paris)}, ReportMetrics: feb1.metrics()},
+	same(t, "rows", rep.Rows, []models.ReportRow{
+		{ReportKey: models.ReportKey{Period: from}, ReportMetrics: jan14.metrics()},
+		{ReportKey: models.ReportKey{Period: time.Date(2025, 1, 15, 0, 0, 0, 0, paris)}, ReportMetrics: jan15.metrics()},
+		{ReportKey: models.ReportKey{Period: time.Date(2025, 2, 1, 0, 0, 0, 0, paris)}, ReportMetrics: feb1.metrics()},
 	})
 	same(t, "totals", rep.Totals, wantMetrics{req: 42, served: 25, imps: 23, clicks: 6, convs: 1, invImps: 1, invClicks: 1, invConvs: 1,
 		spend: 14501, reven: 9950, reasons: map[string]int64{"bot_ua": 1, "duplicate_click": 1, "no_click": 1},
@@ -130,7 +130,7 @@ func TestReportByHourAndMonth(t *testing.T) {
 	t.Parallel()
 	s, paris := reportFixture(t)
 	from, to := time.Date(2025, 1, 14, 0, 0, 0, 0, paris), time.Date(2025, 2, 2, 0, 0, 0, 0, paris)
-	rep := mustReport(t, s, mysql.ReportQuery{From: from, To: to, GroupBy: []string{"hour"}, Location: paris})
+	rep := mustReport(t, s, models.ReportQuery{From: from, To: to, GroupBy: []string{"hour"}, Location: paris})
 	type hourRow struct {
 		at         time.Time
 		req, spend int64
@@ -149,7 +149,7 @@ func TestReportByHourAndMonth(t *testing.T) {
 		t.Errorf("hourly totals: spend %d requests %d", rep.Totals.SpendMicros, rep.Totals.Requests)
 	}
 
-	rep = mustReport(t, s, mysql.ReportQuery{From: from, To: to, GroupBy: []string{"month"}, Location: paris})
+	rep = mustReport(t, s, models.ReportQuery{From: from, To: to, GroupBy: []string{"month"}, Location: paris})
 	var months []hourRow
 	for _, r := range rep.Rows {
 		months = append(months, hourRow{r.Period, r.Requests, r.SpendMicros})
@@ -163,9 +163,9 @@ func TestReportByHourAndMonth(t *testing.T) {
 func TestReportByDimensions(t *testing.T) {
 	t.Parallel()
 	s, paris := reportFixture(t)
-	q := mysql.ReportQuery{From: time.Date(2025, 1, 1, 0, 0, 0, 0, paris), To: time.Date(2025, 3, 1, 0, 0, 0, 0, paris), Location: paris}
+	q := models.ReportQuery{From: time.Date(2025, 1, 1, 0, 0, 0, 0, paris), To: time.Date(2025, 3, 1, 0, 0, 0, 0, paris), Location: paris}
 	type row struct {
-		key        mysql.ReportKey
+		key        models.ReportKey
 		req, spend int64
 		reasons    map[string]int64
 	}
@@ -181,39 +181,39 @@ func TestReportByDimensions(t *testing.T) {
 	r1Reasons := map[string]int64{"bot_ua": 1, "duplicate_click": 1}
 	noClick := map[string]int64{"no_click": 1}
 	same(t, "by advertiser", run("advertiser"), []row{
-		{mysql.ReportKey{}, 5, 0, none},
-		{mysql.ReportKey{AdvertiserID: 50}, 17, 13500, r1Reasons}, // 6_500_000 + 4_000_001 + 3_000_000 nano
-		{mysql.ReportKey{AdvertiserID: 60}, 20, 1000, noClick},
+		{models.ReportKey{}, 5, 0, none},
+		{models.ReportKey{AdvertiserID: 50}, 17, 13500, r1Reasons}, // 6_500_000 + 4_000_001 + 3_000_000 nano
+		{models.ReportKey{AdvertiserID: 60}, 20, 1000, noClick},
 	})
 	same(t, "by campaign and creative", run("campaign", "creative"), []row{
-		{mysql.ReportKey{}, 5, 0, none},
-		{mysql.ReportKey{CampaignID: 5, CreativeID: 51}, 14, 10500, r1Reasons},
-		{mysql.ReportKey{CampaignID: 5, CreativeID: 52}, 3, 3000, none},
-		{mysql.ReportKey{CampaignID: 6, CreativeID: 61}, 20, 1000, noClick},
+		{models.ReportKey{}, 5, 0, none},
+		{models.ReportKey{CampaignID: 5, CreativeID: 51}, 14, 10500, r1Reasons},
+		{models.ReportKey{CampaignID: 5, CreativeID: 52}, 3, 3000, none},
+		{models.ReportKey{CampaignID: 6, CreativeID: 61}, 20, 1000, noClick},
 	})
 	same(t, "by publisher, site and zone", run("publisher", "site", "zone"), []row{
-		{mysql.ReportKey{PublisherID: 100, SiteID: 10, ZoneID: 1}, 17, 13500, r1Reasons},
-		{mysql.ReportKey{PublisherID: 200, SiteID: 20, ZoneID: 2}, 25, 1000, noClick},
+		{models.ReportKey{PublisherID: 100, SiteID: 10, ZoneID: 1}, 17, 13500, r1Reasons},
+		{models.ReportKey{PublisherID: 200, SiteID: 20, ZoneID: 2}, 25, 1000, noClick},
 	})
 	same(t, "by country", run("country"), []row{
-		{mysql.ReportKey{}, 25, 1000, noClick},
-		{mysql.ReportKey{Country: "DE"}, 3, 3000, none},
-		{mysql.ReportKey{Country: "FR"}, 14, 10500, r1Reasons},
+		{models.ReportKey{}, 25, 1000, noClick},
+		{models.ReportKey{Country: "DE"}, 3, 3000, none},
+		{models.ReportKey{Country: "FR"}, 14, 10500, r1Reasons},
 	})
 	// Rows are sorted by the groupings in the order asked.
 	same(t, "by zone then day", run("zone", "day"), []row{
-		{mysql.ReportKey{ZoneID: 1, Period: time.Date(2025, 1, 14, 0, 0, 0, 0, paris)}, 10, 6500, r1Reasons},
-		{mysql.ReportKey{ZoneID: 1, Period: time.Date(2025, 1, 15, 0, 0, 0, 0, paris)}, 4, 4000, none},
-		{mysql.ReportKey{ZoneID: 1, Period: time.Date(2025, 2, 1, 0, 0, 0, 0, paris)}, 3, 3000, none},
-		{mysql.ReportKey{ZoneID: 2, Period: time.Date(2025, 1, 15, 0, 0, 0, 0, paris)}, 25, 1000, noClick},
+		{models.ReportKey{ZoneID: 1, Period: time.Date(2025, 1, 14, 0, 0, 0, 0, paris)}, 10, 6500, r1Reasons},
+		{models.ReportKey{ZoneID: 1, Period: time.Date(2025, 1, 15, 0, 0, 0, 0, paris)}, 4, 4000, none},
+		{models.ReportKey{ZoneID: 1, Period: time.Date(2025, 2, 1, 0, 0, 0, 0, paris)}, 3, 3000, none},
+		{models.ReportKey{ZoneID: 2, Period: time.Date(2025, 1, 15, 0, 0, 0, 0, paris)}, 25, 1000, noClick},
 	})
-	same(t, "no grouping", run(), []row{{mysql.ReportKey{}, 42, 14501, map[string]int64{"bot_ua": 1, "duplicate_click": 1, "no_click": 1}}})
+	same(t, "no grouping", run(), []row{{models.ReportKey{}, 42, 14501, map[string]int64{"bot_ua": 1, "duplicate_click": 1, "no_click": 1}}})
 }
 
 func TestReportOwnerFilter(t *testing.T) {
 	t.Parallel()
 	s, paris := reportFixture(t)
-	q := mysql.ReportQuery{From: time.Date(2025, 1, 1, 0, 0, 0, 0, paris), To: time.Date(2025, 3, 1, 0, 0, 0, 0, paris),
+	q := models.ReportQuery{From: time.Date(2025, 1, 1, 0, 0, 0, 0, paris), To: time.Date(2025, 3, 1, 0, 0, 0, 0, paris),
 		GroupBy: []string{"day"}, Location: paris, AdvertiserID: 50}
 	rep := mustReport(t, s, q)
 	var got []int64
@@ -258,7 +258,7 @@ func TestReportPartialDays(t *testing.T) {
 		{"head hour starts before the range", at("2025-01-14T22:30:00Z"), time.Date(2025, 1, 16, 0, 0, 0, 0, paris), []string{"day"}, []int64{29}},
 		{"whole day, partial tail", time.Date(2025, 1, 14, 0, 0, 0, 0, paris), at("2025-01-15T10:00:00Z"), []string{"day"}, []int64{10, 4}},
 	} {
-		rep := mustReport(t, s, mysql.ReportQuery{From: c.from, To: c.to, GroupBy: c.groupBy, Location: paris})
+		rep := mustReport(t, s, models.ReportQuery{From: c.from, To: c.to, GroupBy: c.groupBy, Location: paris})
 		var got []int64
 		for _, r := range rep.Rows {
 			got = append(got, r.Requests)
@@ -273,7 +273,7 @@ func TestReportPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tables := func(q mysql.ReportQuery) string {
+	tables := func(q models.ReportQuery) string {
 		st, err := mysql.ReportStatements(q)
 		if err != nil {
 			t.Fatal(err)
@@ -289,20 +289,20 @@ func TestReportPlan(t *testing.T) {
 	day := func(d int, loc *time.Location) time.Time { return time.Date(2025, 1, d, 0, 0, 0, 0, loc) }
 	for _, c := range []struct {
 		name string
-		q    mysql.ReportQuery
+		q    models.ReportQuery
 		want string
 	}{
-		{"days", mysql.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC)}, "stats_zone_daily"},
-		{"days by publisher, site, zone", mysql.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), GroupBy: []string{"month", "publisher", "site", "zone"}}, "stats_zone_daily"},
-		{"days by campaign", mysql.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), GroupBy: []string{"zone", "campaign"}}, "stats_daily"},
-		{"days by country", mysql.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), GroupBy: []string{"country"}}, "stats_daily"},
-		{"days of an advertiser", mysql.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), AdvertiserID: 1}, "stats_daily"},
-		{"days of a publisher", mysql.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), PublisherID: 1}, "stats_zone_daily"},
-		{"hour grouping", mysql.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), GroupBy: []string{"hour"}}, "stats_hourly"},
-		{"partial ends", mysql.ReportQuery{From: day(1, time.UTC).Add(time.Hour), To: day(31, time.UTC).Add(time.Hour)}, "stats_zone_daily+stats_hourly+stats_hourly"},
-		{"less than a day", mysql.ReportQuery{From: day(1, time.UTC).Add(time.Hour), To: day(2, time.UTC).Add(time.Hour)}, "stats_hourly"},
-		{"+5:30 midnights", mysql.ReportQuery{From: day(1, kolkata), To: day(31, kolkata), Location: kolkata, GroupBy: []string{"creative"}}, "stats_daily"},
-		{"+5:30 partial", mysql.ReportQuery{From: day(1, kolkata).Add(time.Hour), To: day(31, kolkata), Location: kolkata}, "stats_hourly"},
+		{"days", models.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC)}, "stats_zone_daily"},
+		{"days by publisher, site, zone", models.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), GroupBy: []string{"month", "publisher", "site", "zone"}}, "stats_zone_daily"},
+		{"days by campaign", models.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), GroupBy: []string{"zone", "campaign"}}, "stats_daily"},
+		{"days by country", models.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), GroupBy: []string{"country"}}, "stats_daily"},
+		{"days of an advertiser", models.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), AdvertiserID: 1}, "stats_daily"},
+		{"days of a publisher", models.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), PublisherID: 1}, "stats_zone_daily"},
+		{"hour grouping", models.ReportQuery{From: day(1, time.UTC), To: day(31, time.UTC), GroupBy: []string{"hour"}}, "stats_hourly"},
+		{"partial ends", models.ReportQuery{From: day(1, time.UTC).Add(time.Hour), To: day(31, time.UTC).Add(time.Hour)}, "stats_zone_daily+stats_hourly+stats_hourly"},
+		{"less than a day", models.ReportQuery{From: day(1, time.UTC).Add(time.Hour), To: day(2, time.UTC).Add(time.Hour)}, "stats_hourly"},
+		{"+5:30 midnights", models.ReportQuery{From: day(1, kolkata), To: day(31, kolkata), Location: kolkata, GroupBy: []string{"creative"}}, "stats_daily"},
+		{"+5:30 partial", models.ReportQuery{From: day(1, kolkata).Add(time.Hour), To: day(31, kolkata), Location: kolkata}, "stats_hourly"},
 	} {
 		if got := tables(c.q); got != c.want {
 			t.Errorf("%s: read %s, want %s", c.name, got, c.want)
@@ -315,14 +315,14 @@ func TestReportRejects(t *testing.T) {
 	s, paris := reportFixture(t)
 	from := time.Date(2025, 1, 1, 0, 0, 0, 0, paris)
 	for _, c := range []struct {
-		q   mysql.ReportQuery
+		q   models.ReportQuery
 		msg string
 	}{
-		{mysql.ReportQuery{From: from, To: from}, "from must be before to"},
-		{mysql.ReportQuery{From: from, To: from.AddDate(4, 0, 0)}, "at most 3 years"},
-		{mysql.ReportQuery{From: from, To: from.AddDate(0, 1, 0), GroupBy: []string{"week"}}, `"week" is not one of hour, day`},
-		{mysql.ReportQuery{From: from, To: from.AddDate(0, 1, 0), GroupBy: []string{"day", "month"}}, "choose one of hour, day and month"},
-		{mysql.ReportQuery{From: from, To: from.AddDate(0, 1, 0), GroupBy: []string{"zone", "zone"}}, `"zone" is listed twice`},
+		{models.ReportQuery{From: from, To: from}, "from must be before to"},
+		{models.ReportQuery{From: from, To: from.AddDate(4, 0, 0)}, "at most 3 years"},
+		{models.ReportQuery{From: from, To: from.AddDate(0, 1, 0), GroupBy: []string{"week"}}, `"week" is not one of hour, day`},
+		{models.ReportQuery{From: from, To: from.AddDate(0, 1, 0), GroupBy: []string{"day", "month"}}, "choose one of hour, day and month"},
+		{models.ReportQuery{From: from, To: from.AddDate(0, 1, 0), GroupBy: []string{"zone", "zone"}}, `"zone" is listed twice`},
 	} {
 		_, err := s.Report(context.Background(), c.q)
 		wantErr(t, err, models.EINVALID, c.msg)

@@ -1,6 +1,7 @@
 package mysql
 
 import (
+	"adnet/models"
 	"context"
 	"fmt"
 	"time"
@@ -11,24 +12,6 @@ import (
 // continues where it stopped the next time.
 const rollupChunk = 5000
 
-// RollupOptions says what Rollup removes.
-type RollupOptions struct {
-	// HourlyBefore: stats_hourly and stats_invalid_hourly rows of hours before this are deleted
-	// (stats.hourly_retention). The zero time deletes none.
-	HourlyBefore time.Time
-	// ClicksBefore: click and conversion rows older than this are deleted
-	// (stats.click_retention). The zero time deletes none.
-	ClicksBefore time.Time
-}
-
-// RollupResult counts the rows Rollup deleted.
-type RollupResult struct {
-	HourlyRows        int64
-	InvalidHourlyRows int64
-	Clicks            int64
-	Conversions       int64
-}
-
 // Rollup applies the retention of the statistics tables. The daily tables (stats_daily,
 // stats_invalid_daily, keyed by the calendar day of each event in the network time zone) are
 // written by FlushBatch in the same transaction as the hourly ones, so hourly rows past
@@ -36,8 +19,8 @@ type RollupResult struct {
 // can be interrupted at any point without losing or double-counting anything. (Folding them
 // only at expiry would leave the 90-day reports to aggregate 24 times more rows, and could only
 // approximate the network's days from UTC hours in time zones with half-hour offsets.)
-func (s *Store) Rollup(ctx context.Context, o RollupOptions) (RollupResult, error) {
-	var res RollupResult
+func (s *Store) Rollup(ctx context.Context, o models.RollupOptions) (models.RollupResult, error) {
+	var res models.RollupResult
 	steps := []struct {
 		n      *int64
 		before time.Time
@@ -54,7 +37,7 @@ func (s *Store) Rollup(ctx context.Context, o RollupOptions) (RollupResult, erro
 		}
 		before := dbTime(st.before)
 		for {
-			r, err := s.db.db.ExecContext(ctx, st.query, before, rollupChunk)
+			r, err := s.q.ExecContext(ctx, st.query, before, rollupChunk)
 			if err != nil {
 				return res, mapError(err, "statistics retention")
 			}

@@ -19,105 +19,6 @@ import (
 // every replay is still counted in the statistics, as an invalid duplicate.
 const MaxClickRowsPerImpression = 100
 
-// StatsDelta is what one batch adds to the statistics of one (hour, day, zone, campaign,
-// creative, country). Hour is the UTC hour (stats_hourly), Day the calendar day of the same
-// events in the network time zone (stats_daily, campaign_daily); for a time zone whose offset
-// is not a whole number of hours one hour can feed two days, hence both in the key. The owner
-// ids are denormalised into the rows so that reports need no join.
-type StatsDelta struct {
-	Hour       time.Time // UTC, truncated to the hour
-	Day        time.Time // the date (year, month, day) in the network time zone; the clock part is ignored
-	ZoneID     int64
-	CampaignID int64 // 0 for unfilled requests
-	CreativeID int64
-	Country    string // ISO 3166-1 alpha-2 upper case, "" when unknown
-
-	AdvertiserID int64
-	PublisherID  int64
-	SiteID       int64
-
-	Requests           int64 // serve events
-	Served             int64 // serve events that returned a creative
-	Impressions        int64 // valid impressions
-	Clicks             int64 // valid clicks
-	Conversions        int64 // approved conversions
-	InvalidImpressions int64
-	InvalidClicks      int64
-	InvalidConversions int64
-	SpendNanos         int64 // exact spend in nano-units (1e-9 currency units)
-	RevenueNanos       int64 // exact publisher revenue in nano-units
-}
-
-// InvalidDelta is what one batch adds to the count of invalid events of one type and reason.
-type InvalidDelta struct {
-	Hour       time.Time
-	Day        time.Time
-	ZoneID     int64
-	CampaignID int64
-	CreativeID int64
-	Country    string
-
-	AdvertiserID int64
-	PublisherID  int64
-	SiteID       int64
-
-	EventType models.EventType
-	Reason    models.Reason
-	Count     int64
-}
-
-// ClickRow is one click kept for audits and conversion attribution. FlushBatch numbers the
-// clicks of an impression (seq 0 = the first ever stored).
-type ClickRow struct {
-	ImpressionID models.ImpressionID
-	Time         time.Time
-	ServedAt     time.Time
-	ZoneID       int64
-	CampaignID   int64
-	CreativeID   int64
-	IPHash       uint64 // keyed hash of the client address: groups clicks without storing addresses
-	UAHash       uint64
-	ViewerID     uint64
-	Country      string
-	Reason       models.Reason // ReasonValid for a billable click
-}
-
-// ConversionRow is one conversion kept for the advertiser's audit.
-type ConversionRow struct {
-	ImpressionID models.ImpressionID
-	Time         time.Time
-	ClickTime    time.Time // zero when no click matched (reason no_click)
-	ZoneID       int64
-	CampaignID   int64
-	CreativeID   int64
-	AdvertiserID int64
-	PayoutMicros int64
-	Reason       models.Reason // ReasonValid: approved
-}
-
-// Offset is how far the statistics have consumed one event-log source: the position after the
-// last consumed record and that record's time.
-type Offset struct {
-	Source    string
-	Segment   uint64
-	Offset    int64
-	EventTime time.Time
-}
-
-// Batch is everything one aggregator flush commits, atomically.
-type Batch struct {
-	Stats       []StatsDelta
-	Invalid     []InvalidDelta
-	Clicks      []ClickRow
-	Conversions []ConversionRow
-	Offsets     []Offset
-}
-
-// Events returns a rough size of the batch for logs: the rows it will write.
-func (b *Batch) Events() int {
-	return len(b.Stats) + len(b.Invalid) + len(b.Clicks) + len(b.Conversions)
-}
-
 // FlushBatch commits b in ONE transaction: the multi-row upserts of stats_hourly, stats_daily,
 // stats_zone_daily, their stats_invalid_* twins and campaign_daily, the click and conversion
 // rows, and the new event-log offsets. Either all of it is committed or none, which is what makes the
@@ -127,8 +28,8 @@ func (b *Batch) Events() int {
 // the exact nano totals in the same statement. Denormalised owner ids are filled in when a row
 // was first written without them (an entity the aggregator did not know yet). Rows are written
 // in primary-key order, which keeps the inserts at the end of the clustered indexes.
-func (s *Store) FlushBatch(ctx context.Context, b *Batch) error {
-	if err := b.validate(); err != nil {
+func (s *Store) FlushBatch(ctx context.Context, b *models.Batch) error {
+	if err := b.Validate(); err != nil {
 		return err
 	}
 	now := s.timestamp()
@@ -152,38 +53,6 @@ func (s *Store) FlushBatch(ctx context.Context, b *Batch) error {
 	})
 	if err != nil {
 		return mapError(err, "flush statistics")
-	}
-	return nil
-}
-
-// validate rejects what strict mode would reject half-way through the transaction, with a
-// message naming the problem.
-func (b *Batch) validate() error {
-	country := func(c string) error {
-		if c == "" || len(c) == 2 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z' {
-			return nil
-		}
-		return models.Errorf(models.EINVALID, "country %q: must be two upper-case letters or empty", c)
-	}
-	for i := range b.Stats {
-		if err := country(b.Stats[i].Country); err != nil {
-			return err
-		}
-	}
-	for i := range b.Invalid {
-		if err := country(b.Invalid[i].Country); err != nil {
-			return err
-		}
-	}
-	for i := range b.Clicks {
-		if err := country(b.Clicks[i].Country); err != nil {
-			return err
-		}
-	}
-	for _, o := range b.Offsets {
-		if o.Source == "" || len(o.Source) > 64 || o.Offset < 0 {
-			return models.Errorf(models.EINVALID, "event log offset %q %d:%d is invalid", o.Source, o.Segment, o.Offset)
-		}
 	}
 	return nil
 }
@@ -260,7 +129,7 @@ const (
 
 // groupStats sums deltas by the key of the grain's table and returns the rows in primary-key
 // order.
-func groupStats(deltas []StatsDelta, grain statsGrain) []statsRow {
+func groupStats(deltas []models.StatsDelta, grain statsGrain) []statsRow {
 	idx := make(map[statsKey]int, len(deltas))
 	keys := make([]statsKey, 0, len(deltas))
 	rows := make([]statsRow, 0, len(deltas))
@@ -329,7 +198,7 @@ const statsUpdate = ` ON DUPLICATE KEY UPDATE
 	publisher_revenue_micros = (publisher_revenue_nanos + VALUES(publisher_revenue_nanos)) DIV 1000,
 	publisher_revenue_nanos = publisher_revenue_nanos + VALUES(publisher_revenue_nanos)`
 
-func upsertStats(ctx context.Context, tx *sqlx.Tx, deltas []StatsDelta) error {
+func upsertStats(ctx context.Context, tx *sqlx.Tx, deltas []models.StatsDelta) error {
 	if len(deltas) == 0 {
 		return nil
 	}
@@ -383,7 +252,7 @@ type invalidKey struct {
 	reason models.Reason
 }
 
-func upsertInvalid(ctx context.Context, tx *sqlx.Tx, deltas []InvalidDelta) error {
+func upsertInvalid(ctx context.Context, tx *sqlx.Tx, deltas []models.InvalidDelta) error {
 	if len(deltas) == 0 {
 		return nil
 	}
@@ -398,7 +267,7 @@ func upsertInvalid(ctx context.Context, tx *sqlx.Tx, deltas []InvalidDelta) erro
 		}
 		idx := make(map[invalidKey]int, len(deltas))
 		var keys []invalidKey
-		var rows []InvalidDelta
+		var rows []models.InvalidDelta
 		for _, d := range deltas {
 			n := d.Count
 			at := d.Hour.UTC().Truncate(time.Hour)
@@ -466,7 +335,7 @@ func upsertInvalid(ctx context.Context, tx *sqlx.Tx, deltas []InvalidDelta) erro
 
 // upsertCampaignDaily feeds the caps and budgets of the serving snapshot: valid counts and
 // spend per campaign, day and creative.
-func upsertCampaignDaily(ctx context.Context, tx *sqlx.Tx, deltas []StatsDelta) error {
+func upsertCampaignDaily(ctx context.Context, tx *sqlx.Tx, deltas []models.StatsDelta) error {
 	type key struct {
 		campaign int64
 		day      int64

@@ -11,31 +11,9 @@ import (
 	"adnet/models"
 )
 
-// ZoneDims are the owners of a zone and its publisher's revenue share, denormalised into the
-// statistics rows.
-type ZoneDims struct {
-	SiteID         int64
-	PublisherID    int64
-	RevenueShareBP int
-}
-
-// CampaignDims are a campaign's owner and pricing model.
-type CampaignDims struct {
-	AdvertiserID int64
-	Pricing      models.PricingModel
-}
-
-// Dimensions map every zone and campaign, whatever their status (archived ones still receive
-// late events), to what the statistics denormalise and price with.
-type Dimensions struct {
-	LoadedAt  time.Time
-	Zones     map[int64]ZoneDims
-	Campaigns map[int64]CampaignDims
-}
-
 // LoadDimensions reads the zone and campaign dimensions in one consistent snapshot.
-func (s *Store) LoadDimensions(ctx context.Context) (*Dimensions, error) {
-	d := &Dimensions{LoadedAt: s.now(), Zones: map[int64]ZoneDims{}, Campaigns: map[int64]CampaignDims{}}
+func (s *Store) LoadDimensions(ctx context.Context) (*models.Dimensions, error) {
+	d := &models.Dimensions{LoadedAt: s.now(), Zones: map[int64]models.ZoneDims{}, Campaigns: map[int64]models.CampaignDims{}}
 	err := s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, func(tx *sqlx.Tx) error {
 		rows, err := tx.QueryContext(ctx, `SELECT z.id, z.site_id, s.publisher_id, p.revenue_share_bp
 			FROM zones z JOIN sites s ON s.id = z.site_id JOIN publishers p ON p.id = s.publisher_id`)
@@ -44,7 +22,7 @@ func (s *Store) LoadDimensions(ctx context.Context) (*Dimensions, error) {
 		}
 		for rows.Next() {
 			var id int64
-			var z ZoneDims
+			var z models.ZoneDims
 			if err := rows.Scan(&id, &z.SiteID, &z.PublisherID, &z.RevenueShareBP); err != nil {
 				rows.Close()
 				return err
@@ -61,7 +39,7 @@ func (s *Store) LoadDimensions(ctx context.Context) (*Dimensions, error) {
 		defer rows.Close()
 		for rows.Next() {
 			var id int64
-			var c CampaignDims
+			var c models.CampaignDims
 			if err := rows.Scan(&id, &c.AdvertiserID, &c.Pricing); err != nil {
 				return err
 			}
@@ -75,19 +53,13 @@ func (s *Store) LoadDimensions(ctx context.Context) (*Dimensions, error) {
 	return d, nil
 }
 
-// ConversionFact is what the database knows about the click a conversion names.
-type ConversionFact struct {
-	ClickTime time.Time // time of the impression's first stored click; zero if it was never clicked
-	Converted bool      // an approved conversion of this click is already stored
-}
-
 // ConversionFacts looks up, for each impression id, its first click and whether it already has
 // an approved conversion: the exact, database-backed part of the no_click and
 // duplicate_conversion verdicts (a conversion may arrive days after its click, far beyond what
 // the in-memory fraud windows remember). Ids without any row are absent from the map.
-func (s *Store) ConversionFacts(ctx context.Context, ids []models.ImpressionID) (map[models.ImpressionID]ConversionFact, error) {
-	facts := make(map[models.ImpressionID]ConversionFact, len(ids))
-	err := perImpression(ctx, s.db.db, `SELECT impression_id, MIN(time) FROM clicks WHERE impression_id IN (%s) GROUP BY impression_id`,
+func (s *Store) ConversionFacts(ctx context.Context, ids []models.ImpressionID) (map[models.ImpressionID]models.ConversionFact, error) {
+	facts := make(map[models.ImpressionID]models.ConversionFact, len(ids))
+	err := perImpression(ctx, s.q, `SELECT impression_id, MIN(time) FROM clicks WHERE impression_id IN (%s) GROUP BY impression_id`,
 		ids, func(rows *sqlx.Rows) error {
 			var id []byte
 			var t time.Time
@@ -100,7 +72,7 @@ func (s *Store) ConversionFacts(ctx context.Context, ids []models.ImpressionID) 
 			return nil
 		})
 	if err == nil {
-		err = perImpression(ctx, s.db.db, `SELECT DISTINCT impression_id FROM conversions WHERE impression_id IN (%s) AND status = 'approved'`,
+		err = perImpression(ctx, s.q, `SELECT DISTINCT impression_id FROM conversions WHERE impression_id IN (%s) AND status = 'approved'`,
 			ids, func(rows *sqlx.Rows) error {
 				var id []byte
 				if err := rows.Scan(&id); err != nil {

@@ -60,7 +60,7 @@ func distinctIDs(n int, id func(i int) models.ImpressionID) []models.ImpressionI
 
 // insertClicks stores the click rows, numbering each impression's clicks after those already
 // stored (the aggregator is the only writer, so the numbers read here stay free until commit).
-func insertClicks(ctx context.Context, tx *sqlx.Tx, clicks []ClickRow) error {
+func insertClicks(ctx context.Context, tx *sqlx.Tx, clicks []models.ClickRow) error {
 	if len(clicks) == 0 {
 		return nil
 	}
@@ -80,7 +80,7 @@ func insertClicks(ctx context.Context, tx *sqlx.Tx, clicks []ClickRow) error {
 		return fmt.Errorf("clicks: %w", err)
 	}
 	type numbered struct {
-		c   *ClickRow
+		c   *models.ClickRow
 		seq int
 	}
 	keep := make([]numbered, 0, len(clicks))
@@ -111,7 +111,7 @@ func insertClicks(ctx context.Context, tx *sqlx.Tx, clicks []ClickRow) error {
 }
 
 // insertConversions stores the conversion rows, at most MaxClickRowsPerImpression per click.
-func insertConversions(ctx context.Context, tx *sqlx.Tx, convs []ConversionRow) error {
+func insertConversions(ctx context.Context, tx *sqlx.Tx, convs []models.ConversionRow) error {
 	if len(convs) == 0 {
 		return nil
 	}
@@ -130,7 +130,7 @@ func insertConversions(ctx context.Context, tx *sqlx.Tx, convs []ConversionRow) 
 	if err != nil {
 		return fmt.Errorf("conversions: %w", err)
 	}
-	keep := make([]*ConversionRow, 0, len(convs))
+	keep := make([]*models.ConversionRow, 0, len(convs))
 	for i := range convs {
 		c := &convs[i]
 		if have[c.ImpressionID] >= MaxClickRowsPerImpression {

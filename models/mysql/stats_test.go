@@ -55,18 +55,18 @@ func TestFlushBatchSums(t *testing.T) {
 	d1 := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	d2 := time.Date(2025, 3, 2, 0, 0, 0, 0, time.UTC)
 	// Asia/Kolkata (+5:30): the UTC hour 18:00 is 23:30–00:30 local, so it feeds two days.
-	b1 := &mysql.Batch{
-		Stats: []mysql.StatsDelta{
+	b1 := &models.Batch{
+		Stats: []models.StatsDelta{
 			{Hour: hour, Day: d1, ZoneID: 1, CampaignID: 2, CreativeID: 3, Country: "IN", PublisherID: 0, SiteID: 0,
 				Requests: 5, Served: 4, Impressions: 3, Clicks: 1, InvalidImpressions: 1, SpendNanos: 1_234_567, RevenueNanos: 864_196},
 			{Hour: hour, Day: d2, ZoneID: 1, CampaignID: 2, CreativeID: 3, Country: "IN", AdvertiserID: 7, PublisherID: 8, SiteID: 9,
 				Requests: 2, Served: 2, Impressions: 2, Conversions: 1, InvalidClicks: 2, SpendNanos: 2_000_500, RevenueNanos: 1_400_350},
 		},
-		Invalid: []mysql.InvalidDelta{
+		Invalid: []models.InvalidDelta{
 			{Hour: hour, Day: d1, ZoneID: 1, CampaignID: 2, CreativeID: 3, Country: "IN", EventType: models.EventImpression, Reason: models.ReasonBotUA, Count: 1},
 			{Hour: hour, Day: d2, ZoneID: 1, CampaignID: 2, CreativeID: 3, Country: "IN", EventType: models.EventClick, Reason: models.ReasonDuplicateClick, Count: 2},
 		},
-		Offsets: []mysql.Offset{{Source: "worker-1/w1-1", Segment: 1, Offset: 116, EventTime: hour.Add(90 * time.Minute)}},
+		Offsets: []models.Offset{{Source: "worker-1/w1-1", Segment: 1, Offset: 116, EventTime: hour.Add(90 * time.Minute)}},
 	}
 	if err := s.FlushBatch(ctx, b1); err != nil {
 		t.Fatal(err)
@@ -83,15 +83,15 @@ func TestFlushBatchSums(t *testing.T) {
 
 	// A second flush: 933 more nano-units carry the hourly total over a micro-unit boundary;
 	// the owners of daily row 1 are filled in; different owners do not overwrite known ones.
-	b2 := &mysql.Batch{
-		Stats: []mysql.StatsDelta{
+	b2 := &models.Batch{
+		Stats: []models.StatsDelta{
 			{Hour: hour, Day: d1, ZoneID: 1, CampaignID: 2, CreativeID: 3, Country: "IN", AdvertiserID: 70, PublisherID: 8, SiteID: 9,
 				Impressions: 1, SpendNanos: 933, RevenueNanos: 653},
 		},
-		Invalid: []mysql.InvalidDelta{
+		Invalid: []models.InvalidDelta{
 			{Hour: hour, Day: d1, ZoneID: 1, CampaignID: 2, CreativeID: 3, Country: "IN", EventType: models.EventImpression, Reason: models.ReasonBotUA, Count: 4},
 		},
-		Offsets: []mysql.Offset{{Source: "worker-1/w1-1", Segment: 2, Offset: 232, EventTime: hour.Add(100 * time.Minute)}},
+		Offsets: []models.Offset{{Source: "worker-1/w1-1", Segment: 2, Offset: 232, EventTime: hour.Add(100 * time.Minute)}},
 	}
 	if err := s.FlushBatch(ctx, b2); err != nil {
 		t.Fatal(err)
@@ -124,7 +124,7 @@ func TestFlushBatchSums(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "offsets", offs, map[string]mysql.Offset{"worker-1/w1-1": {Source: "worker-1/w1-1", Segment: 2, Offset: 232, EventTime: hour.Add(100 * time.Minute)}})
+	same(t, "offsets", offs, map[string]models.Offset{"worker-1/w1-1": {Source: "worker-1/w1-1", Segment: 2, Offset: 232, EventTime: hour.Add(100 * time.Minute)}})
 }
 
 // TestFlushBatchIsAtomic makes the last statement of a flush fail (an offset out of the
@@ -135,12 +135,12 @@ func TestFlushBatchIsAtomic(t *testing.T) {
 	s, db, _ := newStore(t)
 	ctx := context.Background()
 	hour := time.Date(2025, 3, 1, 18, 0, 0, 0, time.UTC)
-	b := &mysql.Batch{
-		Stats:       []mysql.StatsDelta{{Hour: hour, Day: hour, ZoneID: 1, CampaignID: 2, CreativeID: 3, Requests: 1, Impressions: 1, SpendNanos: 5000}},
-		Invalid:     []mysql.InvalidDelta{{Hour: hour, Day: hour, ZoneID: 1, EventType: models.EventClick, Reason: models.ReasonFastClick, Count: 1}},
-		Clicks:      []mysql.ClickRow{{ImpressionID: models.ImpressionID{1}, Time: hour, ServedAt: hour, ZoneID: 1, CampaignID: 2, CreativeID: 3}},
-		Conversions: []mysql.ConversionRow{{ImpressionID: models.ImpressionID{1}, Time: hour, ZoneID: 1, CampaignID: 2, CreativeID: 3}},
-		Offsets: []mysql.Offset{
+	b := &models.Batch{
+		Stats:       []models.StatsDelta{{Hour: hour, Day: hour, ZoneID: 1, CampaignID: 2, CreativeID: 3, Requests: 1, Impressions: 1, SpendNanos: 5000}},
+		Invalid:     []models.InvalidDelta{{Hour: hour, Day: hour, ZoneID: 1, EventType: models.EventClick, Reason: models.ReasonFastClick, Count: 1}},
+		Clicks:      []models.ClickRow{{ImpressionID: models.ImpressionID{1}, Time: hour, ServedAt: hour, ZoneID: 1, CampaignID: 2, CreativeID: 3}},
+		Conversions: []models.ConversionRow{{ImpressionID: models.ImpressionID{1}, Time: hour, ZoneID: 1, CampaignID: 2, CreativeID: 3}},
+		Offsets: []models.Offset{
 			{Source: "worker-1/a", Segment: 1, Offset: 116},
 			{Source: "worker-1/b", Segment: math.MaxUint64, Offset: 116}, // BIGINT overflow: strict mode fails the statement
 		},
@@ -171,14 +171,14 @@ func TestClickRowsNumberedAndCapped(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2025, 3, 1, 18, 0, 0, 0, time.UTC)
 	imp, other := models.ImpressionID{7}, models.ImpressionID{8}
-	click := func(id models.ImpressionID, reason models.Reason, sec int) mysql.ClickRow {
-		return mysql.ClickRow{ImpressionID: id, Time: at.Add(time.Duration(sec) * time.Second), ServedAt: at,
+	click := func(id models.ImpressionID, reason models.Reason, sec int) models.ClickRow {
+		return models.ClickRow{ImpressionID: id, Time: at.Add(time.Duration(sec) * time.Second), ServedAt: at,
 			ZoneID: 1, CampaignID: 2, CreativeID: 3, IPHash: 42, UAHash: 43, ViewerID: 44, Country: "DE", Reason: reason}
 	}
-	if err := s.FlushBatch(ctx, &mysql.Batch{Clicks: []mysql.ClickRow{click(imp, 0, 1), click(other, 0, 1), click(imp, models.ReasonDuplicateClick, 2)}}); err != nil {
+	if err := s.FlushBatch(ctx, &models.Batch{Clicks: []models.ClickRow{click(imp, 0, 1), click(other, 0, 1), click(imp, models.ReasonDuplicateClick, 2)}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.FlushBatch(ctx, &mysql.Batch{Clicks: []mysql.ClickRow{click(imp, models.ReasonDuplicateClick, 3)}}); err != nil {
+	if err := s.FlushBatch(ctx, &models.Batch{Clicks: []models.ClickRow{click(imp, models.ReasonDuplicateClick, 3)}}); err != nil {
 		t.Fatal(err)
 	}
 	type row struct {
@@ -197,11 +197,11 @@ func TestClickRowsNumberedAndCapped(t *testing.T) {
 		{1, false, models.ReasonDuplicateClick, at.Add(2 * time.Second), 42},
 		{2, false, models.ReasonDuplicateClick, at.Add(3 * time.Second), 42},
 	})
-	var many []mysql.ClickRow
+	var many []models.ClickRow
 	for i := 0; i < 2*mysql.MaxClickRowsPerImpression; i++ {
 		many = append(many, click(imp, models.ReasonDuplicateClick, 10+i))
 	}
-	if err := s.FlushBatch(ctx, &mysql.Batch{Clicks: many}); err != nil {
+	if err := s.FlushBatch(ctx, &models.Batch{Clicks: many}); err != nil {
 		t.Fatal(err)
 	}
 	if n := countRows(t, db, `SELECT COUNT(*) FROM clicks WHERE impression_id = ?`, imp[:]); n != mysql.MaxClickRowsPerImpression {
@@ -219,13 +219,13 @@ func TestConversionFacts(t *testing.T) {
 	ctx := context.Background()
 	at := time.Date(2025, 3, 1, 18, 0, 0, 0, time.UTC)
 	clicked, converted, rejected, never := models.ImpressionID{1}, models.ImpressionID{2}, models.ImpressionID{3}, models.ImpressionID{4}
-	b := &mysql.Batch{
-		Clicks: []mysql.ClickRow{
+	b := &models.Batch{
+		Clicks: []models.ClickRow{
 			{ImpressionID: clicked, Time: at.Add(time.Minute), ServedAt: at},
 			{ImpressionID: clicked, Time: at.Add(2 * time.Minute), ServedAt: at, Reason: models.ReasonDuplicateClick},
 			{ImpressionID: converted, Time: at.Add(3 * time.Minute), ServedAt: at},
 		},
-		Conversions: []mysql.ConversionRow{
+		Conversions: []models.ConversionRow{
 			{ImpressionID: converted, Time: at.Add(time.Hour), ClickTime: at.Add(3 * time.Minute), PayoutMicros: 1_500_000},
 			{ImpressionID: converted, Time: at.Add(2 * time.Hour), ClickTime: at.Add(3 * time.Minute), Reason: models.ReasonDuplicateConversion},
 			{ImpressionID: rejected, Time: at.Add(time.Hour), Reason: models.ReasonNoClick},
@@ -238,7 +238,7 @@ func TestConversionFacts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "facts", facts, map[models.ImpressionID]mysql.ConversionFact{
+	same(t, "facts", facts, map[models.ImpressionID]models.ConversionFact{
 		clicked:   {ClickTime: at.Add(time.Minute)},
 		converted: {ClickTime: at.Add(3 * time.Minute), Converted: true},
 	})
@@ -259,8 +259,8 @@ func TestLoadDimensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "zones", d.Zones, map[int64]mysql.ZoneDims{z.ID: {SiteID: site.ID, PublisherID: pub.ID, RevenueShareBP: 7000}})
-	same(t, "campaigns", d.Campaigns, map[int64]mysql.CampaignDims{c.ID: {AdvertiserID: adv.ID, Pricing: models.PricingCPC}})
+	same(t, "zones", d.Zones, map[int64]models.ZoneDims{z.ID: {SiteID: site.ID, PublisherID: pub.ID, RevenueShareBP: 7000}})
+	same(t, "campaigns", d.Campaigns, map[int64]models.CampaignDims{c.ID: {AdvertiserID: adv.ID, Pricing: models.PricingCPC}})
 }
 
 // TestRollupRetention checks that retention deletes exactly the hourly rows and event rows
@@ -270,24 +270,24 @@ func TestRollupRetention(t *testing.T) {
 	s, db, _ := newStore(t)
 	ctx := context.Background()
 	base := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
-	var b mysql.Batch
+	var b models.Batch
 	for h := 0; h < 48; h++ {
 		at := base.Add(time.Duration(h) * time.Hour)
-		b.Stats = append(b.Stats, mysql.StatsDelta{Hour: at, Day: at, ZoneID: 1, Requests: 1})
-		b.Invalid = append(b.Invalid, mysql.InvalidDelta{Hour: at, Day: at, ZoneID: 1, EventType: models.EventClick, Reason: models.ReasonBotUA, Count: 1})
-		b.Clicks = append(b.Clicks, mysql.ClickRow{ImpressionID: models.ImpressionID{byte(h)}, Time: at, ServedAt: at})
-		b.Conversions = append(b.Conversions, mysql.ConversionRow{ImpressionID: models.ImpressionID{byte(h)}, Time: at})
+		b.Stats = append(b.Stats, models.StatsDelta{Hour: at, Day: at, ZoneID: 1, Requests: 1})
+		b.Invalid = append(b.Invalid, models.InvalidDelta{Hour: at, Day: at, ZoneID: 1, EventType: models.EventClick, Reason: models.ReasonBotUA, Count: 1})
+		b.Clicks = append(b.Clicks, models.ClickRow{ImpressionID: models.ImpressionID{byte(h)}, Time: at, ServedAt: at})
+		b.Conversions = append(b.Conversions, models.ConversionRow{ImpressionID: models.ImpressionID{byte(h)}, Time: at})
 	}
 	if err := s.FlushBatch(ctx, &b); err != nil {
 		t.Fatal(err)
 	}
-	opt := mysql.RollupOptions{HourlyBefore: base.Add(30 * time.Hour), ClicksBefore: base.Add(10*time.Hour + time.Second)}
+	opt := models.RollupOptions{HourlyBefore: base.Add(30 * time.Hour), ClicksBefore: base.Add(10*time.Hour + time.Second)}
 	res, err := s.Rollup(ctx, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "first rollup", res, mysql.RollupResult{HourlyRows: 30, InvalidHourlyRows: 30, Clicks: 11, Conversions: 11})
-	if res, err = s.Rollup(ctx, opt); err != nil || res != (mysql.RollupResult{}) {
+	same(t, "first rollup", res, models.RollupResult{HourlyRows: 30, InvalidHourlyRows: 30, Clicks: 11, Conversions: 11})
+	if res, err = s.Rollup(ctx, opt); err != nil || res != (models.RollupResult{}) {
 		t.Errorf("second rollup: %+v, %v; want nothing to do", res, err)
 	}
 	if n := countRows(t, db, `SELECT MIN(hour) = ? FROM stats_hourly`, base.Add(30*time.Hour)); n != 1 {

@@ -12,9 +12,14 @@ import (
 	"adnet/models"
 )
 
-// Store reads and writes adnet's entities. It is safe for concurrent use.
+// Store reads and writes adnet's entities. It is safe for concurrent use, except a Store
+// bound to a transaction (the one WithTx passes to its function), which belongs to that
+// function.
 type Store struct {
 	db *DB
+	// q runs the queries: the pool, or the transaction of a Store made by WithTx.
+	q  sqlx.ExtContext
+	tx *sqlx.Tx // non-nil in a Store made by WithTx
 	// now returns the current time; it is a field so that tests can pin timestamps.
 	now func() time.Time
 	// closed caches the campaign totals of closed days for LoadInventory.
@@ -23,7 +28,20 @@ type Store struct {
 
 // NewStore returns a Store over db.
 func NewStore(db *DB) *Store {
-	return &Store{db: db, now: time.Now}
+	return &Store{db: db, q: db.db, now: time.Now}
+}
+
+// WithTx runs fn with a Store whose every read and write is part of one transaction,
+// committed when fn returns nil and rolled back otherwise: what a use case that changes
+// several rows (an entity and its audit entry) needs to change all or nothing. Inside, WithTx
+// joins the transaction already open.
+func (s *Store) WithTx(ctx context.Context, fn func(tx *Store) error) error {
+	if s.tx != nil {
+		return fn(s)
+	}
+	return s.inTx(ctx, nil, func(tx *sqlx.Tx) error {
+		return fn(&Store{db: s.db, q: tx, tx: tx, now: s.now})
+	})
 }
 
 // Ping checks that the database answers.
@@ -69,7 +87,11 @@ func timePtr(t sql.NullTime) *time.Time {
 }
 
 // inTx runs fn in a transaction, committing if it returns nil and rolling back otherwise.
+// In a Store made by WithTx it runs fn in that transaction (opts are then ignored).
 func (s *Store) inTx(ctx context.Context, opts *sql.TxOptions, fn func(tx *sqlx.Tx) error) error {
+	if s.tx != nil {
+		return fn(s.tx) // already in a transaction (WithTx): join it
+	}
 	tx, err := s.db.db.BeginTxx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
@@ -106,14 +128,8 @@ const (
 	maxListLimit     = 10000
 )
 
-// Page selects a window of a list, ordered by id.
-type Page struct {
-	Offset int // rows to skip
-	Limit  int // rows to return: 0 means 1000, at most 10000
-}
-
-// clause returns the LIMIT/OFFSET clause and its arguments.
-func (p Page) clause() (string, []any) {
+// pageClause returns the LIMIT/OFFSET clause and its arguments.
+func pageClause(p models.Page) (string, []any) {
 	limit := p.Limit
 	if limit <= 0 {
 		limit = defaultListLimit

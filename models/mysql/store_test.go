@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"adnet/models"
-	"adnet/models/mysql"
 )
 
 func TestAdvertiserCRUD(t *testing.T) {
@@ -42,27 +41,27 @@ func TestAdvertiserCRUD(t *testing.T) {
 	same(t, "get after update", got, a)
 
 	b := mustAdvertiser(t, s, "Beta", models.StatusActive)
-	all, err := s.ListAdvertisers(ctx, mysql.AdvertiserFilter{})
+	all, err := s.ListAdvertisers(ctx, models.AdvertiserFilter{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "list all", all, []models.Advertiser{*a, *b})
-	own, err := s.ListAdvertisers(ctx, mysql.AdvertiserFilter{ID: &b.ID})
+	own, err := s.ListAdvertisers(ctx, models.AdvertiserFilter{ID: &b.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "list owner", own, []models.Advertiser{*b})
-	paused, err := s.ListAdvertisers(ctx, mysql.AdvertiserFilter{Status: models.StatusPaused})
+	paused, err := s.ListAdvertisers(ctx, models.AdvertiserFilter{Status: models.StatusPaused})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "list paused", paused, []models.Advertiser{*a})
-	page, err := s.ListAdvertisers(ctx, mysql.AdvertiserFilter{Page: mysql.Page{Offset: 1, Limit: 1}})
+	page, err := s.ListAdvertisers(ctx, models.AdvertiserFilter{Page: models.Page{Offset: 1, Limit: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "list page 2", page, []models.Advertiser{*b})
-	none, err := s.ListAdvertisers(ctx, mysql.AdvertiserFilter{ID: ptr(int64(0))})
+	none, err := s.ListAdvertisers(ctx, models.AdvertiserFilter{ID: ptr(int64(0))})
 	if err != nil || none == nil || len(none) != 0 {
 		t.Fatalf("list for owner 0 = %v, %v; want an empty list", none, err)
 	}
@@ -148,12 +147,12 @@ func TestCampaignCRUD(t *testing.T) {
 	same(t, "get after update", got, c)
 
 	otherCampaign := mustCampaign(t, s, newCampaign(other.ID, "Theirs"))
-	list, err := s.ListCampaigns(ctx, mysql.CampaignFilter{AdvertiserID: &adv.ID})
+	list, err := s.ListCampaigns(ctx, models.CampaignFilter{AdvertiserID: &adv.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "list owner", list, []models.Campaign{*c, *open})
-	list, err = s.ListCampaigns(ctx, mysql.CampaignFilter{Status: models.StatusActive})
+	list, err = s.ListCampaigns(ctx, models.CampaignFilter{Status: models.StatusActive})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,17 +212,17 @@ func TestCreativeCRUD(t *testing.T) {
 		t.Fatalf("after update: %+v", image)
 	}
 
-	list, err := s.ListCreatives(ctx, mysql.CreativeFilter{AdvertiserID: &adv.ID})
+	list, err := s.ListCreatives(ctx, models.CreativeFilter{AdvertiserID: &adv.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "list owner", list, []models.Creative{*image, *html, *text})
-	list, err = s.ListCreatives(ctx, mysql.CreativeFilter{AdvertiserID: &adv.ID, CampaignID: &theirs.ID})
+	list, err = s.ListCreatives(ctx, models.CreativeFilter{AdvertiserID: &adv.ID, CampaignID: &theirs.ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	same(t, "another advertiser's campaign", list, []models.Creative{})
-	list, err = s.ListCreatives(ctx, mysql.CreativeFilter{CampaignID: &camp.ID, Status: models.StatusPaused})
+	list, err = s.ListCreatives(ctx, models.CreativeFilter{CampaignID: &camp.ID, Status: models.StatusPaused})
 	if err != nil {
 		t.Fatal(err)
 	}

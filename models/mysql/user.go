@@ -50,7 +50,7 @@ func (s *Store) CreateUser(ctx context.Context, u *models.User) error {
 		return err
 	}
 	now := s.timestamp()
-	res, err := s.db.db.ExecContext(ctx,
+	res, err := s.q.ExecContext(ctx,
 		`INSERT INTO users (email, password_hash, role, advertiser_id, publisher_id, created_at)
 		 VALUES (?, ?, ?, ?, ?, ?)`,
 		u.Email, u.PasswordHash, u.Role, u.AdvertiserID, u.PublisherID, now)
@@ -69,7 +69,7 @@ func (s *Store) CreateUser(ctx context.Context, u *models.User) error {
 // ENOTFOUND.
 func (s *Store) GetUserByEmail(ctx context.Context, email string) (*models.User, error) {
 	var u models.User
-	err := sqlx.GetContext(ctx, s.db.db, &u,
+	err := sqlx.GetContext(ctx, s.q, &u,
 		`SELECT `+userColumns+` FROM users WHERE email = ?`, strings.TrimSpace(email))
 	if err != nil {
 		return nil, notFound(err, "user", fmt.Sprintf("%q", email))

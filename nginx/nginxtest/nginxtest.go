@@ -66,9 +66,9 @@ type Instance struct {
 // Start renders p with nginx.RenderMain into a fresh tb.TempDir() and runs nginx in the
 // foreground as a child process, then waits until it answers HTTP. Empty Listen picks a free
 // loopback port; empty TempDir, PidFile, ErrorLog and AccessLog go into the temp directory.
-// When the test runs as root and p.User is empty, User is set to "root": nginx's workers
-// would otherwise run as nobody, which cannot enter the 0700 temp directories holding the
-// worker sockets (a 502 with "Permission denied"). nginx is stopped in tb.Cleanup.
+// An empty p.User is left to RenderMain, which makes nginx's workers run as the user
+// running the test, so they can enter the 0700 temp directories holding the worker sockets.
+// nginx is stopped in tb.Cleanup.
 func Start(tb testing.TB, p nginx.Params) *Instance {
 	tb.Helper()
 	in := &Instance{tb: tb, bin: Binary(tb), Dir: tb.TempDir()}
@@ -84,9 +84,6 @@ func Start(tb testing.TB, p nginx.Params) *Instance {
 	}
 	if p.AccessLog == "" {
 		p.AccessLog = filepath.Join(in.Dir, "access.log")
-	}
-	if p.User == "" && os.Geteuid() == 0 {
-		p.User = "root"
 	}
 	if err := os.MkdirAll(p.TempDir, 0o755); err != nil {
 		tb.Fatalf("nginxtest: %v", err)

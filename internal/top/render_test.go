@@ -1,4 +1,4 @@
-package main
+package top
 
 import (
 	"bytes"
@@ -10,34 +10,33 @@ import (
 	"unicode/utf8"
 
 	"adnet/fcgi"
-	"adnet/handlers"
 	"adnet/internal/monitor"
 )
 
-func topDoc() *handlers.StatusDoc {
+func statusDoc() *monitor.StatusDoc {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	st := &fcgi.Stats{Pid: 4321, StartSince: 3725, MaxChildren: 50, QueueLen: 64, InFlight: 45, Queued: 3,
 		Accepted: 1234567, Rejected: 3412, Slow: 7, Status: fcgi.StatusCounts{S5xx: 3412}, HeapBytes: 12 << 20}
-	return &handlers.StatusDoc{
+	return &monitor.StatusDoc{
 		Uptime: 7200, Updated: now.Add(-300 * time.Millisecond),
-		Limits: handlers.StatusLimits{Workers: 2, MaxChildren: 50, Queue: 64, QueueTimeout: "1s"},
+		Limits: monitor.StatusLimits{Workers: 2, MaxChildren: 50, Queue: 64, QueueTimeout: "1s"},
 		Nginx: monitor.NginxStatus{URL: "http://127.0.0.1:8080/nginx_status", Up: true, Active: 291, Reading: 6, Writing: 179,
 			Waiting: 106, RequestsPerSec: 1234.4, ConnectionsPerSec: 45.06},
-		Workers: []handlers.WorkerDoc{
+		Workers: []monitor.WorkerDoc{
 			{WorkerStatus: monitor.WorkerStatus{WorkerRef: monitor.WorkerRef{ID: 1, PID: 4321, Restarts: 2}, Stats: st},
-				Rates: &handlers.WorkerRates{RequestsPerSec: 612.3, RejectedPerSec: 1.5, Peak: 50,
+				Rates: &monitor.WorkerRates{RequestsPerSec: 612.3, RejectedPerSec: 1.5, Peak: 50,
 					Latency: monitor.Percentiles{P50: 0.0042, P90: 0.02, P99: monitor.Seconds(math.NaN())}}},
 			{WorkerStatus: monitor.WorkerStatus{WorkerRef: monitor.WorkerRef{ID: 2, LastExit: "signal: killed"}}},
 		},
-		Totals: handlers.StatusTotals{InFlight: 45, MaxChildren: 50, Rejected: 3412},
+		Totals: monitor.StatusTotals{InFlight: 45, MaxChildren: 50, Rejected: 3412},
 		Advice: []monitor.Advice{{Level: monitor.Warning, Topic: "capacity", Text: strings.Repeat("raise max_children ", 12)}},
 	}
 }
 
-func TestRenderTop(t *testing.T) {
+func TestRender(t *testing.T) {
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	var b bytes.Buffer
-	renderTop(&b, topDoc(), nil, topView{width: 160, source: "run/master.sock", now: now})
+	render(&b, statusDoc(), nil, view{width: 160, source: "run/master.sock", now: now})
 	out := b.String()
 	t.Logf("\n%s", out)
 	if strings.Contains(out, "\x1b[") {
@@ -87,14 +86,14 @@ func TestRenderTop(t *testing.T) {
 
 	// On a terminal: colours, and the bar painted without shifting the columns.
 	b.Reset()
-	renderTop(&b, topDoc(), nil, topView{width: 100, color: true, now: now})
+	render(&b, statusDoc(), nil, view{width: 100, color: true, now: now})
 	if !strings.Contains(b.String(), ansiYellow+"███████░"+ansiReset) {
 		t.Errorf("the bar at 90%% of the cap is not yellow:\n%q", b.String())
 	}
 
 	// The master cannot be read: said plainly.
 	b.Reset()
-	renderTop(&b, nil, errors.New("dial unix run/master.sock: connect: no such file or directory"), topView{width: 100, now: now})
+	render(&b, nil, errors.New("dial unix run/master.sock: connect: no such file or directory"), view{width: 100, now: now})
 	if !strings.Contains(b.String(), "cannot read the master's status: dial unix run/master.sock") {
 		t.Errorf("error frame:\n%s", b.String())
 	}

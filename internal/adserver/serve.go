@@ -1,0 +1,116 @@
+package adserver
+
+import (
+	mrand "math/rand/v2"
+
+	"adnet/internal/decision"
+	"adnet/internal/token"
+	"adnet/models"
+
+	"time"
+)
+
+// AdRequest is one ad request of a tag: the zone, the page and the targeting key-values. (It
+// is kept apart from the Visit: what the verdicts keep of a Visit would otherwise make the
+// escape analysis move the caller's key-values to the heap.)
+type AdRequest struct {
+	ZoneID  int64
+	PageURL string // the page the tag is on ("" unknown)
+	// KeyValues are the tag's custom targeting pairs; the transport bounds their number and
+	// sizes.
+	KeyValues []decision.KV
+}
+
+// Served is the outcome of a serve: the decision, if any, and what the answer must carry.
+type Served struct {
+	Decision     decision.Decision
+	Filled       bool // a creative was chosen; false: nothing eligible (render the empty answer)
+	ImpressionID models.ImpressionID
+	Time         time.Time
+	// ImpressionToken and ClickToken are the signed tokens of the beacon and click URLs.
+	ImpressionToken []byte
+	ClickToken      []byte
+	// ViewerCookie is the viewer cookie to set (the visitor may be tracked); nil: set none.
+	ViewerCookie []byte
+}
+
+// Serve runs an ad request: the decision on the current snapshot, the per-request verdicts,
+// the signed tokens, and the serve event, which is written to the event log before the
+// caller answers. Errors: EINVALID for a zone id that is not positive, EUNAVAILABLE when the
+// event log cannot take the event (the ad must not be shown: it could not be billed).
+//
+// The order matters: the serve event is recorded first; only then is the viewer's frequency
+// state advanced, so that an unrecorded serve never counts against the viewer's cap.
+func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
+	if req.ZoneID <= 0 {
+		return errBadZone
+	}
+	now := s.opt.Now()
+	out.Time = now
+	dreq := decision.Request{ZoneID: req.ZoneID, Time: now, Country: v.Country, PageURL: req.PageURL,
+		KeyValues: req.KeyValues}
+	if dreq.PageURL == "" {
+		dreq.PageURL = v.Referer
+	}
+	if s.opt.UA != nil {
+		dreq.UA = s.opt.UA.Parse(v.UserAgent)
+	}
+	var viewer token.Viewer
+	tracked := s.tracked(v)
+	if tracked {
+		if v.ViewerCookie != "" {
+			s.opt.Signer.DecodeViewer(&viewer, v.ViewerCookie)
+		}
+		if viewer.ID == 0 {
+			rng := s.rngs.Get().(*mrand.Rand)
+			viewer.Reset(rng.Uint64() | 1)
+			s.rngs.Put(rng)
+		}
+		dreq.Viewer = &viewer
+	} else {
+		dreq.NoFrequencyCap = true
+	}
+
+	rng := s.rngs.Get().(*mrand.Rand)
+	d, ok := s.opt.Engine.Decide(&dreq, rng)
+	s.rngs.Put(rng)
+	out.Decision, out.Filled = d, ok
+
+	ev := newEvent(models.EventServe, v, now)
+	ev.ZoneID, ev.ServedAt = req.ZoneID, now
+	if tracked {
+		ev.ViewerID = viewer.ID
+	}
+	if v.Prefetch {
+		ev.Reason = models.ReasonPrefetch
+	} else {
+		ev.Reason = s.verdict(v, models.EventServe, &token.Claims{ZoneID: req.ZoneID}, now)
+	}
+	if ok {
+		out.ImpressionID = s.newImpressionID()
+		ev.ImpressionID = out.ImpressionID
+		ev.CampaignID = d.CampaignID
+		ev.CreativeID = d.Creative.ID
+		ev.PriceMicros = d.PriceMicros
+		c := token.Claims{ImpressionID: out.ImpressionID, ZoneID: req.ZoneID, CampaignID: d.CampaignID,
+			CreativeID: d.Creative.ID, PriceMicros: d.PriceMicros, IssuedAt: now.Unix()}
+		c.Kind = token.KindImpression
+		out.ImpressionToken = s.opt.Signer.Sign(nil, &c)
+		c.Kind = token.KindClick
+		out.ClickToken = s.opt.Signer.Sign(nil, &c)
+	}
+	if err := s.record(&ev); err != nil {
+		return err
+	}
+	if tracked {
+		if ok {
+			d.RecordFrequency(&viewer, now)
+		}
+		out.ViewerCookie = s.opt.Signer.EncodeViewer(nil, &viewer)
+	}
+	return nil
+}
+
+// errBadZone answers an ad request without a usable zone id. Preallocated: bad requests are
+// cheap to answer.
+var errBadZone = models.Errorf(models.EINVALID, "zone must be a positive integer zone id")
