@@ -19,13 +19,7 @@ import (
 // the server the way nginx does: request id 1, FCGI_KEEP_CONN, one request at a time per
 // connection. The tests drive the real server over real Unix sockets with it.
 
-const (
-	recAbortRequest = 2
-	recStdout       = 6
-	recStderr       = 7
-	flagKeepConn    = 1
-	ioTimeout       = 30 * time.Second // a test that would hang fails instead
-)
+const ioTimeout = 30 * time.Second // a test that would hang fails instead
 
 // fcgiConn is one client connection.
 type fcgiConn struct {

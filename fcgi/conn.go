@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -55,6 +56,15 @@ type trackedConn struct {
 	outMu       sync.Mutex
 	out         recScanner
 
+	// native is the native engine's connection state (nil under net/http/fcgi, whose
+	// requests are followed by the record scanners instead); nbusy counts its requests
+	// that are busy in the sense above.
+	native atomic.Pointer[nconn]
+	nbusy  atomic.Int32
+	// kicked is set when the reading side was woken by a read deadline in the past (see
+	// kick); the read then either ends the connection, if idle during a drain, or resumes.
+	kicked atomic.Bool
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -73,36 +83,131 @@ func (s *Server) track(c net.Conn) net.Conn {
 
 // busy reports whether a request on c is being handled or its response written.
 func (c *trackedConn) busy() bool {
-	return c.open.Load() > 0 && c.inputDone.Load()
+	return c.open.Load() > 0 && c.inputDone.Load() || c.nbusy.Load() > 0
 }
 
+// errDrainIdle ends the reading side of a connection that is idle between two requests
+// when a drain begins: closing it at once, rather than at the end of the drain, stops the
+// web server from sending more requests on it (each would be a 503 and a retry).
+var errDrainIdle = errors.New("fcgi: idle connection closed for shutdown")
+
 // Read reads from the peer, noting progress for the idle reaper and following records.
+// A read woken by kick ends with errDrainIdle if the connection is idle between requests
+// and a drain has begun, and otherwise resumes transparently.
 func (c *trackedConn) Read(p []byte) (int, error) {
-	t := c.s.tick.Load()
-	c.lastTick.Store(t)
-	c.reading.Store(true)
-	n, err := c.Conn.Read(p)
-	c.reading.Store(false)
-	if n > 0 {
-		if t2 := c.s.tick.Load(); t2 != t {
-			c.lastTick.Store(t2)
+	for {
+		t := c.s.tick.Load()
+		c.lastTick.Store(t)
+		c.reading.Store(true)
+		n, err := c.Conn.Read(p)
+		c.reading.Store(false)
+		if n == 0 && err != nil && c.kicked.Load() && isTimeout(err) {
+			if c.drainIdle() {
+				return 0, errDrainIdle
+			}
+			c.kicked.Store(false)
+			c.Conn.SetReadDeadline(time.Time{})
+			// Re-check after clearing: a kick from the end of the last request may have
+			// come between the check and the clearing, and been undone by it.
+			if c.drainIdle() {
+				return 0, errDrainIdle
+			}
+			continue
 		}
-		if serr := c.scanIn(p[:n]); serr != nil {
-			c.s.c.badInput.Add(1)
-			return 0, serr
+		if n > 0 {
+			if t2 := c.s.tick.Load(); t2 != t {
+				c.lastTick.Store(t2)
+			}
+			if c.native.Load() == nil {
+				if serr := c.scanIn(p[:n]); serr != nil {
+					c.s.c.badInput.Add(1)
+					return 0, serr
+				}
+			}
 		}
+		return n, err
 	}
-	return n, err
+}
+
+// isTimeout reports whether err is a deadline error.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// kick wakes the connection's reading side with a read deadline in the past, so that it
+// checks whether it may close (see Read). Safe from any goroutine.
+func (c *trackedConn) kick() {
+	c.kicked.Store(true)
+	c.Conn.SetReadDeadline(aLongTimeAgo)
+}
+
+// aLongTimeAgo is a deadline that has passed.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// drainIdle reports whether a drain has begun and the connection is between requests:
+// no request begun and not answered, no partial record read, and no input waiting in the
+// socket (a deadline in the past makes Go skip the read, so the socket is peeked: bytes
+// already sent by the web server must be served, not cut off).
+func (c *trackedConn) drainIdle() bool {
+	if !c.s.draining.Load() {
+		return false
+	}
+	if nc := c.native.Load(); nc != nil {
+		if !nc.atBoundary.Load() || nc.liveA.Load() != 0 {
+			return false
+		}
+	} else if c.open.Load() != 0 || c.in.hn != 0 || c.in.left != 0 {
+		return false
+	}
+	return !pendingInput(c.Conn)
+}
+
+// pendingInput reports whether bytes are waiting to be read on conn, without consuming
+// them. Connections that are not sockets report false.
+func pendingInput(conn net.Conn) bool {
+	sc, ok := conn.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	pending := false
+	var buf [1]byte
+	// Control, not Read: RawConn.Read fails at once when the read deadline has passed.
+	rc.Control(func(fd uintptr) {
+		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		pending = n > 0 || err == nil // err nil with n == 0 is EOF: let the read see it
+	})
+	return pending
+}
+
+// responseEnded notes the end of a response: the connection's idleness counts from here,
+// not from the read that was waiting meanwhile, so that the reaper never closes a
+// connection right after a request that took longer than IdleTimeout (nginx would then
+// fail the next request written on it, and it never retries a POST).
+func (c *trackedConn) responseEnded() {
+	c.lastTick.Store(c.s.tick.Load())
 }
 
 // Write writes to the peer, following records to see END_REQUESTs.
 func (c *trackedConn) Write(p []byte) (int, error) {
+	if c.native.Load() != nil {
+		return c.Conn.Write(p) // the native engine keeps its own state
+	}
 	n, err := c.Conn.Write(p)
 	if n > 0 {
 		c.outMu.Lock()
 		for q := p[:n]; len(q) > 0; {
 			k, ev := c.out.feed(q)
 			q = q[k:]
+			if ev&evHeader != 0 && c.out.typ == recStderr {
+				// net/http/fcgi writes STDERR only when the params make no request, after
+				// its own "Status: 500" and without calling the handler: count that answer.
+				c.s.countStdlibBadRequest()
+			}
 			if ev&evHeader != 0 && c.out.typ == recEndRequest {
 				// Floor at zero: an END_REQUEST for a request we did not count (unknown
 				// role, abort) must not make another request look idle for ever after.
@@ -111,6 +216,10 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 					if v <= 0 || c.open.CompareAndSwap(v, v-1) {
 						break
 					}
+				}
+				c.responseEnded()
+				if c.open.Load() == 0 && c.s.draining.Load() {
+					c.kick()
 				}
 			}
 		}

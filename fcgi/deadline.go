@@ -14,9 +14,14 @@ import (
 // is always the case under net/http/fcgi (its request context is never cancelled);
 // otherwise the wrapper falls back to context.WithDeadline. The wrapper calls cancel when
 // the handler returns.
+//
+// The native engine embeds one in each request (so it costs no allocation of its own),
+// with a zero deadline when RequestTimeout is negative, cancels it on FCGI_ABORT_REQUEST,
+// and stores the raw params in it for ProcessEnv and Param.
 type reqCtx struct {
-	context.Context // parent: Value; its Done is nil
-	deadline        time.Time
+	context.Context           // parent: Value; its Done is nil
+	deadline        time.Time // zero: none
+	params          string    // the native engine's raw params, served as paramsKey{}
 
 	mu    sync.Mutex
 	done  chan struct{} // created by the first Done
@@ -27,8 +32,16 @@ type reqCtx struct {
 
 type afterFunc struct{ f func() }
 
-// Deadline returns the request deadline.
-func (c *reqCtx) Deadline() (time.Time, bool) { return c.deadline, true }
+// Deadline returns the request deadline, if any.
+func (c *reqCtx) Deadline() (time.Time, bool) { return c.deadline, !c.deadline.IsZero() }
+
+// Value returns the native engine's params for paramsKey{}, else the parent's value.
+func (c *reqCtx) Value(key any) any {
+	if _, ok := key.(paramsKey); ok && c.params != "" {
+		return c.params
+	}
+	return c.Context.Value(key)
+}
 
 // Done returns a channel closed at the deadline or when the request ends.
 func (c *reqCtx) Done() <-chan struct{} {
@@ -39,7 +52,7 @@ func (c *reqCtx) Done() <-chan struct{} {
 		c.check()
 		if c.err != nil {
 			close(c.done)
-		} else {
+		} else if !c.deadline.IsZero() {
 			c.timer = time.AfterFunc(time.Until(c.deadline), c.expire)
 		}
 	}
@@ -82,7 +95,7 @@ func (c *reqCtx) AfterFunc(f func()) (stop func() bool) {
 
 // check ends the context if the deadline has passed; c.mu is held.
 func (c *reqCtx) check() {
-	if c.err == nil && !time.Now().Before(c.deadline) {
+	if c.err == nil && !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
 		c.finish(context.DeadlineExceeded)
 	}
 }
@@ -116,6 +129,13 @@ func (c *reqCtx) expire() {
 func (c *reqCtx) cancel() {
 	c.mu.Lock()
 	c.check()
+	c.finish(context.Canceled)
+	c.mu.Unlock()
+}
+
+// abort cancels the context (FCGI_ABORT_REQUEST, or the connection failed).
+func (c *reqCtx) abort() {
+	c.mu.Lock()
 	c.finish(context.Canceled)
 	c.mu.Unlock()
 }

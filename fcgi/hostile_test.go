@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -22,7 +21,9 @@ func checkServing(t *testing.T, ts *testServer) {
 	}
 }
 
-func TestHostileGarbage(t *testing.T) {
+func TestHostileGarbage(t *testing.T) { forEngines(t, testHostileGarbage) }
+
+func testHostileGarbage(t *testing.T) {
 	ts := startServer(t, Options{})
 	c := dialFCGI(t, ts.path)
 	c.conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")) // HTTP to a FastCGI socket
@@ -43,7 +44,9 @@ func TestHostileGarbage(t *testing.T) {
 
 // TestHostileTruncated: a peer that stops in the middle of a record is closed by the
 // idle reaper, and others are served meanwhile.
-func TestHostileTruncated(t *testing.T) {
+func TestHostileTruncated(t *testing.T) { forEngines(t, testHostileTruncated) }
+
+func testHostileTruncated(t *testing.T) {
 	ts := startServer(t, Options{IdleTimeout: 100 * time.Millisecond})
 	c := dialFCGI(t, ts.path)
 	var b bytes.Buffer
@@ -60,7 +63,9 @@ func TestHostileTruncated(t *testing.T) {
 
 // TestHostileHugeLengths: maximal record lengths, a params pair claiming 2 GB, and a
 // CONTENT_LENGTH far beyond the body are survived; a params flood is cut off.
-func TestHostileHugeLengths(t *testing.T) {
+func TestHostileHugeLengths(t *testing.T) { forEngines(t, testHostileHugeLengths) }
+
+func testHostileHugeLengths(t *testing.T) {
 	ts := startServer(t, Options{})
 
 	c := dialFCGI(t, ts.path)
@@ -108,7 +113,9 @@ func TestHostileHugeLengths(t *testing.T) {
 
 // TestUnknownRole: a FastCGI filter/authorizer request is refused per the protocol and
 // the connection stays usable.
-func TestUnknownRole(t *testing.T) {
+func TestUnknownRole(t *testing.T) { forEngines(t, testUnknownRole) }
+
+func testUnknownRole(t *testing.T) {
 	ts := startServer(t, Options{})
 	c := dialFCGI(t, ts.path)
 	writeRecord(c.conn, recBeginRequest, 1, beginRequest(3, flagKeepConn))
@@ -123,7 +130,9 @@ func TestUnknownRole(t *testing.T) {
 
 // TestIdleSparesBusyConn: a connection whose request is in the handler is not closed by
 // the idle reaper however long the handler takes; once idle, it is.
-func TestIdleSparesBusyConn(t *testing.T) {
+func TestIdleSparesBusyConn(t *testing.T) { forEngines(t, testIdleSparesBusyConn) }
+
+func testIdleSparesBusyConn(t *testing.T) {
 	ts := startServer(t, Options{IdleTimeout: 40 * time.Millisecond})
 	c := dialFCGI(t, ts.path)
 	if err := c.send(getParams("/block"), nil); err != nil {
@@ -164,7 +173,9 @@ func (l *flakyListener) Accept() (net.Conn, error) {
 	}
 }
 
-func TestAcceptErrors(t *testing.T) {
+func TestAcceptErrors(t *testing.T) { forEngines(t, testAcceptErrors) }
+
+func testAcceptErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "worker.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -211,32 +222,4 @@ func TestAcceptErrors(t *testing.T) {
 		t.Fatal("Serve did not return on a fatal accept error")
 	}
 	ts.served <- nil
-}
-
-// TestCgiFcgi checks interoperability with libfcgi's cgi-fcgi, an independent client.
-func TestCgiFcgi(t *testing.T) {
-	bin, err := exec.LookPath("cgi-fcgi")
-	if err != nil {
-		t.Skip("cgi-fcgi not installed (apt-get install libfcgi-bin)")
-	}
-	ts := startServer(t, Options{})
-	cmd := exec.Command(bin, "-bind", "-connect", ts.path)
-	cmd.Env = []string{
-		"REQUEST_METHOD=GET", "REQUEST_URI=/cgi?x=1", "QUERY_STRING=x=1", "SERVER_PROTOCOL=HTTP/1.1",
-		"HTTP_HOST=ads.example", "REMOTE_ADDR=198.51.100.7", "REMOTE_PORT=1234", "SCRIPT_NAME=/cgi",
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("cgi-fcgi: %v\n%s", err, out)
-	}
-	resp := &fcgiResponse{}
-	if err := parseCGI(out, resp); err != nil {
-		t.Fatalf("%v\n%s", err, out)
-	}
-	if want := "hello GET /cgi?x=1 from 198.51.100.7:1234"; resp.Status != 200 || string(resp.Body) != want {
-		t.Fatalf("got %d %q, want %q", resp.Status, resp.Body, want)
-	}
-	if st := ts.Stats(); st.Accepted != 1 || st.Status.S2xx != 1 {
-		t.Fatalf("stats: %+v", st)
-	}
 }

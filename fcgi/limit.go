@@ -17,6 +17,7 @@ const (
 	bodyOverloaded = "503 overloaded, retry later\n"
 	bodyDraining   = "503 shutting down, retry later\n"
 	bodyPanic      = "500 internal server error\n"
+	bodyBadRequest = "400 bad request\n"
 )
 
 // Shared header values for the responses the wrapper writes, so the 503 path does not
@@ -34,7 +35,13 @@ type limiter struct {
 // ServeHTTP runs one request through the draining check, the cap and queue, the request
 // deadline and panic recovery, and counts it.
 func (l *limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s := l.s
+	l.s.serveWith(w, r, l.s.inner)
+}
+
+// serveWith is the wrapper around inner: the application handler, or the native engine's
+// own answers (400 for a malformed request), which are thus counted and logged exactly
+// like the application's.
+func (s *Server) serveWith(w http.ResponseWriter, r *http.Request, inner http.Handler) {
 	c := &s.c
 	start := time.Now()
 	s.active.Add(1)
@@ -71,7 +78,10 @@ func (l *limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		<-s.sem
 	}()
 
-	if d := s.opt.RequestTimeout; d > 0 {
+	if _, own := r.Context().(*reqCtx); own {
+		// The native engine's request context: it carries the deadline already (counted
+		// from the request's arrival) and is cancelled by the engine.
+	} else if d := s.opt.RequestTimeout; d > 0 {
 		if parent := r.Context(); parent.Done() == nil {
 			rc := &reqCtx{Context: parent, deadline: start.Add(d)}
 			defer rc.cancel()
@@ -83,7 +93,7 @@ func (l *limiter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rec := s.newRecorder(w)
-	code := s.run(rec.writer(), r, rec)
+	code := s.run(rec.writer(), r, rec, inner)
 	s.freeRecorder(rec)
 
 	dur := time.Since(start)
@@ -124,7 +134,7 @@ func (s *Server) logSlow(r *http.Request, code int, start, granted time.Time, du
 
 // run calls the inner handler, turning a panic into a 500 if nothing was sent yet, and
 // returns the status code the client got.
-func (s *Server) run(w http.ResponseWriter, r *http.Request, rec *recorder) (code int) {
+func (s *Server) run(w http.ResponseWriter, r *http.Request, rec *recorder, inner http.Handler) (code int) {
 	defer func() {
 		v := recover()
 		if v == nil {
@@ -157,7 +167,7 @@ func (s *Server) run(w http.ResponseWriter, r *http.Request, rec *recorder) (cod
 		// Headers are gone: the client gets what was written. Count it as a 5xx anyway.
 		code = http.StatusInternalServerError
 	}()
-	s.inner.ServeHTTP(w, r)
+	inner.ServeHTTP(w, r)
 	return 0 // replaced by the deferred function
 }
 
@@ -201,6 +211,21 @@ func (s *Server) acquire(ctx context.Context) (ok, waited bool) {
 	case <-ctx.Done():
 	}
 	return false, true
+}
+
+// countStdlibBadRequest counts the 500 net/http/fcgi answers, bypassing the wrapper, to
+// params that make no request (the native engine answers 400 through the wrapper), so
+// that the counters still add up to every answer. Its path is unknown: it counts as
+// "other".
+func (s *Server) countStdlibBadRequest() {
+	c := &s.c
+	c.accepted.Add(1)
+	ep := &c.endpoints[len(s.opt.Endpoints)]
+	ep.requests.Add(1)
+	ep.s5xx.Add(1)
+	c.countStatus(http.StatusInternalServerError)
+	c.observe(0)
+	s.opt.Logger.Warn("fcgi: bad request (net/http/fcgi answered 500)")
 }
 
 // reject answers 503 with Retry-After, which nginx's `fastcgi_next_upstream http_503`
@@ -281,10 +306,14 @@ func (rec *recorder) code() int {
 	return rec.status
 }
 
-// WriteHeader records the final status; 1xx informational headers are passed through
-// without being taken as final.
+// WriteHeader records the final status. A 1xx is dropped: CGI has no interim responses,
+// and net/http/fcgi would send it as the final status (nginx would then answer the
+// client with it), while the handler goes on to write the real one.
 func (rec *recorder) WriteHeader(code int) {
-	if !rec.wrote && code >= 200 {
+	if code >= 100 && code < 200 {
+		return
+	}
+	if !rec.wrote {
 		rec.status = code
 		rec.wrote = true
 	}

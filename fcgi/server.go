@@ -1,5 +1,6 @@
-// Package fcgi is the worker side of adnet's FastCGI serving: a Server that runs Go's
-// net/http/fcgi behind a concurrency cap, a short queue, panic recovery, request deadlines,
+// Package fcgi is the worker side of adnet's FastCGI serving: a Server that runs a FastCGI
+// responder (its own native engine by default, or Go's net/http/fcgi as the reference,
+// see Engine) behind a concurrency cap, a short queue, panic recovery, request deadlines,
 // idle-connection reaping, graceful shutdown and exact counters.
 //
 // # Why 503 and never a closed connection
@@ -16,8 +17,9 @@
 // `fastcgi_next_upstream error timeout http_503` then retries the request on another
 // worker, because nothing has been sent to the client yet. The cost of a rejection is a
 // few microseconds instead of a connection and a backlog slot. Connections are only
-// closed when idle (IdleTimeout, for stuck peers), when the peer breaks the protocol, or
-// at the very end of Shutdown after the drain.
+// closed when idle (IdleTimeout, for stuck peers, counted from the end of the last
+// response), when the peer breaks the protocol, between two requests as soon as Shutdown
+// begins (so that nginx stops reusing them), or at the very end of Shutdown after the drain.
 //
 // # Why counters
 //
@@ -39,6 +41,20 @@
 // listener wrapper retries temporary accept errors and tracks connections; a connection
 // wrapper follows the FastCGI record stream to know when a connection is idle, so that
 // neither the idle reaper nor Shutdown cuts a response in half.
+//
+// # The native engine
+//
+// net/http/fcgi costs half of what the nginx → FastCGI topology allows: a goroutine and a
+// 64 KB buffer per request, params in maps, a pipe per body, unbuffered reads and a
+// write(2) per record. The native engine (native_*.go) reads each connection through one
+// buffered loop, decodes params into one string and an index instead of a map, builds the
+// http.Request directly with net/http/cgi's semantics, and writes a small response (CGI
+// header block, body, end of stream and END_REQUEST) in a single write from a pooled
+// buffer. It follows the FastCGI 1.0 specification: FCGI_KEEP_CONN, FCGI_GET_VALUES
+// (FCGI_MAX_CONNS and FCGI_MAX_REQS from MaxChildren, FCGI_MPXS_CONNS 0), FCGI_ABORT_REQUEST,
+// FCGI_UNKNOWN_TYPE and FCGI_UNKNOWN_ROLE, interleaved request ids up to a per-connection
+// bound, and per-request limits on params. Its requests go through the same wrapper as
+// the stdlib engine's, so cap, queue, 503, drain, deadlines and counters are identical.
 package fcgi
 
 import (
@@ -46,7 +62,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"net/http/fcgi"
+	stdfcgi "net/http/fcgi"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -64,15 +80,24 @@ const (
 	DefaultShutdownTimeout = 30 * time.Second
 	DefaultIdleTimeout     = 5 * time.Minute // nginx keeps FastCGI connections open between requests
 	DefaultRetryAfter      = time.Second
+	DefaultMaxBodyBytes    = 16 << 20 // far above any ad request or postback; nginx's own default is 1 MB
 )
 
-// maxParamsBytes bounds the FastCGI params of one request. net/http/fcgi buffers params
-// without limit, so a broken or hostile peer could grow a worker's memory at will; nginx's
+// maxParamsBytes bounds the FastCGI params of one request (the native engine counts per
+// request id, so interleaved requests cannot add up beyond it). net/http/fcgi buffers
+// params without limit, so a broken or hostile peer could grow a worker's memory at will; nginx's
 // params are a few kilobytes (its header buffers are 4×8k by default).
 const maxParamsBytes = 1 << 20
 
 // Options configures a Server. Zero values take the defaults named on each field.
 type Options struct {
+	// Engine is the FastCGI implementation (default EngineNative); with any other value
+	// than the Engine constants, Serve returns an error at once.
+	Engine Engine
+	// MaxBodyBytes bounds a request body on the native engine: a handler reading beyond it
+	// gets an *http.MaxBytesError and the rest is discarded (default 16 MB; negative = no
+	// limit). net/http/fcgi has no such limit.
+	MaxBodyBytes int64
 	// MaxChildren caps the requests inside the wrapped handler at once (default 50).
 	MaxChildren int
 	// Queue is how many requests beyond MaxChildren may wait for a slot (default 0: reject
@@ -91,7 +116,8 @@ type Options struct {
 	// (0 = off).
 	SlowTimeout time.Duration
 	// IdleTimeout closes a FastCGI connection on which the server has waited this long
-	// without reading a byte, unless a request of that connection is being handled
+	// for the peer, counted from its last byte read or the end of its last response,
+	// whichever is later, unless a request of that connection is being handled
 	// (default 5m; negative = never). It protects against stuck peers; nginx's kept-alive
 	// connections legitimately sit idle between requests, so keep it generous.
 	IdleTimeout time.Duration
@@ -111,6 +137,12 @@ type Options struct {
 
 // withDefaults returns opt with zero fields replaced by defaults and bad values clamped.
 func (opt Options) withDefaults() Options {
+	if opt.Engine == "" {
+		opt.Engine = EngineNative
+	}
+	if opt.MaxBodyBytes == 0 {
+		opt.MaxBodyBytes = DefaultMaxBodyBytes
+	}
 	if opt.MaxChildren <= 0 {
 		opt.MaxChildren = DefaultMaxChildren
 	}
@@ -172,6 +204,10 @@ type Server struct {
 	doneOnce sync.Once
 	// active counts requests anywhere in the wrapped handler (queued, running, rejected).
 	active atomic.Int64
+	// writing counts native requests from their start until their END_REQUEST is written.
+	writing atomic.Int64
+	// maxReqs is MaxChildren as text, for FCGI_GET_VALUES.
+	maxReqs string
 
 	// tick is a coarse clock for idle detection, advanced by the reaper goroutine, so that
 	// the read path stores an integer instead of calling time.Now and re-arming a timer.
@@ -183,7 +219,8 @@ type Server struct {
 	conns     map[*trackedConn]struct{}
 }
 
-// NewServer returns a Server that serves h with the given options.
+// NewServer returns a Server that serves h with the given options. An unknown
+// Options.Engine makes Serve fail (config validation is the place to catch it).
 func NewServer(h http.Handler, opt Options) *Server {
 	opt = opt.withDefaults()
 	s := &Server{
@@ -192,6 +229,7 @@ func NewServer(h http.Handler, opt Options) *Server {
 		start:      time.Now(),
 		sem:        make(chan struct{}, opt.MaxChildren),
 		retryAfter: []string{strconv.FormatInt(int64(opt.RetryAfter/time.Second), 10)},
+		maxReqs:    strconv.Itoa(opt.MaxChildren),
 		drainCh:    make(chan struct{}),
 		done:       make(chan struct{}),
 		listeners:  make(map[net.Listener]struct{}),
@@ -233,7 +271,15 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.reaperOnce.Do(func() { go s.reap() })
 	}
 
-	err := fcgi.Serve(&listener{Listener: ln, s: s}, s.handler)
+	var err error
+	switch s.opt.Engine {
+	case EngineNative:
+		err = s.serveNativeLoop(&listener{Listener: ln, s: s})
+	case EngineStdlib:
+		err = stdfcgi.Serve(&listener{Listener: ln, s: s}, s.handler)
+	default:
+		_, err = ParseEngine(string(s.opt.Engine))
+	}
 	if s.draining.Load() {
 		<-s.done
 		return nil
@@ -244,8 +290,21 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
+// serveNativeLoop accepts connections for the native engine, one goroutine each, and
+// returns the first fatal accept error as net/http/fcgi's Serve does.
+func (s *Server) serveNativeLoop(l *listener) error {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return err
+		}
+		go s.serveNative(c.(*trackedConn))
+	}
+}
+
 // Shutdown stops the server gracefully: it stops accepting (closing this process's
-// listener descriptors), answers 503 to requests that arrive meanwhile on kept-alive
+// listener descriptors), closes connections that are idle between two requests at once
+// (so that nginx stops reusing them; busy ones close after their response), answers 503 to requests that arrive meanwhile on kept-alive
 // connections and to queued ones (nginx retries them elsewhere), waits until no request
 // is being handled or written, bounded by ctx and ShutdownTimeout, and then closes every
 // connection. It returns ctx's error (or context.DeadlineExceeded) if the drain was cut
@@ -257,6 +316,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		close(s.drainCh)
 		for ln := range s.listeners {
 			ln.Close()
+		}
+		for c := range s.conns {
+			c.kick()
 		}
 		s.mu.Unlock()
 	})
@@ -300,7 +362,7 @@ func (s *Server) waitDrained(ctx context.Context) error {
 }
 
 func (s *Server) drained() bool {
-	if s.active.Load() > 0 {
+	if s.active.Load() > 0 || s.writing.Load() > 0 {
 		return false
 	}
 	s.mu.Lock()

@@ -2,12 +2,12 @@ package fcgi
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -24,10 +24,12 @@ type testApp struct {
 	entered chan string
 	release chan struct{}
 	once    sync.Once
+	// ctxEnded receives the context error of /wait-ctx requests once their context ends.
+	ctxEnded chan error
 }
 
 func newTestApp() *testApp {
-	return &testApp{entered: make(chan string, 1000), release: make(chan struct{})}
+	return &testApp{entered: make(chan string, 1000), release: make(chan struct{}), ctxEnded: make(chan error, 100)}
 }
 
 func (a *testApp) unblock() { a.once.Do(func() { close(a.release) }) }
@@ -73,6 +75,39 @@ func (a *testApp) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, strings.Repeat("z", bigBody))
 	case r.URL.Path == "/status/404":
 		http.NotFound(w, r)
+	case r.URL.Path == "/wait-ctx":
+		a.entered <- r.URL.Path
+		select {
+		case <-r.Context().Done():
+		case <-time.After(time.Minute):
+		}
+		a.ctxEnded <- r.Context().Err()
+		io.WriteString(w, "late output of an ended request")
+	case r.URL.Path == "/early":
+		w.WriteHeader(http.StatusEarlyHints) // informational: must not become the status
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "created")
+	case r.URL.Path == "/large":
+		n, _ := strconv.Atoi(r.URL.Query().Get("n"))
+		chunk := []byte(strings.Repeat("0123456789", 1000))
+		for n > 0 {
+			k := min(n, len(chunk))
+			w.Write(chunk[:k])
+			n -= k
+		}
+	case r.URL.Path == "/echo":
+		echo(w, r)
+	case r.URL.Path == "/late-body":
+		a.entered <- r.URL.Path
+		<-a.release
+		b, err := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "read %d bytes, error %v", len(b), err)
+	case r.URL.Path == "/stream":
+		io.WriteString(w, "first part;")
+		w.(http.Flusher).Flush()
+		a.entered <- r.URL.Path // the client has read the first part before release
+		<-a.release
+		io.WriteString(w, "second part")
 	default:
 		w.Header().Set("Content-Type", "text/plain")
 		fmt.Fprintf(w, "hello %s %s from %s", r.Method, r.URL.RequestURI(), r.RemoteAddr)
@@ -109,6 +144,9 @@ func serveOn(t *testing.T, ln net.Listener, path string, opt Options) *testServe
 	if opt.Logger == nil {
 		opt.Logger = logger
 	}
+	if opt.Engine == "" {
+		opt.Engine = engineOf(t)
+	}
 	ts := &testServer{app: newTestApp(), path: path, served: make(chan error, 1), logHook: hook}
 	ts.Server = NewServer(ts.app, opt)
 	go func() { ts.served <- ts.Serve(ln) }()
@@ -138,7 +176,9 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func TestNormalRequest(t *testing.T) {
+func TestNormalRequest(t *testing.T) { forEngines(t, testNormalRequest) }
+
+func testNormalRequest(t *testing.T) {
 	ts := startServer(t, Options{Endpoints: []string{"/serve/", "/track/"}})
 	c := dialFCGI(t, ts.path)
 	for i, uri := range []string{"/serve/zone?id=7", "/track/imp", "/other", "/status/404"} {
@@ -183,7 +223,9 @@ func TestNormalRequest(t *testing.T) {
 	}
 }
 
-func TestRequestBody(t *testing.T) {
+func TestRequestBody(t *testing.T) { forEngines(t, testRequestBody) }
+
+func testRequestBody(t *testing.T) {
 	ts := startServer(t, Options{})
 	c := dialFCGI(t, ts.path)
 	body := []byte(strings.Repeat("x", 200_000)) // several STDIN records
@@ -204,7 +246,9 @@ func TestRequestBody(t *testing.T) {
 
 // TestCapRejects: with all slots held, every further request is answered 503 at once,
 // never queued in the backlog nor closed.
-func TestCapRejects(t *testing.T) {
+func TestCapRejects(t *testing.T) { forEngines(t, testCapRejects) }
+
+func testCapRejects(t *testing.T) {
 	const n, children = 50, 2
 	ts := startServer(t, Options{MaxChildren: children, Queue: 0, RetryAfter: 3 * time.Second})
 	type result struct {
@@ -259,7 +303,9 @@ func TestCapRejects(t *testing.T) {
 
 // TestQueueGetsSlot: a queued request is served when a slot frees up; a request that
 // finds the queue full is rejected at once.
-func TestQueueGetsSlot(t *testing.T) {
+func TestQueueGetsSlot(t *testing.T) { forEngines(t, testQueueGetsSlot) }
+
+func testQueueGetsSlot(t *testing.T) {
 	ts := startServer(t, Options{MaxChildren: 1, Queue: 1, QueueTimeout: time.Minute})
 	holder, queued, extra := dialFCGI(t, ts.path), dialFCGI(t, ts.path), dialFCGI(t, ts.path)
 	if err := holder.send(getParams("/block?who=holder"), nil); err != nil {
@@ -292,7 +338,9 @@ func TestQueueGetsSlot(t *testing.T) {
 }
 
 // TestQueueTimeout: queued requests that get no slot within QueueTimeout get 503.
-func TestQueueTimeout(t *testing.T) {
+func TestQueueTimeout(t *testing.T) { forEngines(t, testQueueTimeout) }
+
+func testQueueTimeout(t *testing.T) {
 	ts := startServer(t, Options{MaxChildren: 1, Queue: 2, QueueTimeout: 20 * time.Millisecond})
 	holder := dialFCGI(t, ts.path)
 	if err := holder.send(getParams("/block"), nil); err != nil {
@@ -316,7 +364,9 @@ func TestQueueTimeout(t *testing.T) {
 	}
 }
 
-func TestPanicRecovered(t *testing.T) {
+func TestPanicRecovered(t *testing.T) { forEngines(t, testPanicRecovered) }
+
+func testPanicRecovered(t *testing.T) {
 	ts := startServer(t, Options{})
 	c := dialFCGI(t, ts.path)
 	resp := c.get("/panic")
@@ -355,7 +405,9 @@ func TestPanicRecovered(t *testing.T) {
 	}
 }
 
-func TestRequestTimeout(t *testing.T) {
+func TestRequestTimeout(t *testing.T) { forEngines(t, testRequestTimeout) }
+
+func testRequestTimeout(t *testing.T) {
 	ts := startServer(t, Options{RequestTimeout: 50 * time.Millisecond})
 	c := dialFCGI(t, ts.path)
 	resp := c.get("/deadline")
@@ -367,143 +419,5 @@ func TestRequestTimeout(t *testing.T) {
 	}
 	if st := ts.Stats(); st.Timeouts != 1 {
 		t.Fatalf("timeouts %d, want 1", st.Timeouts)
-	}
-}
-
-// TestShutdownDrains: in-flight requests finish, requests arriving on kept-alive
-// connections meanwhile get 503, new connections are refused, Serve returns nil.
-func TestShutdownDrains(t *testing.T) {
-	ts := startServer(t, Options{})
-	busy, idle := dialFCGI(t, ts.path), dialFCGI(t, ts.path)
-	if resp := idle.get("/warmup"); resp.Status != 200 {
-		t.Fatal(resp.Status)
-	}
-	if err := busy.send(getParams("/block?drain=1"), nil); err != nil {
-		t.Fatal(err)
-	}
-	<-ts.app.entered
-	shut := make(chan error, 1)
-	go func() { shut <- ts.Shutdown(context.Background()) }()
-	eventually(t, "draining", func() bool { return ts.Stats().Draining })
-
-	resp := idle.get("/during-drain")
-	if resp.Status != 503 || resp.Header.Get("Retry-After") != "1" || string(resp.Body) != bodyDraining {
-		t.Fatalf("request during drain: %d %q", resp.Status, resp.Body)
-	}
-	if c, err := net.Dial("unix", ts.path); err == nil {
-		c.Close()
-		t.Fatal("new connection accepted during drain")
-	}
-	select {
-	case err := <-shut:
-		t.Fatalf("Shutdown returned %v with a request in flight", err)
-	default:
-	}
-
-	ts.app.unblock()
-	resp, err := busy.readResponse()
-	if err != nil || resp.Status != 200 || string(resp.Body) != "released drain=1" {
-		t.Fatalf("in-flight request: %+v %v", resp, err)
-	}
-	if err := <-shut; err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if err := <-ts.served; err != nil {
-		t.Fatalf("Serve returned %v, want nil", err)
-	}
-	ts.served <- nil // for the cleanup
-	idle.waitClosed(10 * time.Second)
-	busy.waitClosed(10 * time.Second)
-	st := ts.Stats()
-	if st.RejectedDraining != 1 || st.Rejected != 0 || st.ConnsOpen != 0 || st.Status.S2xx != 2 {
-		t.Fatalf("stats: %+v", st)
-	}
-}
-
-// TestShutdownTimeout: a handler that does not finish cannot hold Shutdown beyond ctx.
-func TestShutdownTimeout(t *testing.T) {
-	ts := startServer(t, Options{})
-	c := dialFCGI(t, ts.path)
-	if err := c.send(getParams("/block"), nil); err != nil {
-		t.Fatal(err)
-	}
-	<-ts.app.entered
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	if err := ts.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
-	}
-	if err := <-ts.served; err != nil {
-		t.Fatalf("Serve returned %v", err)
-	}
-	ts.served <- nil
-	c.waitClosed(10 * time.Second)
-}
-
-// TestQueuedRejectedOnShutdown: a request waiting in the queue is not kept for the
-// drain; it gets 503 so that nginx retries it elsewhere at once.
-func TestQueuedRejectedOnShutdown(t *testing.T) {
-	ts := startServer(t, Options{MaxChildren: 1, Queue: 1, QueueTimeout: time.Minute})
-	holder, queued := dialFCGI(t, ts.path), dialFCGI(t, ts.path)
-	holder.send(getParams("/block"), nil)
-	<-ts.app.entered
-	queued.send(getParams("/fast"), nil)
-	eventually(t, "a queued request", func() bool { return ts.Stats().Queued == 1 })
-	shut := make(chan error, 1)
-	go func() { shut <- ts.Shutdown(context.Background()) }()
-	resp, err := queued.readResponse()
-	if err != nil || resp.Status != 503 || string(resp.Body) != bodyDraining {
-		t.Fatalf("queued request at shutdown: %+v %v", resp, err)
-	}
-	ts.app.unblock()
-	if resp, err := holder.readResponse(); err != nil || resp.Status != 200 {
-		t.Fatalf("holder: %+v %v", resp, err)
-	}
-	if err := <-shut; err != nil {
-		t.Fatal(err)
-	}
-	if st := ts.Stats(); st.RejectedDraining != 1 || st.Rejected != 0 {
-		t.Fatalf("stats: %+v", st)
-	}
-}
-
-// TestShutdownWaitsForResponseTail: net/http/fcgi writes the buffered end of a response
-// and END_REQUEST after the handler has returned; the drain must wait for them, not just
-// for the handler. The server's send buffer is shrunk so that this tail blocks until the
-// client reads.
-func TestShutdownWaitsForResponseTail(t *testing.T) {
-	ts := startServer(t, Options{})
-	body := strings.Repeat("z", bigBody)
-	c := dialFCGI(t, ts.path)
-	if resp := c.get("/warmup"); resp.Status != 200 {
-		t.Fatal(resp.Status)
-	}
-	ts.mu.Lock()
-	for tc := range ts.conns {
-		if err := tc.Conn.(*net.UnixConn).SetWriteBuffer(1024); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ts.mu.Unlock()
-	if err := c.send(getParams("/big"), nil); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, "the handler to return with the tail unsent", func() bool {
-		st := ts.Stats()
-		return st.Accepted == 2 && ts.active.Load() == 0 && st.InFlight == 0
-	})
-	shut := make(chan error, 1)
-	go func() { shut <- ts.Shutdown(context.Background()) }()
-	eventually(t, "draining", func() bool { return ts.Stats().Draining })
-	time.Sleep(50 * time.Millisecond) // not needed to pass; gives a wrong drain time to cut the tail
-	resp, err := c.readResponse()
-	if err != nil {
-		t.Fatalf("response cut during drain: %v", err)
-	}
-	if resp.Status != 200 || string(resp.Body) != body {
-		t.Fatalf("response during drain: %d, body %d bytes", resp.Status, len(resp.Body))
-	}
-	if err := <-shut; err != nil {
-		t.Fatal(err)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/fcgi"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"adnet/fcgi"
 	"adnet/handlers"
 	"adnet/internal/adserver"
 	"adnet/internal/config"
@@ -130,7 +130,7 @@ func (a *workerApp) mountAds(cfg *config.Config, clientIP func(*http.Request) ne
 		Filter: filter, Logger: log, ViewerCookie: cfg.Privacy.ViewerCookie, HonorGPC: cfg.Privacy.HonorGPC})
 	handlers.NewAds(handlers.AdsOptions{
 		Service: svc, Logger: log, BaseURL: cfg.Tracking.BaseURL, FallbackURL: cfg.Tracking.FallbackURL, ClientIP: clientIP,
-		Country: func(r *http.Request) string { return fcgi.ProcessEnv(r)["GEOIP_COUNTRY_CODE"] },
+		Country: func(r *http.Request) string { return fcgi.Param(r, "GEOIP_COUNTRY_CODE") },
 	}).Routes(a.mux)
 	return filter, nil
 }

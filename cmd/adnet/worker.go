@@ -124,6 +124,7 @@ func fcgiOptions(cfg *config.Config, pool string, log logrus.FieldLogger, extra 
 		endpoints = []string{"/api/", "/admin/", "/ping", "/debug/"}
 	}
 	return fcgi.Options{
+		Engine:          fcgi.Engine(cfg.FCGI.Engine),
 		MaxChildren:     maxChildren,
 		Queue:           queue,
 		QueueTimeout:    cfg.QueueTimeout.D(),

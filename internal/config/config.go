@@ -49,6 +49,7 @@ type Config struct {
 	PidFile         string   `toml:"pid_file"`
 	DebugEndpoints  bool     `toml:"debug_endpoints"`
 
+	FCGI      FCGI      `toml:"fcgi"`
 	Nginx     Nginx     `toml:"nginx"`
 	MySQL     MySQL     `toml:"mysql"`
 	Inventory Inventory `toml:"inventory"`
@@ -59,6 +60,13 @@ type Config struct {
 	Fraud     Fraud     `toml:"fraud"`
 	Monitor   Monitor   `toml:"monitor"`
 	Pools     Pools     `toml:"pools"`
+}
+
+// FCGI configures the FastCGI serving of each worker.
+type FCGI struct {
+	// Engine is the FastCGI implementation: "native" (adnet's own responder, the default)
+	// or "stdlib" (Go's net/http/fcgi, kept as the reference).
+	Engine string `toml:"engine"`
 }
 
 // Nginx configures the nginx site that adnet renders (`adnet nginx-conf`).
@@ -188,6 +196,7 @@ func Defaults() *Config {
 		ListenBacklog:   1024,
 		PidFile:         "run/adnet.pid",
 		Pools:           Pools{Console: Pool{Workers: 1, MaxChildren: 8, Queue: 16}},
+		FCGI:            FCGI{Engine: "native"},
 		Nginx: Nginx{
 			Listen:            "127.0.0.1:8080",
 			ServerName:        "_",
@@ -393,6 +402,12 @@ func (c *Config) Validate() Problems {
 	}
 	intRange("listen_backlog", c.ListenBacklog, 16, 65535)
 	notEmpty("pid_file", c.PidFile)
+
+	switch c.FCGI.Engine {
+	case "native", "stdlib":
+	default:
+		add("fcgi.engine = %q: must be \"native\" (adnet's FastCGI responder, the default) or \"stdlib\" (Go's net/http/fcgi); fix the value or remove the line", c.FCGI.Engine)
+	}
 
 	if _, err := netip.ParseAddrPort(c.Nginx.Listen); err != nil {
 		add("nginx.listen = %q: must be IP:port such as \"127.0.0.1:8080\" or \"[::]:80\"", c.Nginx.Listen)

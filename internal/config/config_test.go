@@ -154,6 +154,24 @@ fsync_interval = "250ms"
 	}
 }
 
+// TestFCGIEngine: fcgi.engine defaults to native, accepts stdlib, and a wrong value is
+// reported with the setting's name and the valid values.
+func TestFCGIEngine(t *testing.T) {
+	c, err := Load(writeFile(t, ""))
+	if err != nil || c.FCGI.Engine != "native" {
+		t.Fatalf("default engine %q, %v", c.FCGI.Engine, err)
+	}
+	c, err = Load(writeFile(t, "[fcgi]\nengine = \"stdlib\"\n"))
+	if err != nil || c.FCGI.Engine != "stdlib" {
+		t.Fatalf("stdlib engine %q, %v", c.FCGI.Engine, err)
+	}
+	_, err = Load(writeFile(t, "[fcgi]\nengine = \"fast\"\n"))
+	if err == nil || !strings.Contains(err.Error(), `fcgi.engine = "fast": must be "native"`) ||
+		!strings.Contains(err.Error(), `"stdlib"`) {
+		t.Fatalf("error for a wrong engine: %v", err)
+	}
+}
+
 func TestPrefixesAndHost(t *testing.T) {
 	got, err := Prefixes([]string{"10.1.2.3/8", "192.0.2.7", "::1"})
 	if err != nil || len(got) != 3 || got[0].String() != "10.0.0.0/8" || got[1].String() != "192.0.2.7/32" || got[2].String() != "::1/128" {
