@@ -17,11 +17,18 @@ package main
 //
 // Knobs (environment): ADNET_BENCH_DURATION (per endpoint and round, default 10s),
 // ADNET_BENCH_ROUNDS (default 2), ADNET_BENCH_CONNECTIONS (default 64), ADNET_BENCH_TOKENS
-// (default 20000), ADNET_BENCH_OUT (directory of latest.json and latest.md, default var/bench).
+// (default 20000), ADNET_BENCH_INVENTORY (campaigns in the large zone, default 10000; 0 skips the
+// inventory comparison), ADNET_BENCH_OUT (directory of latest.json and latest.md, default
+// var/bench).
+//
+// The inventory comparison (issue 11: cost does not grow with inventory) runs after the main
+// rounds, in rounds of its own: /serve/json on a zone with 10 eligible campaigns against a zone
+// with ADNET_BENCH_INVENTORY of them, both added to the demo network for the purpose.
 
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -38,6 +45,8 @@ import (
 	"testing"
 	"time"
 
+	gomysql "github.com/go-sql-driver/mysql"
+
 	"adnet/handlers"
 	"adnet/models"
 	"adnet/models/mysql"
@@ -50,11 +59,12 @@ type benchConfig struct {
 	Connections int           `json:"connections"`
 	Threads     int           `json:"threads"`
 	Tokens      int           `json:"tokens"`
+	Inventory   int           `json:"inventory"`
 	out         string
 }
 
 func benchConfigFromEnv(t *testing.T) benchConfig {
-	c := benchConfig{Duration: 10 * time.Second, Rounds: 2, Connections: 64, Threads: 2, Tokens: 20000, out: "../../var/bench"}
+	c := benchConfig{Duration: 10 * time.Second, Rounds: 2, Connections: 64, Threads: 2, Tokens: 20000, Inventory: 10000, out: "../../var/bench"}
 	if s := os.Getenv("ADNET_BENCH_DURATION"); s != "" {
 		d, err := time.ParseDuration(s)
 		if err != nil || d < time.Second {
@@ -66,7 +76,8 @@ func benchConfigFromEnv(t *testing.T) benchConfig {
 		env string
 		p   *int
 		min int
-	}{{"ADNET_BENCH_ROUNDS", &c.Rounds, 1}, {"ADNET_BENCH_CONNECTIONS", &c.Connections, 2}, {"ADNET_BENCH_TOKENS", &c.Tokens, 10}} {
+	}{{"ADNET_BENCH_ROUNDS", &c.Rounds, 1}, {"ADNET_BENCH_CONNECTIONS", &c.Connections, 2}, {"ADNET_BENCH_TOKENS", &c.Tokens, 10},
+		{"ADNET_BENCH_INVENTORY", &c.Inventory, 0}} {
 		if s := os.Getenv(v.env); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < v.min {
@@ -139,16 +150,24 @@ type benchRow struct {
 
 // benchReport is latest.json.
 type benchReport struct {
-	Date        string          `json:"date"`
-	Machine     string          `json:"machine"`
-	Commit      string          `json:"commit"`
-	Config      benchConfig     `json:"config"`
-	Rows        []benchRow      `json:"rows"`
-	PeakRSSMB   float64         `json:"peak_rss_mb"` // sum of VmHWM of every adnet process
-	RSSMB       float64         `json:"rss_mb"`      // sum of VmRSS at the end
-	Processes   []benchProc     `json:"processes"`
-	Reconcile   []reconcileLine `json:"reconcile"`
-	ReconcileOK bool            `json:"reconcile_ok"`
+	Date    string      `json:"date"`
+	Machine string      `json:"machine"`
+	Commit  string      `json:"commit"`
+	Config  benchConfig `json:"config"`
+	Rows    []benchRow  `json:"rows"`
+	// Memory of every adnet process after the main rounds (demo inventory): the sum of their
+	// VmHWM, of their VmRSS, and each process.
+	PeakRSSMB float64     `json:"peak_rss_mb"`
+	RSSMB     float64     `json:"rss_mb"`
+	Processes []benchProc `json:"processes"`
+	// The same at the end, after the inventory rounds and the aggregator's catch-up.
+	PeakRSSEndMB float64     `json:"peak_rss_end_mb"`
+	ProcessesEnd []benchProc `json:"processes_end"`
+	Inventory    []benchRow  `json:"inventory,omitempty"` // the small zone, then the large one
+	// InventoryRatio is the large zone's requests/s over the small one's (issue 11: ≥ 0.8).
+	InventoryRatio float64         `json:"inventory_ratio,omitempty"`
+	Reconcile      []reconcileLine `json:"reconcile"`
+	ReconcileOK    bool            `json:"reconcile_ok"`
 }
 
 type benchProc struct {
@@ -249,18 +268,52 @@ func TestBench(t *testing.T) {
 	}
 	t.Logf("load: %s", time.Since(loadStart).Round(time.Second))
 
+	// Memory now, before the large inventory is added; VmHWM only grows, so this is the peak
+	// of the main rounds.
+	procs := adnetProcesses(tp.master.Process.Pid)
+
+	// The inventory comparison, in rounds of its own that alternate the two zones.
+	var invTargets []benchTarget
+	var invResults [][]wrkResult
+	if cfg.Inventory > 0 {
+		start := time.Now()
+		small, large := addInventoryZones(t, ctx, tp, store, cfg.Inventory)
+		prepServed += waitForInventory(t, tp, large, cfg.Inventory)
+		t.Logf("added %d campaigns and waited for the snapshot in %s", cfg.Inventory, time.Since(start).Round(time.Millisecond))
+		invTargets = []benchTarget{
+			{Name: "/serve/json, 10 campaigns", Path: fmt.Sprintf("/serve/json?zone=%d", small), records: "serve"},
+			{Name: fmt.Sprintf("/serve/json, %d campaigns", cfg.Inventory), Path: fmt.Sprintf("/serve/json?zone=%d", large), records: "serve"},
+		}
+		invResults = make([][]wrkResult, 2)
+		for round := 0; round < cfg.Rounds; round++ {
+			for k := range 2 {
+				i := (k + round) % 2
+				r := runWrk(t, wrkBin, luaDir, tp.nginx.URL, invTargets[i], cfg)
+				t.Logf("round %d %-28s %9.0f req/s p99 %6.2f ms non-2xx/3xx %d socket errors %d",
+					round+1, invTargets[i].Name, r.rps(), float64(r.LatencyUS.P99)/1000, r.Errors.Status, r.socketErrors())
+				invResults[i] = append(invResults[i], r)
+			}
+		}
+	}
+
 	rep := benchReport{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Commit: commit(), Config: cfg}
 	rep.Rows = benchRows(targets, results)
+	if invTargets != nil {
+		// Related to the ceiling and floor of the main rounds, which ran just before.
+		rep.Inventory = benchRows(append(targets[:2:2], invTargets...), append(results[:2:2], invResults...))[2:]
+		rep.InventoryRatio = rep.Inventory[1].RPS / rep.Inventory[0].RPS
+	}
 
 	// Reconciliation: what wrk (and the preparation) saw answered against what the aggregator
 	// committed, once it has caught up.
 	answered := map[string]int64{"serve": prepServed}
 	cutOff := map[string]int64{}
-	for i, tg := range targets {
+	all, allResults := append(slices.Clone(targets), invTargets...), append(slices.Clone(results), invResults...)
+	for i, tg := range all {
 		if tg.records == "" {
 			continue
 		}
-		for _, r := range results[i] {
+		for _, r := range allResults[i] {
 			answered[tg.records] += r.Requests - r.Errors.Status
 			// When wrk stops, each connection may have a request in flight that a worker
 			// recorded but wrk never read; a timed-out or cut request may have been recorded too.
@@ -293,11 +346,14 @@ func TestBench(t *testing.T) {
 		rep.Reconcile = append(rep.Reconcile, l)
 	}
 
-	// Peak memory, read last: VmHWM only grows, and the aggregator's catch-up counts too.
-	rep.Processes = adnetProcesses(tp.master.Process.Pid)
+	// Peak memory at the end: the large inventory and the aggregator's catch-up count too.
+	rep.Processes, rep.ProcessesEnd = procs, adnetProcesses(tp.master.Process.Pid)
 	for _, p := range rep.Processes {
 		rep.PeakRSSMB += p.HWMMB
 		rep.RSSMB += p.RSSMB
+	}
+	for _, p := range rep.ProcessesEnd {
+		rep.PeakRSSEndMB += p.HWMMB
 	}
 
 	md := rep.markdown()
@@ -349,9 +405,8 @@ func startFloor(t *testing.T, dir string) string {
 // addBenchLocations adds the ceiling and the floor to the topology's nginx and reloads it:
 // /bench/empty.gif answered by nginx itself, and /bench/floor passed to the floor responder
 // through an upstream kept alive exactly like adnet's own (fastcgi_keep_conn and the FastCGI
-// params are inherited from the server block). Both inherit the server's access log, as the
-// ad endpoints do, so that the ratios compare the backends, not logging. The production
-// templates stay as they are: the locations exist only in this nginx.
+// params are inherited from the server block). The production templates stay as they are: the
+// locations exist only in this nginx.
 func addBenchLocations(t *testing.T, tp *topology, floorSock string) {
 	t.Helper()
 	b, err := os.ReadFile(tp.nginx.Conf)
@@ -365,6 +420,14 @@ func addBenchLocations(t *testing.T, tp *topology, floorSock string) {
 	if strings.Count(conf, "\nserver {") != 1 || strings.Count(conf, "    location = /ping {") != 1 {
 		t.Fatalf("the rendered nginx.conf no longer has one server block with a /ping location: update addBenchLocations\n%s", conf)
 	}
+	// No access log: `make run` has none either, and a log line per request would be nginx's
+	// cost, the same for every location, that narrows every ratio toward 1. adnet's own record
+	// of each request is its event log.
+	logLine := "access_log " + tp.nginx.Params.AccessLog + ";"
+	if strings.Count(conf, logLine) != 1 {
+		t.Fatalf("the rendered nginx.conf has no %q: update addBenchLocations", logLine)
+	}
+	conf = strings.Replace(conf, logLine, "access_log off;", 1)
 	conf = strings.Replace(conf, "\nserver {", upstream, 1)
 	conf = strings.Replace(conf, "    location = /ping {", locations, 1)
 	if err := os.WriteFile(tp.nginx.Conf, []byte(conf), 0o644); err != nil {
@@ -507,10 +570,26 @@ func (r benchReport) markdown() string {
 			row.Name, row.RPS, row.VsEmptyGIF, row.VsFloor, row.VsEmptyRange[0], row.VsEmptyRange[1],
 			row.P50MS, row.P99MS, row.MaxMS, row.Requests, row.Non2xx3xx, row.SocketErrors)
 	}
-	fmt.Fprintf(&b, "\nPeak RSS of all adnet processes (sum of VmHWM, %d processes): %.1f MB (now %.1f MB)\n",
+	if len(r.Inventory) == 2 {
+		fmt.Fprintf(&b, "\nCost against inventory (own rounds after the main ones; ratios to the main rounds' empty_gif and floor): %d campaigns decide at %.3f× the rate of 10\n\n",
+			r.Config.Inventory, r.InventoryRatio)
+		b.WriteString("| zone | req/s | × empty_gif | × floor | p50 ms | p99 ms | max ms | requests | non-2xx/3xx | socket errors |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, row := range r.Inventory {
+			fmt.Fprintf(&b, "| %s | %.0f | %.3f | %.3f | %.2f | %.2f | %.1f | %d | %d | %d |\n",
+				row.Name, row.RPS, row.VsEmptyGIF, row.VsFloor, row.P50MS, row.P99MS, row.MaxMS, row.Requests, row.Non2xx3xx, row.SocketErrors)
+		}
+	}
+	fmt.Fprintf(&b, "\nPeak RSS of all adnet processes after the main rounds (sum of VmHWM, %d processes): %.1f MB (resident then %.1f MB)\n",
 		len(r.Processes), r.PeakRSSMB, r.RSSMB)
 	for _, p := range r.Processes {
-		fmt.Fprintf(&b, "- %s (pid %d): peak %.1f MB, now %.1f MB\n", p.Command, p.PID, p.HWMMB, p.RSSMB)
+		fmt.Fprintf(&b, "- %s (pid %d): peak %.1f MB, resident %.1f MB\n", p.Command, p.PID, p.HWMMB, p.RSSMB)
+	}
+	if len(r.Inventory) > 0 {
+		fmt.Fprintf(&b, "\nPeak RSS at the end, with the %d-campaign inventory loaded: %.1f MB\n", r.Config.Inventory, r.PeakRSSEndMB)
+		for _, p := range r.ProcessesEnd {
+			fmt.Fprintf(&b, "- %s (pid %d): peak %.1f MB, resident %.1f MB\n", p.Command, p.PID, p.HWMMB, p.RSSMB)
+		}
 	}
 	b.WriteString("\n| statistics | answered 2xx/3xx | recorded | may be cut off | verdict |\n|---|---:|---:|---:|---|\n")
 	for _, l := range r.Reconcile {
@@ -615,4 +694,90 @@ func commit() string {
 		return "unknown"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// addInventoryZones adds two 300×250 zones to the first demo site and n remnant campaigns, each
+// with one 300×250 creative and no targeting, so that every one is eligible: all n are linked
+// to the large zone, the first 10 to the small one. The campaigns, creatives and links are
+// inserted in bulk with SQL: the Store's one-at-a-time path would take minutes for 10,000.
+func addInventoryZones(t *testing.T, ctx context.Context, tp *topology, store *mysql.Store, n int) (small, large int64) {
+	t.Helper()
+	sites, err := store.ListSites(ctx, models.SiteFilter{})
+	if err != nil || len(sites) == 0 {
+		t.Fatalf("demo sites: %v (%d)", err, len(sites))
+	}
+	advs, err := store.ListAdvertisers(ctx, models.AdvertiserFilter{})
+	if err != nil || len(advs) == 0 {
+		t.Fatalf("demo advertisers: %v (%d)", err, len(advs))
+	}
+	var ids [2]int64
+	for i, name := range []string{"bench: 10 campaigns", fmt.Sprintf("bench: %d campaigns", n)} {
+		z := &models.Zone{SiteID: sites[0].ID, Name: name, Width: 300, Height: 250, Status: models.StatusActive}
+		if err := store.CreateZone(ctx, z); err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = z.ID
+	}
+	c, err := gomysql.ParseDSN(tp.cfg.MySQL.DSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("mysql", c.FormatDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	targeting, _ := json.Marshal(models.Targeting{})
+	// 0 … 99,999 from five cross-joined digit tables, without relying on recursive CTE limits.
+	digits := "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 " +
+		"UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)"
+	seq := fmt.Sprintf("SELECT a.d + 10*b.d + 100*c.d + 1000*e.d + 10000*f.d + 1 AS n FROM %s a, %s b, %s c, %s e, %s f",
+		digits, digits, digits, digits, digits)
+	const prefix = "bench inventory "
+	for _, q := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO campaigns (advertiser_id, name, status, tier, weight, pricing, rate_micros, targeting, created_at, updated_at)
+		  SELECT ?, CONCAT(?, s.n), 'active', ?, 1, 'cpm', 1000000, ?, NOW(6), NOW(6) FROM (` + seq + `) s WHERE s.n <= ?`,
+			[]any{advs[0].ID, prefix, int(models.TierRemnant), string(targeting), n}},
+		{`INSERT INTO creatives (campaign_id, name, status, kind, width, height, weight, image_url, html, click_url, created_at, updated_at)
+		  SELECT id, 'bench-300x250', 'active', 'image', 300, 250, 1, ?, '', 'https://example.com/', NOW(6), NOW(6)
+		  FROM campaigns WHERE name LIKE CONCAT(?, '%')`,
+			[]any{tp.cfg.Tracking.BaseURL + "/static/creatives/house-300x250.svg", prefix}},
+		{`INSERT INTO zone_campaigns (zone_id, campaign_id, weight) SELECT ?, id, 1 FROM campaigns WHERE name LIKE CONCAT(?, '%')`,
+			[]any{ids[1], prefix}},
+		{`INSERT INTO zone_campaigns (zone_id, campaign_id, weight)
+		  SELECT ?, id, 1 FROM campaigns WHERE name LIKE CONCAT(?, '%') ORDER BY id LIMIT 10`,
+			[]any{ids[0], prefix}},
+	} {
+		if _, err := db.ExecContext(ctx, q.sql, q.args...); err != nil {
+			t.Fatalf("adding the inventory: %v\n%s", err, q.sql)
+		}
+	}
+	return ids[0], ids[1]
+}
+
+// waitForInventory asks the large zone for ads until the workers' snapshot serves from it
+// (the refresher reloads every inventory.refresh_interval), and returns how many ad requests
+// it made and saw answered: they are recorded like any other.
+func waitForInventory(t *testing.T, tp *topology, zone int64, n int) int64 {
+	t.Helper()
+	var answered int64
+	g := &generator{base: tp.nginx.URL, tally: newTally()}
+	c := g.client(0)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body, ok := g.do(c, fmt.Sprintf("%s/serve/json?zone=%d", tp.nginx.URL, zone), 200, 204)
+		if ok {
+			answered++
+		}
+		if code == http.StatusOK {
+			return answered
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the zone with %d campaigns serves no ad after 60s: %d %.300s", n, code, body)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
