@@ -98,8 +98,8 @@ type benchTarget struct {
 	Name    string // as printed, e.g. "/track/imp"
 	Path    string // a fixed path, or "" when URLFile is set
 	URLFile string
-	// answered counts the target's requests the statistics must record (serve, impression or
-	// click); "" for targets that record nothing.
+	// records names the event each answered request must leave in the statistics ("serve",
+	// "imp" or "click"); "" for targets that record nothing.
 	records string
 }
 
@@ -187,6 +187,9 @@ type reconcileLine struct {
 	Verdict  string `json:"verdict"`
 }
 
+// TestBench is `make bench`: see the top of this file. It fails when wrk is missing, when a
+// reference or an endpoint does not answer, and when the statistics do not account for the
+// answered requests; the figures themselves are reported, not judged.
 func TestBench(t *testing.T) {
 	cfg := benchConfigFromEnv(t)
 	wrkBin, err := exec.LookPath("wrk")
