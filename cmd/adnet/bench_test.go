@@ -48,6 +48,7 @@ import (
 	gomysql "github.com/go-sql-driver/mysql"
 
 	"adnet/handlers"
+	"adnet/internal/config"
 	"adnet/models"
 	"adnet/models/mysql"
 )
@@ -201,7 +202,8 @@ func TestBench(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tp := startTopologyWith(t, topoOptions{demo: true, sections: "[stats]\nflush_interval = \"1s\"\n"})
+	tp := startTopologyWith(t, topoOptions{demo: true, sections: "[stats]\nflush_interval = \"1s\"\n",
+		before: defaultRefreshInterval})
 	floorSock := startFloor(t, tp.dir)
 	addBenchLocations(t, tp, floorSock)
 	for _, p := range []string{"/bench/empty.gif", "/bench/floor", "/ping"} {
@@ -382,6 +384,27 @@ func TestBench(t *testing.T) {
 	fmt.Printf("\nwritten: %s/latest.json, %s/latest.md\n", abs, abs)
 	if !rep.ReconcileOK {
 		t.Errorf("the statistics do not account for the answered requests: %+v", rep.Reconcile)
+	}
+}
+
+// defaultRefreshInterval puts inventory.refresh_interval back to its default in the
+// topology's config before the master starts. The test topology reloads the snapshot every
+// second so that tests see changes at once; every worker reloading the whole inventory every
+// second is a load production does not carry, and with 10,000 campaigns it would dominate the
+// inventory comparison.
+func defaultRefreshInterval(tp *topology) {
+	b, err := os.ReadFile(tp.conf)
+	if err != nil {
+		tp.t.Fatal(err)
+	}
+	const testValue = "refresh_interval = \"1s\""
+	if strings.Count(string(b), testValue) != 1 {
+		tp.t.Fatalf("the topology's config has no %s: update defaultRefreshInterval\n%s", testValue, b)
+	}
+	conf := strings.Replace(string(b), testValue,
+		fmt.Sprintf("refresh_interval = %q", config.Defaults().Inventory.RefreshInterval.D().String()), 1)
+	if err := os.WriteFile(tp.conf, []byte(conf), 0o644); err != nil {
+		tp.t.Fatal(err)
 	}
 }
 

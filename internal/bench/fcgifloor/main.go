@@ -110,7 +110,9 @@ func serve(c net.Conn) {
 	keep := false
 	for {
 		if _, err := io.ReadFull(r, h[:]); err != nil {
-			if !errors.Is(err, io.EOF) {
+			// nginx closing a kept-alive connection (a reload, an idle one beyond its
+			// keepalive cache) is the normal end of it, however the close arrives.
+			if !errors.Is(err, io.EOF) && !errors.Is(err, syscall.ECONNRESET) {
 				log.Printf("fcgifloor: read: %v", err)
 			}
 			return
