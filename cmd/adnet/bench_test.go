@@ -598,7 +598,7 @@ var issueTargets = map[string]string{
 // markdown is the table printed and written to latest.md.
 func (r benchReport) markdown() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "adnet bench — %s — %s — commit %s\n", r.Date, r.Machine, r.Commit)
+	fmt.Fprintf(&b, "adnet bench — %s — %s — commit %s\n\n", r.Date, r.Machine, r.Commit)
 	fmt.Fprintf(&b, "wrk -t%d -c%d, %s per endpoint per round, %d rounds alternating; nginx → FastCGI on Unix sockets, keepalive; %d tokens\n\n",
 		r.Config.Threads, r.Config.Connections, r.Config.Duration, r.Config.Rounds, r.Config.Tokens)
 	b.WriteString("| endpoint | req/s | × empty_gif | target | × floor | × empty_gif per round | p50 ms | p99 ms | max ms | requests | non-2xx/3xx | socket errors |\n")
