@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-unit lint bench fraud-eval reconcile-large clean
+.PHONY: all build run test test-unit lint bench bench-go fraud-eval reconcile-large clean
 
 all: build
 
@@ -29,8 +29,12 @@ lint:
 	$(GO) vet ./...
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...
 
-## bench: micro-benchmarks of the hot paths (compare as ratios within one run)
+## bench: end to end through nginx with wrk, as ratios to nginx's empty_gif and a minimal FastCGI responder (about 3 min; var/bench/latest.md)
 bench:
+	scripts/bench.sh
+
+## bench-go: Go micro-benchmarks of the hot paths (compare as ratios within one run)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./fcgi/... ./handlers/... ./internal/... ./nginx/...
 
 ## reconcile-large: the statistics reconciliation test with over a million events
