@@ -14,6 +14,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"adnet/handlers"
+	"adnet/handlers/console"
 	"adnet/internal/adserver"
 	"adnet/internal/config"
 	"adnet/internal/decision"
@@ -98,18 +99,36 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, log *logrus.L
 		}
 		return nil
 	}))
+	// The console too: the same management service, mounted beside the API.
+	var admin atomic.Pointer[http.Handler]
+	a.mux.Handle("/admin/", handlers.WhenReady(func() http.Handler {
+		if h := admin.Load(); h != nil {
+			return *h
+		}
+		return nil
+	}))
 	newAPI := func(store *mysql.Store) {
 		svc := manage.NewService(manage.Options{Store: manageStore{store}, Snapshot: a.engine.Snapshot,
 			Location: cfg.Location(), Logger: log})
+		clientIP := func(r *http.Request) netip.Addr {
+			return fraud.ClientIP(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), trusted)
+		}
+		uploads := &handlers.Uploads{Dir: filepath.Join(cfg.DataDir, "uploads"), URLPrefix: "/uploads/"}
 		mux := http.NewServeMux()
 		handlers.NewAPI(handlers.APIOptions{Manage: svc, Logger: log, BaseURL: cfg.Tracking.BaseURL, ReportAllow: allow,
-			ClientIP: func(r *http.Request) netip.Addr {
-				return fraud.ClientIP(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), trusted)
-			},
-			Uploads: &handlers.Uploads{Dir: filepath.Join(cfg.DataDir, "uploads"), URLPrefix: "/uploads/"},
-		}).Routes(mux)
+			ClientIP: clientIP, Uploads: uploads}).Routes(mux)
 		var h http.Handler = mux
 		api.Store(&h)
+		con, err := console.New(console.Options{Manage: svc, Uploads: uploads, BaseURL: cfg.Tracking.BaseURL,
+			ClientIP: clientIP, Logger: log})
+		if err != nil {
+			log.WithError(err).Error("console: templates") // a build defect: the console answers 503
+			return
+		}
+		cmux := http.NewServeMux()
+		con.Routes(cmux)
+		var ch http.Handler = cmux
+		admin.Store(&ch)
 	}
 
 	a.refresher = adserver.NewRefresher(adserver.RefresherOptions[*mysql.Store]{
