@@ -60,7 +60,7 @@ func newForm(v url.Values, err error) *form {
 // fieldView is one input for the "field" template.
 type fieldView struct {
 	Name, Label, Type, Value, Err, Hint string
-	Options                            []string
+	Options                             []string
 }
 
 var funcs = template.FuncMap{
