@@ -12,6 +12,10 @@ import (
 )
 
 func (c *Console) campaigns(w http.ResponseWriter, r *http.Request, s *session) {
+	if !s.actor.IsAdmin() && s.actor.Role != models.RoleAdvertiser {
+		c.fail(w, r, s, models.Errorf(models.ENOTFOUND, "There is no such page."))
+		return
+	}
 	p := newPager(r)
 	list, err := c.opt.Manage.ListCampaigns(ctx(r), s.actor, models.CampaignFilter{Search: p.Q, Page: p.page()})
 	if err != nil {

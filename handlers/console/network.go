@@ -229,6 +229,10 @@ func (c *Console) savePublisher(w http.ResponseWriter, r *http.Request, s *sessi
 }
 
 func (c *Console) sites(w http.ResponseWriter, r *http.Request, s *session) {
+	if !s.actor.IsAdmin() && s.actor.Role != models.RolePublisher {
+		c.fail(w, r, s, models.Errorf(models.ENOTFOUND, "There is no such page."))
+		return
+	}
 	p := newPager(r)
 	list, err := c.opt.Manage.ListSites(ctx(r), s.actor, models.SiteFilter{Search: p.Q, Page: p.page()})
 	if err != nil {
@@ -321,6 +325,10 @@ func (c *Console) saveSite(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *Console) zones(w http.ResponseWriter, r *http.Request, s *session) {
+	if !s.actor.IsAdmin() && s.actor.Role != models.RolePublisher {
+		c.fail(w, r, s, models.Errorf(models.ENOTFOUND, "There is no such page."))
+		return
+	}
 	p := newPager(r)
 	list, err := c.opt.Manage.ListZones(ctx(r), s.actor, models.ZoneFilter{Search: p.Q, Page: p.page()})
 	if err != nil {

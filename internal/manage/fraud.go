@@ -3,6 +3,7 @@ package manage
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"strings"
 
 	"adnet/internal/fraud"
@@ -53,8 +54,8 @@ func (s *Service) Blocklist(ctx context.Context, a *models.Actor) (string, error
 	}
 	var b strings.Builder
 	for _, r := range ranges {
-		if r.CIDR != "" {
-			b.WriteString(r.CIDR)
+		if p, ok := asPrefix(r); ok {
+			b.WriteString(p.String())
 		} else if r.First == r.Last {
 			b.WriteString(r.First.String())
 		} else {
@@ -82,4 +83,21 @@ func (s *Service) ReplaceBlocklist(ctx context.Context, a *models.Actor, text st
 			tx.ReplaceIPList(ctx, models.IPListBlocked, ranges)
 	})
 	return len(ranges), err
+}
+
+// asPrefix returns the CIDR prefix that is exactly the range r, if there is one (ranges are
+// stored merged, so a listed /24 comes back as its first and last address).
+func asPrefix(r models.IPRange) (netip.Prefix, bool) {
+	if r.CIDR != "" {
+		if p, err := netip.ParsePrefix(r.CIDR); err == nil {
+			return p, true
+		}
+	}
+	for bits := 0; bits <= r.First.BitLen(); bits++ {
+		p := netip.PrefixFrom(r.First, bits)
+		if p.Masked().Addr() == r.First && models.RangeFromPrefix(p).Last == r.Last {
+			return p, true
+		}
+	}
+	return netip.Prefix{}, false
 }
