@@ -218,8 +218,6 @@ func TestConsoleEndToEnd(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`#f-weight`), "5"),
 		chromedp.Click(chromedp.CSS(`#link-form button.primary`)))
 	s.arrived("notice=Linked")
-	s.run("open the zone's tag code", chromedp.Navigate(s.base+"/admin/zones/1?kv=section%3Dnews"), chromedp.WaitVisible(chromedp.CSS(`#tag-script`)))
-	s.shot("zone-tag-code")
 
 	// 4. Within an inventory refresh the demo page's zone 1 shows the uploaded banner.
 	deadline := time.Now().Add(60 * time.Second)
@@ -240,6 +238,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	s.shot("demo-page-with-creative")
+	// The zone page: its tag code, and the new campaign serving with its effective share.
+	s.run("open the zone's tag code", chromedp.Navigate(s.base+"/admin/zones/1?kv=section%3Dnews"), chromedp.WaitVisible(chromedp.CSS(`#tag-script`)))
+	s.shot("zone-tag-code")
 
 	// 5. After the aggregator's flush, the console's report has the campaign's impression.
 	deadline = time.Now().Add(90 * time.Second)

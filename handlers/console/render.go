@@ -108,6 +108,17 @@ var funcs = template.FuncMap{
 		return *p
 	},
 	"int64": func(i int) int64 { return int64(i) },
+	// metricsFor pairs metrics with what the actor's role is shown of the money: an
+	// advertiser its spend, a publisher its revenue, an admin both.
+	"metricsFor": func(m models.ReportMetrics, a *models.Actor) metricsView {
+		return metricsView{M: m, Spend: a.Role != models.RolePublisher, Revenue: a.Role != models.RoleAdvertiser}
+	},
+}
+
+// metricsView is the "metrics" template's data.
+type metricsView struct {
+	M              models.ReportMetrics
+	Spend, Revenue bool
 }
 
 func containsValue(list []string, v string) bool {

@@ -21,12 +21,27 @@ type reportData struct {
 	Revenue bool
 }
 
-// reportColumns are the metric columns of the console's table (the CSV has them all).
-var reportColumns = []string{"Impressions", "Clicks", "CTR", "Conversions", "Spend", "Revenue", "Invalid"}
+// reportColumns are the metric columns of the console's table (the CSV has them all); the
+// money column is the spend (advertisers, admins) or the revenue (publishers, admins).
+func reportColumns(a *models.Actor) []string {
+	switch a.Role {
+	case models.RoleAdvertiser:
+		return []string{"Impressions", "Clicks", "CTR", "Conversions", "Spend", "Invalid"}
+	case models.RolePublisher:
+		return []string{"Impressions", "Clicks", "CTR", "Conversions", "Revenue", "Invalid"}
+	}
+	return []string{"Impressions", "Clicks", "CTR", "Conversions", "Spend", "Revenue", "Invalid"}
+}
 
-func metricCells(m *models.ReportMetrics) []string {
-	return []string{fmt.Sprint(m.Impressions), fmt.Sprint(m.Clicks), fmt.Sprintf("%.2f %%", m.CTR*100), fmt.Sprint(m.Conversions),
-		formatMicros(m.SpendMicros), formatMicros(m.PublisherRevenueMicros), fmt.Sprintf("%.2f %%", m.InvalidRate*100)}
+func metricCells(a *models.Actor, m *models.ReportMetrics) []string {
+	cells := []string{fmt.Sprint(m.Impressions), fmt.Sprint(m.Clicks), fmt.Sprintf("%.2f %%", m.CTR*100), fmt.Sprint(m.Conversions)}
+	if a.Role != models.RolePublisher {
+		cells = append(cells, formatMicros(m.SpendMicros))
+	}
+	if a.Role != models.RoleAdvertiser {
+		cells = append(cells, formatMicros(m.PublisherRevenueMicros))
+	}
+	return append(cells, fmt.Sprintf("%.2f %%", m.InvalidRate*100))
 }
 
 // reports is GET /admin/reports: from, to, group_by (handlers.ParseReportQuery), answered
@@ -63,18 +78,18 @@ func (c *Console) reports(w http.ResponseWriter, r *http.Request, s *session) {
 	for _, g := range rep.GroupBy {
 		d.Header = append(d.Header, models.MustReportDimension(g).Field)
 	}
-	d.Header = append(d.Header, reportColumns...)
+	d.Header = append(d.Header, reportColumns(s.actor)...)
 	for i := range rep.Rows {
 		var row []string
 		for _, g := range rep.GroupBy {
 			row = append(row, models.MustReportDimension(g).Format(&rep.Rows[i].ReportKey, loc))
 		}
-		d.Rows = append(d.Rows, append(row, metricCells(&rep.Rows[i].ReportMetrics)...))
+		d.Rows = append(d.Rows, append(row, metricCells(s.actor, &rep.Rows[i].ReportMetrics)...))
 		if len(d.Rows) == 500 {
 			break // the CSV has every row
 		}
 	}
-	d.Totals = append(make([]string, len(rep.GroupBy)), metricCells(&rep.Totals)...)
+	d.Totals = append(make([]string, len(rep.GroupBy)), metricCells(s.actor, &rep.Totals)...)
 	if len(rep.GroupBy) > 0 {
 		d.Totals[0] = "total"
 	}
