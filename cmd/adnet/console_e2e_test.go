@@ -203,7 +203,6 @@ func TestConsoleEndToEnd(t *testing.T) {
 
 	// 3. The admin approves both and links the campaign to zone 1 of the demo page.
 	s.login(demo.AdminEmail, logins[demo.AdminEmail])
-	s.shot("dashboard")
 	s.run("open the approval queue", chromedp.Navigate(s.base+"/admin/approvals"), chromedp.WaitVisible(chromedp.CSS(`main table`)))
 	s.shot("approval-queue")
 	s.run("approve the campaign",
@@ -265,6 +264,8 @@ func TestConsoleEndToEnd(t *testing.T) {
 	s.shot("reports-chart")
 	s.run("open the campaign page", chromedp.Navigate(s.base+"/admin/campaigns/"+campaignID), chromedp.WaitVisible(chromedp.CSS(`.chart svg`)))
 	s.shot("campaign")
+	s.run("open the dashboard", chromedp.Navigate(s.base+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`.chart svg`)))
+	s.shot("dashboard")
 	s.run("open fraud review", chromedp.Navigate(s.base+"/admin/fraud"), chromedp.WaitVisible(chromedp.CSS(`#f-blocklist`)))
 	s.shot("fraud-review")
 	// The console on a phone: the menu folds, the tables scroll.

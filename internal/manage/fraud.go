@@ -54,10 +54,10 @@ func (s *Service) Blocklist(ctx context.Context, a *models.Actor) (string, error
 	}
 	var b strings.Builder
 	for _, r := range ranges {
-		if p, ok := asPrefix(r); ok {
-			b.WriteString(p.String())
-		} else if r.First == r.Last {
+		if r.First == r.Last {
 			b.WriteString(r.First.String())
+		} else if p, ok := asPrefix(r); ok {
+			b.WriteString(p.String())
 		} else {
 			b.WriteString(r.First.String() + "-" + r.Last.String())
 		}
