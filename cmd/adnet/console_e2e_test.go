@@ -23,6 +23,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"adnet/internal/demo"
+	"adnet/models"
+	"adnet/models/mysql"
 )
 
 // demoLogins reads the demo users' passwords from the file `adnet demo` wrote.
@@ -146,7 +148,21 @@ func (s *consoleSession) arrived(urlPart string) {
 var idInPath = regexp.MustCompile(`/admin/(?:campaigns|creatives)/(\d+)`)
 
 func TestConsoleEndToEnd(t *testing.T) {
-	tp := startTopologyWith(t, topoOptions{demo: true, top: "", sections: "[stats]\nflush_interval = \"1s\"\n"})
+	tp := startTopologyWith(t, topoOptions{demo: true, sections: "[stats]\nflush_interval = \"1s\"\n", before: func(tp *topology) {
+		// A flag for the fraud review page, as the anomaly scanner would file it.
+		ctx := context.Background()
+		db, err := openDB(ctx, tp.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		now := time.Now().UTC()
+		f := &models.FraudFlag{EntityKind: models.FlagZone, EntityID: 3, Metric: "ctr", Value: 0.21, Baseline: 0.012, Z: 7.4,
+			Volume: 5400, BaselineSource: models.BaselinePeers, LastSeenAt: now}
+		if _, err := mysql.NewStore(db).UpsertFraudFlag(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}})
 	logins := demoLogins(t, tp.cfg.DataDir)
 	ctx, console := newBrowser(t)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
@@ -266,7 +282,10 @@ func TestConsoleEndToEnd(t *testing.T) {
 	s.shot("campaign")
 	s.run("open the dashboard", chromedp.Navigate(s.base+"/admin/"), chromedp.WaitVisible(chromedp.CSS(`.chart svg`)))
 	s.shot("dashboard")
-	s.run("open fraud review", chromedp.Navigate(s.base+"/admin/fraud"), chromedp.WaitVisible(chromedp.CSS(`#f-blocklist`)))
+	s.run("edit the blocklist", chromedp.Navigate(s.base+"/admin/fraud"), chromedp.WaitVisible(chromedp.CSS(`#f-blocklist`)),
+		chromedp.SetValue(chromedp.CSS(`#f-blocklist`), "# abusive hosting range\n203.0.113.0/24\n198.51.100.7\n"),
+		chromedp.Click(chromedp.CSS(`form[action="/admin/fraud/blocklist"] button`)))
+	s.arrived("notice=Blocklist+saved")
 	s.shot("fraud-review")
 	// The console on a phone: the menu folds, the tables scroll.
 	s.run("phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(s.base+"/admin/campaigns/"+campaignID),
