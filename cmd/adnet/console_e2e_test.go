@@ -68,10 +68,11 @@ func bannerPNG(t *testing.T) string {
 
 // consoleSession drives the console in the browser.
 type consoleSession struct {
-	t    *testing.T
-	ctx  context.Context
-	base string
-	tp   *topology
+	t     *testing.T
+	ctx   context.Context
+	base  string
+	tp    *topology
+	shots string // where screenshots go
 }
 
 func (s *consoleSession) run(what string, actions ...chromedp.Action[chromedp.Void]) {
@@ -99,14 +100,19 @@ func (s *consoleSession) logout() {
 	s.run("sign out", chromedp.Click(chromedp.CSS(`form[action="/admin/logout"] button`)), chromedp.WaitVisible(chromedp.CSS(`#f-email`)))
 }
 
-// shot saves a full-page PNG screenshot of path under docs/screenshots/.
+// shot saves a full-page PNG screenshot of the current page: into docs/screenshots/ with
+// ADNET_SCREENSHOTS=1 (`make screenshots`, to refresh the committed ones), else into the
+// test's temporary directory, so that a plain `make test` leaves the work tree clean.
 func (s *consoleSession) shot(name string) {
 	s.t.Helper()
 	buf, err := chromedp.Run(s.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		s.t.Fatalf("screenshot %s: %v", name, err)
 	}
-	dir := filepath.Join("..", "..", "docs", "screenshots")
+	if len(buf) < 1000 || !bytes.HasPrefix(buf, []byte("\x89PNG")) {
+		s.t.Fatalf("screenshot %s is not a PNG (%d bytes)", name, len(buf))
+	}
+	dir := s.shots
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		s.t.Fatal(err)
 	}
@@ -167,7 +173,10 @@ func TestConsoleEndToEnd(t *testing.T) {
 	ctx, console := newBrowser(t)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
-	s := &consoleSession{t: t, ctx: ctx, base: tp.cfg.Tracking.BaseURL, tp: tp}
+	s := &consoleSession{t: t, ctx: ctx, base: tp.cfg.Tracking.BaseURL, tp: tp, shots: t.TempDir()}
+	if os.Getenv("ADNET_SCREENSHOTS") == "1" {
+		s.shots = filepath.Join("..", "..", "docs", "screenshots")
+	}
 	banner := bannerPNG(t)
 
 	// 1. The demo advertiser creates an override campaign (it wins its zones when eligible).
