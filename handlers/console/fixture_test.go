@@ -24,6 +24,9 @@ import (
 	"adnet/models/mysql/mysqltest"
 )
 
+// TestMain starts a private MariaDB for the package's tests (or uses ADNET_TEST_DSN).
+func TestMain(m *testing.M) { mysqltest.Main(m) }
+
 // testStore adapts the MariaDB store to the management layer, as main does.
 type testStore struct{ *mysql.Store }
 
