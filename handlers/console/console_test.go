@@ -80,13 +80,12 @@ func TestSignInFormIsProtectedAndThrottled(t *testing.T) {
 		t.Errorf("sign-in without the form's token: %d, want 403", code)
 	}
 	b.get("/admin/login")
-	tok := b.cookies[loginCookie].Value
 	forged := url.Values{"email": creds["email"], "password": creds["password"], "login_token": {"forged"}}
 	if code := post(forged, ""); code != http.StatusForbidden {
 		t.Errorf("sign-in with a wrong token: %d, want 403", code)
 	}
 	b.get("/admin/login")
-	tok = b.cookies[loginCookie].Value
+	tok := b.cookies[loginCookie].Value
 	cross := url.Values{"email": creds["email"], "password": creds["password"], "login_token": {tok}}
 	if code := post(cross, "cross-site"); code != http.StatusForbidden {
 		t.Errorf("cross-site sign-in: %d, want 403", code)
