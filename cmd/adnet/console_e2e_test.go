@@ -9,10 +9,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -151,6 +154,38 @@ func (s *consoleSession) arrived(urlPart string) {
 	s.t.Fatalf("the browser did not arrive at a page with %q; it is at %s\nmaster output:\n%s", urlPart, loc, s.tp.out.String())
 }
 
+// serveJSON asks /serve/json as user agent ua and returns the decision's impression URL.
+func (tp *topology) serveJSON(t *testing.T, path, ua string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, tp.cfg.Tracking.BaseURL+path, nil)
+	req.Header.Set("User-Agent", ua)
+	resp, err := tp.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d struct {
+		ImpressionURL string `json:"impression_url"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil || d.ImpressionURL == "" {
+		t.Fatalf("%s: %d, %v", path, resp.StatusCode, err)
+	}
+	return d.ImpressionURL
+}
+
+// fetch requests url as user agent ua and discards the answer.
+func (tp *topology) fetch(t *testing.T, url, ua string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	req.Header.Set("User-Agent", ua)
+	resp, err := tp.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+}
+
 var idInPath = regexp.MustCompile(`/admin/(?:campaigns|creatives)/(\d+)`)
 
 func TestConsoleEndToEnd(t *testing.T) {
@@ -265,6 +300,19 @@ func TestConsoleEndToEnd(t *testing.T) {
 	// The zone page: its tag code, and the new campaign serving with its effective share.
 	s.run("open the zone's tag code", chromedp.Navigate(s.base+"/admin/zones/1?kv=section%3Dnews"), chromedp.WaitVisible(chromedp.CSS(`#tag-script`)))
 	s.shot("zone-tag-code")
+
+	// Some invalid traffic for the fraud review: a scripted client's impressions (bot_ua) and
+	// a replayed beacon (duplicate_impression).
+	for i := 0; i < 6; i++ {
+		ua := "curl/8.5.0"
+		if i%2 == 1 {
+			ua = desktopUA
+		}
+		imp := tp.serveJSON(t, "/serve/json?zone=2", ua)
+		for n := 0; n < 1+i%2; n++ {
+			tp.fetch(t, imp, ua)
+		}
+	}
 
 	// 5. After the aggregator's flush, the console's report has the campaign's impression.
 	deadline = time.Now().Add(90 * time.Second)

@@ -39,9 +39,58 @@ const (
 	chartPadY = 10
 )
 
-// newChart sums rep's rows per day over [from, to) and draws them. money names the money
-// metric: "Spend" (advertisers, admins) or "Revenue" (publishers).
+// metric is one panel's measure of a day.
+type metric struct {
+	title string
+	get   func(m *models.ReportMetrics) float64
+	text  func(x float64) string
+}
+
+func pctText(x float64) string { return strconv.FormatFloat(x*100, 'f', 2, 64) + " %" }
+
+// newChart sums rep's rows per day over [from, to) and draws impressions, clicks, CTR and
+// money. money names the money metric: "Spend" (advertisers, admins) or "Revenue" (publishers).
 func newChart(rep *models.Report, from, to time.Time, loc *time.Location, money string) *chart {
+	return drawChart(rep, from, to, loc, []metric{
+		{"Impressions", func(m *models.ReportMetrics) float64 { return float64(m.Impressions) }, intText},
+		{"Clicks", func(m *models.ReportMetrics) float64 { return float64(m.Clicks) }, intText},
+		{"CTR", func(m *models.ReportMetrics) float64 { return m.CTR }, pctText},
+		{money, func(m *models.ReportMetrics) float64 {
+			if money == "Revenue" {
+				return float64(m.PublisherRevenueMicros)
+			}
+			return float64(m.SpendMicros)
+		}, func(x float64) string { return formatMicros(int64(x)) }},
+	})
+}
+
+// invalidChart draws the invalid share of each day's impressions and clicks: all reasons,
+// then each reason that occurs in the range.
+func invalidChart(rep *models.Report, from, to time.Time, loc *time.Location) *chart {
+	share := func(reason string) func(m *models.ReportMetrics) float64 {
+		return func(m *models.ReportMetrics) float64 {
+			all := m.Impressions + m.Clicks + m.InvalidImpressions + m.InvalidClicks
+			if all == 0 {
+				return 0
+			}
+			if reason == "" {
+				return float64(m.InvalidImpressions+m.InvalidClicks) / float64(all)
+			}
+			return float64(m.InvalidByReason[reason]) / float64(all)
+		}
+	}
+	ms := []metric{{"All invalid", share(""), pctText}}
+	for i := 1; i < models.NumReasons; i++ {
+		r := models.Reason(i).String()
+		if rep.Totals.InvalidByReason[r] > 0 {
+			ms = append(ms, metric{r, share(r), pctText})
+		}
+	}
+	return drawChart(rep, from, to, loc, ms)
+}
+
+// drawChart sums rep's rows per day over [from, to) and draws one panel per metric.
+func drawChart(rep *models.Report, from, to time.Time, loc *time.Location, metrics []metric) *chart {
 	var days []time.Time
 	for d := from.In(loc); d.Before(to); d = time.Date(d.Year(), d.Month(), d.Day()+1, 0, 0, 0, 0, loc) {
 		days = append(days, d)
@@ -63,21 +112,6 @@ func newChart(rep *models.Report, from, to time.Time, loc *time.Location, money 
 		byDay[i].Derive()
 	}
 	ch := &chart{Width: chartW, Height: chartH}
-	metrics := []struct {
-		title string
-		get   func(m *models.ReportMetrics) float64
-		text  func(x float64) string
-	}{
-		{"Impressions", func(m *models.ReportMetrics) float64 { return float64(m.Impressions) }, intText},
-		{"Clicks", func(m *models.ReportMetrics) float64 { return float64(m.Clicks) }, intText},
-		{"CTR", func(m *models.ReportMetrics) float64 { return m.CTR }, func(x float64) string { return strconv.FormatFloat(x*100, 'f', 2, 64) + " %" }},
-		{money, func(m *models.ReportMetrics) float64 {
-			if money == "Revenue" {
-				return float64(m.PublisherRevenueMicros)
-			}
-			return float64(m.SpendMicros)
-		}, func(x float64) string { return formatMicros(int64(x)) }},
-	}
 	for _, m := range metrics {
 		p := panel{Title: m.title}
 		maxV := 0.0

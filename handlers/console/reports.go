@@ -173,6 +173,7 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 // fraudData is the fraud review page (admin): open flags, the invalid share by reason per
 // day, and the blocklist.
 type fraudData struct {
+	Chart   *chart
 	Flags   []models.FraudFlag
 	Reasons []string
 	Days    []fraudDay
@@ -211,6 +212,7 @@ func (c *Console) renderFraud(w http.ResponseWriter, r *http.Request, s *session
 	for i := 1; i < models.NumReasons; i++ {
 		d.Reasons = append(d.Reasons, models.Reason(i).String())
 	}
+	d.Chart = invalidChart(rep, tomorrow.AddDate(0, 0, -14), tomorrow, loc)
 	for _, row := range rep.Rows {
 		all := row.Impressions + row.Clicks + row.InvalidImpressions + row.InvalidClicks
 		fd := fraudDay{Day: row.Period.In(loc).Format(time.DateOnly), Total: all}
