@@ -225,7 +225,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 		chromedp.SetValue(chromedp.CSS(`#f-daily_impressions`), "100000"),
 		chromedp.Click(chromedp.CSS(`#campaign-form button.primary`)),
 	)
-	s.arrived("notice=Campaign+saved")
+	s.arrived("notice=campaign-saved")
 	loc := s.location()
 	m := idInPath.FindStringSubmatch(loc)
 	if m == nil {
@@ -246,7 +246,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	s.run("upload the creative",
 		chromedp.Click(chromedp.CSS(`#creative-form button.primary`)),
 	)
-	s.arrived("notice=Creative+saved")
+	s.arrived("notice=creative-saved")
 	loc = s.location()
 	if m = idInPath.FindStringSubmatch(loc); m == nil || !strings.Contains(loc, "/admin/creatives/") {
 		t.Fatalf("after saving the creative the browser is at %s", loc)
@@ -267,16 +267,16 @@ func TestConsoleEndToEnd(t *testing.T) {
 	s.shot("approval-queue")
 	s.run("approve the campaign",
 		chromedp.Click(chromedp.CSS(`form[action="/admin/campaigns/`+campaignID+`/review"] button[value="approve"]`)))
-	s.arrived("notice=Campaign+approved")
+	s.arrived("notice=campaign-approved")
 	s.run("approve the creative",
 		chromedp.Click(chromedp.CSS(`form[action="/admin/creatives/`+creativeID+`/review"] button[value="approve"]`)))
-	s.arrived("notice=Creative+approved")
+	s.arrived("notice=creative-approved")
 	s.run("link the campaign to zone 1",
 		chromedp.Navigate(s.base+"/admin/links?campaign="+campaignID+"&zone=1"),
 		chromedp.WaitVisible(chromedp.CSS(`#link-form`)),
 		chromedp.SetValue(chromedp.CSS(`#f-weight`), "5"),
 		chromedp.Click(chromedp.CSS(`#link-form button.primary`)))
-	s.arrived("notice=Linked")
+	s.arrived("notice=linked")
 
 	// 4. Within an inventory refresh the demo page's zone 1 shows the uploaded banner.
 	deadline := time.Now().Add(60 * time.Second)
@@ -342,7 +342,7 @@ func TestConsoleEndToEnd(t *testing.T) {
 	s.run("edit the blocklist", chromedp.Navigate(s.base+"/admin/fraud"), chromedp.WaitVisible(chromedp.CSS(`#f-blocklist`)),
 		chromedp.SetValue(chromedp.CSS(`#f-blocklist`), "# abusive hosting range\n203.0.113.0/24\n198.51.100.7\n"),
 		chromedp.Click(chromedp.CSS(`form[action="/admin/fraud/blocklist"] button`)))
-	s.arrived("notice=Blocklist+saved")
+	s.arrived("notice=blocklist-saved")
 	s.shot("fraud-review")
 	// The console on a phone: the menu folds, the tables scroll.
 	s.run("phone width", chromedp.EmulateViewport(390, 844), chromedp.Navigate(s.base+"/admin/campaigns/"+campaignID),

@@ -84,7 +84,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	setCookie(w, r, SessionCookie, "", time.Time{}, http.SameSiteLaxMode)
-	redirect(w, r, "/admin/login", "You are signed out.")
+	redirect(w, r, "/admin/login", "signed-out")
 }
 
 // accountData is the My account page: the user, its tokens, a token just created (shown once).
@@ -125,7 +125,7 @@ func (c *Console) changePassword(w http.ResponseWriter, r *http.Request, s *sess
 	}
 	// Every session of the user ended, this one too: sign in with the new password.
 	setCookie(w, r, SessionCookie, "", time.Time{}, http.SameSiteLaxMode)
-	redirect(w, r, "/admin/login", "Password changed: sign in with the new one.")
+	redirect(w, r, "/admin/login", "password-changed")
 }
 
 func (c *Console) createToken(w http.ResponseWriter, r *http.Request, s *session) {
@@ -147,7 +147,7 @@ func (c *Console) revokeToken(w http.ResponseWriter, r *http.Request, s *session
 		c.fail(w, r, s, err)
 		return
 	}
-	redirect(w, r, "/admin/account", "Token revoked.")
+	redirect(w, r, "/admin/account", "token-revoked")
 }
 
 // usersData is the Users page (admin).
@@ -202,7 +202,7 @@ func (c *Console) deleteUser(w http.ResponseWriter, r *http.Request, s *session)
 		c.fail(w, r, s, err)
 		return
 	}
-	redirect(w, r, "/admin/users", "User deleted.")
+	redirect(w, r, "/admin/users", "user-deleted")
 }
 
 func (c *Console) audit(w http.ResponseWriter, r *http.Request, s *session) {

@@ -204,7 +204,7 @@ func (c *Console) saveCampaign(w http.ResponseWriter, r *http.Request, s *sessio
 		c.renderCampaignForm(w, r, s, handlersStatus(err), id, v, err)
 		return
 	}
-	redirect(w, r, "/admin/campaigns/"+strconv.FormatInt(id, 10), "Campaign saved.")
+	redirect(w, r, "/admin/campaigns/"+strconv.FormatInt(id, 10), "campaign-saved")
 }
 
 // campaignData is the campaign page: the campaign, its delivery, creatives, links with their
@@ -295,7 +295,7 @@ func (c *Console) reviewCampaign(w http.ResponseWriter, r *http.Request, s *sess
 		c.fail(w, r, s, err)
 		return
 	}
-	redirect(w, r, backTo(r, "/admin/approvals"), "Campaign "+r.PostFormValue("decision")+"d.")
+	redirect(w, r, backTo(r, "/admin/approvals"), "campaign-"+decided(r))
 }
 
 // backTo is the form's "back" field when it is a console path, else def.

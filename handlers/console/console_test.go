@@ -156,6 +156,13 @@ func TestSecurityHeaders(t *testing.T) {
 		}
 	}
 	b.login("admin")
+	// A crafted link cannot put its own text on a page: notices are named, not carried.
+	if body := b.get("/admin/?notice=Your+account+is+locked%3A+call+0900").Body.String(); strings.Contains(body, "locked") {
+		t.Error("the notice parameter's text is shown")
+	}
+	if body := b.get("/admin/?notice=campaign-saved").Body.String(); !strings.Contains(body, "Campaign saved.") {
+		t.Error("a named notice is not shown")
+	}
 	w := b.get("/admin/")
 	if w.Header().Get("Cache-Control") != "no-store" || strings.Contains(w.Body.String(), "<script>") {
 		t.Errorf("dashboard: Cache-Control %q, or inline script", w.Header().Get("Cache-Control"))

@@ -144,7 +144,7 @@ func (c *Console) saveCreative(w http.ResponseWriter, r *http.Request, s *sessio
 		c.renderCreativeForm(w, r, s, handlersStatus(err), d, r.PostForm, err)
 		return
 	}
-	redirect(w, r, "/admin/creatives/"+strconv.FormatInt(id, 10), "Creative saved.")
+	redirect(w, r, "/admin/creatives/"+strconv.FormatInt(id, 10), "creative-saved")
 }
 
 func (c *Console) reviewCreative(w http.ResponseWriter, r *http.Request, s *session) {
@@ -160,5 +160,5 @@ func (c *Console) reviewCreative(w http.ResponseWriter, r *http.Request, s *sess
 		c.fail(w, r, s, err)
 		return
 	}
-	redirect(w, r, backTo(r, "/admin/approvals"), "Creative "+r.PostFormValue("decision")+"d.")
+	redirect(w, r, backTo(r, "/admin/approvals"), "creative-"+decided(r))
 }

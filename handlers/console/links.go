@@ -75,7 +75,7 @@ func (c *Console) link(w http.ResponseWriter, r *http.Request, s *session) {
 		c.renderLinks(w, r, s, handlersStatus(err), r.PostForm, err)
 		return
 	}
-	redirect(w, r, backTo(r, "/admin/links"), "Linked: the workers serve it from their next inventory refresh.")
+	redirect(w, r, backTo(r, "/admin/links"), "linked")
 }
 
 // unlink is POST /admin/links/delete.
@@ -91,5 +91,5 @@ func (c *Console) unlink(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, r, s, hideForbidden(err))
 		return
 	}
-	redirect(w, r, backTo(r, "/admin/links"), "Unlinked.")
+	redirect(w, r, backTo(r, "/admin/links"), "unlinked")
 }

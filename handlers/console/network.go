@@ -111,7 +111,7 @@ func (c *Console) saveAdvertiser(w http.ResponseWriter, r *http.Request, s *sess
 		c.renderAdvertiser(w, r, s, handlersStatus(err), d, v, err)
 		return
 	}
-	redirect(w, r, "/admin/advertisers/"+strconv.FormatInt(d.Advertiser.ID, 10), "Advertiser saved.")
+	redirect(w, r, "/admin/advertisers/"+strconv.FormatInt(d.Advertiser.ID, 10), "advertiser-saved")
 }
 
 func (c *Console) rotateSecret(w http.ResponseWriter, r *http.Request, s *session) {
@@ -123,7 +123,7 @@ func (c *Console) rotateSecret(w http.ResponseWriter, r *http.Request, s *sessio
 		c.fail(w, r, s, err)
 		return
 	}
-	redirect(w, r, "/admin/advertisers/"+strconv.FormatInt(id, 10), "New postback secret: update your server's postbacks.")
+	redirect(w, r, "/admin/advertisers/"+strconv.FormatInt(id, 10), "secret-rotated")
 }
 
 func (c *Console) publishers(w http.ResponseWriter, r *http.Request, s *session) {
@@ -225,7 +225,7 @@ func (c *Console) savePublisher(w http.ResponseWriter, r *http.Request, s *sessi
 		c.renderPublisher(w, r, s, handlersStatus(err), pub, v, err)
 		return
 	}
-	redirect(w, r, "/admin/publishers/"+strconv.FormatInt(pub.ID, 10), "Publisher saved.")
+	redirect(w, r, "/admin/publishers/"+strconv.FormatInt(pub.ID, 10), "publisher-saved")
 }
 
 func (c *Console) sites(w http.ResponseWriter, r *http.Request, s *session) {
@@ -321,7 +321,7 @@ func (c *Console) saveSite(w http.ResponseWriter, r *http.Request, s *session) {
 		c.renderSite(w, r, s, handlersStatus(err), d, v, err)
 		return
 	}
-	redirect(w, r, "/admin/sites/"+strconv.FormatInt(d.Site.ID, 10), "Site saved.")
+	redirect(w, r, "/admin/sites/"+strconv.FormatInt(d.Site.ID, 10), "site-saved")
 }
 
 func (c *Console) zones(w http.ResponseWriter, r *http.Request, s *session) {
@@ -447,5 +447,5 @@ func (c *Console) saveZone(w http.ResponseWriter, r *http.Request, s *session) {
 		c.renderZone(w, r, s, handlersStatus(err), d, v, err)
 		return
 	}
-	redirect(w, r, "/admin/zones/"+strconv.FormatInt(d.Zone.ID, 10), "Zone saved.")
+	redirect(w, r, "/admin/zones/"+strconv.FormatInt(d.Zone.ID, 10), "zone-saved")
 }

@@ -198,26 +198,54 @@ func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err e
 	c.render(w, r, s, status, "error", &view{Title: title, Error: models.ErrorMessage(err), D: status})
 }
 
+// notices are the success messages a redirect can carry, by key: the URL names one, so that
+// a crafted link cannot put text of its choosing on a console page.
+var notices = map[string]string{
+	"signed-out":             "You are signed out.",
+	"password-changed":       "Password changed: sign in with the new one.",
+	"token-revoked":          "Token revoked.",
+	"user-deleted":           "User deleted.",
+	"campaign-saved":         "Campaign saved.",
+	"campaign-approved":      "Campaign approved.",
+	"campaign-rejected":      "Campaign rejected.",
+	"creative-saved":         "Creative saved.",
+	"creative-approved":      "Creative approved.",
+	"creative-rejected":      "Creative rejected.",
+	"linked":                 "Linked: the workers serve it from their next inventory refresh.",
+	"unlinked":               "Unlinked.",
+	"advertiser-saved":       "Advertiser saved.",
+	"secret-rotated":         "New postback secret: update your server's postbacks.",
+	"publisher-saved":        "Publisher saved.",
+	"site-saved":             "Site saved.",
+	"zone-saved":             "Zone saved.",
+	"flag-confirmed":         "Flag confirmed.",
+	"flag-dismissed":         "Flag dismissed.",
+	"flag-dismissed-resumed": "Flag dismissed; the zone it paused serves again.",
+	"blocklist-saved":        "Blocklist saved; workers load it within a minute.",
+}
+
 // redirect answers a successful POST by sending the browser to url (303: a reload does not
-// post again), with an optional notice shown there.
-func redirect(w http.ResponseWriter, r *http.Request, to, notice string) {
-	if notice != "" {
+// post again), with the notice of key shown there.
+func redirect(w http.ResponseWriter, r *http.Request, to, key string) {
+	if key != "" {
 		sep := "?"
 		if strings.Contains(to, "?") {
 			sep = "&"
 		}
-		to += sep + "notice=" + url.QueryEscape(notice)
+		to += sep + "notice=" + url.QueryEscape(key)
 	}
 	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
-// notice is the success message a redirect carried. It is rendered as text (escaped).
-func notice(r *http.Request) string {
-	n := r.URL.Query().Get("notice")
-	if len(n) > 200 {
-		n = n[:200]
+// notice is the success message the URL names ("" for an unknown key).
+func notice(r *http.Request) string { return notices[r.URL.Query().Get("notice")] }
+
+// decided is the notice suffix of an approval decision.
+func decided(r *http.Request) string {
+	if r.PostFormValue("decision") == "approve" {
+		return "approved"
 	}
-	return n
+	return "rejected"
 }
 
 func urlQueryEscape(s string) string { return url.QueryEscape(s) }

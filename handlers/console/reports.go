@@ -250,15 +250,18 @@ func (c *Console) reviewFlag(w http.ResponseWriter, r *http.Request, s *session)
 		c.fail(w, r, s, hideForbidden(err))
 		return
 	}
-	msg := "Flag " + r.PostFormValue("decision") + "ed."
-	if resumed {
-		msg += " The zone it paused serves again."
+	key := "flag-dismissed"
+	switch {
+	case r.PostFormValue("decision") == "confirm":
+		key = "flag-confirmed"
+	case resumed:
+		key = "flag-dismissed-resumed"
 	}
-	redirect(w, r, "/admin/fraud", msg)
+	redirect(w, r, "/admin/fraud", key)
 }
 
 func (c *Console) saveBlocklist(w http.ResponseWriter, r *http.Request, s *session) {
-	n, err := c.opt.Manage.ReplaceBlocklist(ctx(r), s.actor, r.PostFormValue("blocklist"))
+	_, err := c.opt.Manage.ReplaceBlocklist(ctx(r), s.actor, r.PostFormValue("blocklist"))
 	if err != nil {
 		if models.ErrorCode(err) == models.EINVALID {
 			c.renderFraud(w, r, s, http.StatusBadRequest, r.PostForm, err)
@@ -267,5 +270,5 @@ func (c *Console) saveBlocklist(w http.ResponseWriter, r *http.Request, s *sessi
 		c.fail(w, r, s, hideForbidden(err))
 		return
 	}
-	redirect(w, r, "/admin/fraud", fmt.Sprintf("Blocklist saved: %d ranges; workers load it within a minute.", n))
+	redirect(w, r, "/admin/fraud", "blocklist-saved")
 }
