@@ -24,9 +24,10 @@ func (c *Console) campaigns(w http.ResponseWriter, r *http.Request, s *session) 
 	}
 	list = list[:p.trim(len(list))]
 	c.render(w, r, s, 0, "campaigns", &view{Title: "Campaigns", Nav: "campaigns", Notice: notice(r), D: struct {
-		Campaigns []models.Campaign
-		Pager     *pager
-	}{list, p}})
+		Campaigns   []models.Campaign
+		Pager       *pager
+		Advertisers map[int64]string
+	}{list, p, c.advertiserNames(r, s)}})
 }
 
 // campaignValues is a campaign as form values.
@@ -337,4 +338,17 @@ func (c *Console) renderApprovals(w http.ResponseWriter, r *http.Request, s *ses
 		v.Error = models.ErrorMessage(formErr)
 	}
 	c.render(w, r, s, status, "approvals", v)
+}
+
+// advertiserNames maps the advertisers the actor sees to their names (admins' lists show them).
+func (c *Console) advertiserNames(r *http.Request, s *session) map[int64]string {
+	names := map[int64]string{}
+	if !s.actor.IsAdmin() {
+		return names
+	}
+	advs, _ := c.opt.Manage.ListAdvertisers(ctx(r), s.actor, models.AdvertiserFilter{Page: models.Page{Limit: 10000}})
+	for _, a := range advs {
+		names[a.ID] = a.Name
+	}
+	return names
 }

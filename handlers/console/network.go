@@ -345,11 +345,12 @@ func (c *Console) zones(w http.ResponseWriter, r *http.Request, s *session) {
 // zoneData is the zone page: the zone, its tag code (with the key-values asked for) and its
 // links with each campaign's effective share.
 type zoneData struct {
-	Zone  *models.Zone
-	Tag   *manage.TagCode
-	KV    string
-	Links []manage.Link
-	Sizes []models.Size
+	Campaigns map[int64]string // admins: the linked campaigns' names
+	Zone      *models.Zone
+	Tag       *manage.TagCode
+	KV        string
+	Links     []manage.Link
+	Sizes     []models.Size
 }
 
 func (c *Console) zoneForm(w http.ResponseWriter, r *http.Request, s *session) {
@@ -392,6 +393,12 @@ func (c *Console) renderZone(w http.ResponseWriter, r *http.Request, s *session,
 		d.KV = r.URL.Query().Get("kv")
 		d.Tag, _ = c.opt.Manage.ZoneTag(ctx(r), s.actor, d.Zone.ID, c.opt.BaseURL, keyValues(d.KV))
 		d.Links, _ = c.opt.Manage.ListLinks(ctx(r), s.actor, models.ZoneCampaignFilter{ZoneID: &d.Zone.ID})
+		d.Campaigns = map[int64]string{}
+		for _, l := range d.Links {
+			if cp, err := c.opt.Manage.GetCampaign(ctx(r), s.actor, l.CampaignID); err == nil {
+				d.Campaigns[cp.ID] = cp.Name
+			}
+		}
 	}
 	vw := &view{Title: title, Nav: "zones", Notice: notice(r), Form: newForm(v, err), D: d}
 	if err != nil {
