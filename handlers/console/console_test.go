@@ -136,7 +136,9 @@ func TestCSRFTokenRequiredOnEveryForm(t *testing.T) {
 	}
 	// Every POST route checks it (logout and uploads included).
 	for _, path := range []string{"/admin/logout", "/admin/account/tokens", "/admin/users", "/admin/links", "/admin/fraud/blocklist",
-		"/admin/advertisers", "/admin/publishers", "/admin/sites", "/admin/zones", "/admin/campaigns/1/review"} {
+		"/admin/advertisers", "/admin/publishers", "/admin/sites", "/admin/zones", "/admin/campaigns/1/review",
+		"/admin/campaigns/1/creatives", "/admin/creatives/1/review", "/admin/fraud/flags/1", "/admin/account/password",
+		"/admin/advertisers/1/rotate", "/admin/links/delete", "/admin/users/1/delete", "/admin/account/tokens/1/revoke"} {
 		if w := admin.post(path, url.Values{"csrf": {""}}); w.Code != http.StatusForbidden {
 			t.Errorf("POST %s without a token: %d, want 403", path, w.Code)
 		}

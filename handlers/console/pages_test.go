@@ -101,6 +101,10 @@ func TestAdvertiserCampaignWorkflow(t *testing.T) {
 	// Uploads are checked by content: HTML named ad.png is refused beside the file field;
 	// an oversized image is 413; a real PNG is stored and becomes the creative's image.
 	cf := url.Values{"name": {"Banner"}, "kind": {"image"}, "status": {"active"}, "weight": {"1"}, "click_url": {"https://example.com/"}}
+	noToken := url.Values{"csrf": {""}, "name": {"Banner"}, "kind": {"image"}}
+	if w := b.multipart(fmt.Sprintf("/admin/campaigns/%d/creatives", cid), noToken, pngImage(t, 300, 250)); w.Code != http.StatusForbidden {
+		t.Fatalf("upload without the CSRF token: %d, want 403", w.Code)
+	}
 	w = b.multipart(fmt.Sprintf("/admin/campaigns/%d/creatives", cid), cf, []byte("<html><script>alert(1)</script></html>"))
 	if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "not a PNG, JPEG, GIF or WebP image") {
 		t.Fatalf("HTML upload: %d\n%s", w.Code, w.Body)
