@@ -7,11 +7,18 @@ document.addEventListener("DOMContentLoaded", function () {
   if (form) {
     var img = document.getElementById("preview-image");
     var text = document.getElementById("preview-text");
+    var html = document.getElementById("preview-html");
     var kind = form.elements["kind"];
     var show = function () {
       img.hidden = kind.value !== "image";
       text.hidden = kind.value !== "text";
+      html.hidden = kind.value !== "html";
     };
+    // The HTML goes into the sandboxed frame's srcdoc, never into this page.
+    form.elements["html"].addEventListener("input", function (e) { html.srcdoc = e.target.value; });
+    ["width", "height"].forEach(function (n) {
+      form.elements[n].addEventListener("input", function (e) { html.setAttribute(n, e.target.value); });
+    });
     kind.addEventListener("change", show);
     form.elements["file"].addEventListener("change", function (e) {
       var f = e.target.files && e.target.files[0];
