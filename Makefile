@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test test-unit lint bench bench-go fraud-eval reconcile-large clean
+.PHONY: all build run test screenshots test-unit lint bench bench-go fraud-eval reconcile-large clean
 
 all: build
 
@@ -18,6 +18,10 @@ run: build
 ## test: unit + integration tests against a private MariaDB, a real nginx and headless Chromium
 test:
 	scripts/test.sh
+
+## screenshots: refresh docs/screenshots/ (the console's main pages, from its Chromium test)
+screenshots:
+	ADNET_SCREENSHOTS=1 scripts/test.sh -run TestConsoleEndToEnd ./cmd/adnet
 
 ## test-unit: the tests that need no MariaDB, nginx or browser
 test-unit:

@@ -106,3 +106,7 @@ func WhenReady(get func() http.Handler) http.Handler {
 		writeError(w, r, nil, models.Errorf(models.EUNAVAILABLE, "The database is not reachable yet; try again in a moment."))
 	})
 }
+
+// StatusOf returns the HTTP status of a domain error code: the console's error pages use the
+// same mapping as the API.
+func StatusOf(code string) int { return statusOf(code) }

@@ -1,6 +1,9 @@
 package models
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // CreativeKind is the format of a creative.
 type CreativeKind string
@@ -54,8 +57,10 @@ func (c *Creative) Validate() error {
 	switch c.Kind {
 	case CreativeImage:
 		if err := ValidateLandingURL("image_url", c.ImageURL); err != nil {
-			// Relative URLs under /static/ are served by nginx from the creatives directory.
-			if len(c.ImageURL) < 8 || c.ImageURL[:8] != "/static/" {
+			// Relative URLs under /static/ (the creatives directory) and /uploads/ (images
+			// uploaded through the API or the console) are served by nginx; the ad server
+			// makes them absolute.
+			if !strings.HasPrefix(c.ImageURL, "/static/") && !strings.HasPrefix(c.ImageURL, "/uploads/") || strings.Contains(c.ImageURL, "..") {
 				return err
 			}
 		}

@@ -14,6 +14,7 @@ import (
 
 	"adnet/fcgi"
 	"adnet/handlers"
+	"adnet/handlers/console"
 	"adnet/internal/adserver"
 	"adnet/internal/config"
 	"adnet/internal/decision"
@@ -38,8 +39,9 @@ type workerApp struct {
 	engine    *decision.Engine
 	events    *eventlog.Writer // nil in a console worker
 	refresher *adserver.Refresher[*mysql.Store]
-	db        atomic.Pointer[mysql.DB] // closed on exit; set by the refresher's Connect
-	api       atomic.Pointer[http.Handler]
+	db        atomic.Pointer[mysql.DB]     // closed on exit; set by the refresher's Connect
+	api       atomic.Pointer[http.Handler] // the REST API, once the database answered
+	admin     atomic.Pointer[http.Handler] // the console, once the database answered
 }
 
 func newWorkerApp(ctx context.Context, cfg *config.Config, id int, pool string, log *logrus.Logger) (*workerApp, error) {
@@ -80,12 +82,14 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, pool string, 
 	if pool == config.ConsolePool {
 		// The console and API need MariaDB: they are built once the refresher first
 		// connects, and answer 503 until then.
-		a.mux.Handle("/api/", handlers.WhenReady(func() http.Handler {
-			if h := a.api.Load(); h != nil {
-				return *h
-			}
-			return nil
-		}))
+		for prefix, h := range map[string]*atomic.Pointer[http.Handler]{"/api/": &a.api, "/admin/": &a.admin} {
+			a.mux.Handle(prefix, handlers.WhenReady(func() http.Handler {
+				if p := h.Load(); p != nil {
+					return *p
+				}
+				return nil
+			}))
+		}
 	} else {
 		filter, err := a.mountAds(cfg, clientIP, log)
 		if err != nil {
@@ -135,7 +139,8 @@ func (a *workerApp) mountAds(cfg *config.Config, clientIP func(*http.Request) ne
 	return filter, nil
 }
 
-// buildConsole builds the management layer, the REST API and the console over store.
+// buildConsole builds the management layer, the REST API and the console over store; an
+// error (a template defect) leaves both answering 503.
 func (a *workerApp) buildConsole(store *mysql.Store, clientIP func(*http.Request) netip.Addr, log *logrus.Logger) error {
 	allow, err := config.Prefixes(a.cfg.Stats.ReportAllow)
 	if err != nil {
@@ -143,12 +148,20 @@ func (a *workerApp) buildConsole(store *mysql.Store, clientIP func(*http.Request
 	}
 	svc := manage.NewService(manage.Options{Store: manageStore{store}, Snapshot: a.engine.Snapshot,
 		Location: a.cfg.Location(), Logger: log})
+	uploads := &handlers.Uploads{Dir: filepath.Join(a.cfg.DataDir, "uploads"), URLPrefix: "/uploads/"}
+	con, err := console.New(console.Options{Manage: svc, Uploads: uploads, BaseURL: a.cfg.Tracking.BaseURL,
+		ClientIP: clientIP, Logger: log})
+	if err != nil {
+		return fmt.Errorf("console: %w", err)
+	}
 	mux := http.NewServeMux()
 	handlers.NewAPI(handlers.APIOptions{Manage: svc, Logger: log, BaseURL: a.cfg.Tracking.BaseURL, ReportAllow: allow,
-		ClientIP: clientIP, Uploads: &handlers.Uploads{Dir: filepath.Join(a.cfg.DataDir, "uploads"), URLPrefix: "/uploads/"},
-	}).Routes(mux)
-	var h http.Handler = mux
-	a.api.Store(&h)
+		ClientIP: clientIP, Uploads: uploads}).Routes(mux)
+	cmux := http.NewServeMux()
+	con.Routes(cmux)
+	var api, admin http.Handler = mux, cmux
+	a.api.Store(&api)
+	a.admin.Store(&admin)
 	return nil
 }
 

@@ -90,6 +90,12 @@ type Store interface {
 	ListZoneCampaigns(ctx context.Context, f models.ZoneCampaignFilter) ([]models.ZoneCampaign, error)
 
 	Report(ctx context.Context, q models.ReportQuery) (*models.Report, error)
+
+	// Fraud review (fraud.FlagReviewStore) and the hard blocklist.
+	ReviewFraudFlag(ctx context.Context, id int64, status string, at time.Time) (*models.FraudFlag, error)
+	ListFraudFlags(ctx context.Context, f models.FraudFlagFilter) ([]models.FraudFlag, error)
+	LoadIPList(ctx context.Context, list string) ([]models.IPRange, error)
+	ReplaceIPList(ctx context.Context, list string, ranges []models.IPRange) error
 }
 
 // Options configures a Service.
