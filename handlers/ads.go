@@ -34,6 +34,10 @@ type Ads struct {
 	opt    AdsOptions
 	secure bool      // BaseURL is https: cookies are Secure and SameSite=None
 	bufs   sync.Pool // *[]byte response buffers
+	// htmlBase is BaseURL escaped for an HTML attribute; jsBase is the opening of a
+	// JavaScript string literal holding BaseURL. Both are made once: the URLs of every answer
+	// start with them.
+	htmlBase, jsBase []byte
 }
 
 // NewAds returns the handlers. Routes mounts them.
@@ -46,6 +50,9 @@ func NewAds(opt AdsOptions) *Ads {
 	}
 	opt.BaseURL = strings.TrimRight(opt.BaseURL, "/")
 	a := &Ads{opt: opt, secure: strings.HasPrefix(opt.BaseURL, "https://")}
+	a.htmlBase = appendHTML(nil, opt.BaseURL)
+	a.jsBase = appendJS(nil, []byte(opt.BaseURL))
+	a.jsBase = a.jsBase[:len(a.jsBase)-1] // without the closing quote
 	a.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	return a
 }
@@ -77,9 +84,7 @@ func (a *Ads) readVisit(r *http.Request, v *adserver.Visit, cookie string) {
 	v.Prefetch = r.Method == http.MethodHead || fraud.IsPrefetch(r.Header.Get)
 	v.NoTrack = headerIs(r.Header, "Sec-Gpc", "1") || headerIs(r.Header, "Dnt", "1")
 	if cookie != "" && a.opt.Service.Tracked(v) {
-		if c, err := r.Cookie(cookie); err == nil {
-			v.ViewerCookie = c.Value
-		}
+		v.ViewerCookie = cookieValue(r, cookie)
 	}
 }
 
@@ -114,16 +119,16 @@ func (a *Ads) country(r *http.Request) [2]byte {
 	return c
 }
 
-func (a *Ads) setCookie(w http.ResponseWriter, name, value string, maxAge int) {
-	c := &http.Cookie{Name: name, Value: value, Path: "/", MaxAge: maxAge, HttpOnly: true, SameSite: http.SameSiteLaxMode}
-	if a.secure {
-		// Ads render on publishers' sites: the cookie is third-party there and must be
-		// SameSite=None, which browsers accept only with Secure.
-		c.Secure, c.SameSite = true, http.SameSiteNoneMode
-	}
-	http.SetCookie(w, c)
+// setCookie sets a tracking cookie (see appendCookie). The value is the signer's text, as
+// bytes or a string, whichever the caller holds: no conversion on the request path.
+func setCookie[V string | []byte](a *Ads, w http.ResponseWriter, name string, value V, maxAge int) {
+	bp := a.bufs.Get().(*[]byte)
+	b := appendCookie((*bp)[:0], name, value, maxAge, a.secure)
+	w.Header()["Set-Cookie"] = append(w.Header()["Set-Cookie"], string(b))
+	*bp = b
+	a.bufs.Put(bp)
 }
 
 func noStore(w http.ResponseWriter) {
-	w.Header().Set("Cache-Control", "no-store, max-age=0")
+	w.Header()["Cache-Control"] = hdrNoStore
 }

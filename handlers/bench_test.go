@@ -41,3 +41,14 @@ type discardWriter struct {
 func (d *discardWriter) Header() http.Header         { return d.h }
 func (d *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (d *discardWriter) WriteHeader(c int)           { d.code = c }
+
+func BenchmarkServeJSON(b *testing.B) {
+	f := newAdsFixture(&testing.T{})
+	benchRequest(b, f, "/serve/json?zone=5&section=sports")
+}
+
+func BenchmarkTrackClick(b *testing.B) {
+	f := newAdsFixture(&testing.T{})
+	ad := f.serveJSON()
+	benchRequest(b, f, ad.ClickURL[strings.Index(ad.ClickURL, "/track"):])
+}

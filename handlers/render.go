@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"encoding/json"
 	"html"
 	"strconv"
 
@@ -16,13 +15,12 @@ import (
 // publisher's page in a sandboxed srcdoc iframe, since it is third-party markup.
 func (a *Ads) appendCreativeHTML(b []byte, s *adserver.Served, inFrame bool) []byte {
 	cr := s.Decision.Creative
-	click := a.clickURL(s)
 	switch cr.Kind {
 	case models.CreativeImage:
 		b = append(b, `<a href="`...)
-		b = append(b, html.EscapeString(click)...)
+		b = a.appendClickURL(b, s)
 		b = append(b, `" target="_blank" rel="noopener"><img src="`...)
-		b = append(b, html.EscapeString(a.assetURL(cr.ImageURL))...)
+		b = a.appendAssetURL(b, cr.ImageURL)
 		b = append(b, `" width="`...)
 		b = strconv.AppendInt(b, int64(cr.Width), 10)
 		b = append(b, `" height="`...)
@@ -30,12 +28,12 @@ func (a *Ads) appendCreativeHTML(b []byte, s *adserver.Served, inFrame bool) []b
 		b = append(b, `" alt="Advertisement" style="border:0;display:block"></a>`...)
 	case models.CreativeText:
 		b = append(b, `<a href="`...)
-		b = append(b, html.EscapeString(click)...)
+		b = a.appendClickURL(b, s)
 		b = append(b, `" target="_blank" rel="noopener" style="display:block;box-sizing:border-box;width:100%;height:100%;padding:8px;`+
 			`font:14px/1.4 sans-serif;color:#1a0dab;text-decoration:none;background:#fff;border:1px solid #ddd"><strong>`...)
-		b = append(b, html.EscapeString(cr.Title)...)
+		b = appendHTML(b, cr.Title)
 		b = append(b, `</strong><br><span style="color:#333">`...)
-		b = append(b, html.EscapeString(cr.Text)...)
+		b = appendHTML(b, cr.Text)
 		b = append(b, `</span></a>`...)
 	case models.CreativeHTML:
 		if inFrame {
@@ -63,7 +61,8 @@ func (a *Ads) renderJS(b []byte, s *adserver.Served) []byte {
 		return append(b, "/* adnet: no ad for this zone */\n"...)
 	}
 	cr := s.Decision.Creative
-	markup := a.appendCreativeHTML(nil, s, false)
+	mp := a.bufs.Get().(*[]byte)
+	markup := a.appendCreativeHTML((*mp)[:0], s, false)
 	b = append(b, "(function(d){var s=d.currentScript;if(!s||!s.parentNode)return;"...)
 	b = append(b, "var w=d.createElement('div');w.className='adnet-ad';w.setAttribute('data-zone','"...)
 	b = strconv.AppendInt(b, s.Decision.ZoneID, 10)
@@ -72,9 +71,11 @@ func (a *Ads) renderJS(b []byte, s *adserver.Served) []byte {
 	b = append(b, "px;height:"...)
 	b = strconv.AppendInt(b, int64(cr.Height), 10)
 	b = append(b, "px';w.innerHTML="...)
-	b = appendJSString(b, string(markup))
+	b = appendJS(b, markup)
+	*mp = markup
+	a.bufs.Put(mp)
 	b = append(b, ";var fired=false;function imp(){if(fired)return;fired=true;var i=new Image(1,1);i.src="...)
-	b = appendJSString(b, a.impURL(s))
+	b = a.appendImpURLJS(b, s)
 	b = append(b, "+'&cb='+Date.now();}"...)
 	b = append(b, "var el=w.querySelector('img,iframe');if(el){el.addEventListener('load',imp);}"...)
 	b = append(b, "s.parentNode.insertBefore(w,s.nextSibling);"...)
@@ -92,21 +93,40 @@ func (a *Ads) renderFrame(b []byte, s *adserver.Served) []byte {
 	}
 	b = a.appendCreativeHTML(b, s, true)
 	b = append(b, `<script>(function(){var fired=false;function imp(){if(fired)return;fired=true;var i=new Image(1,1);i.src=`...)
-	b = appendJSString(b, a.impURL(s))
+	b = a.appendImpURLJS(b, s)
 	b = append(b, `+'&cb='+Date.now();}var el=document.querySelector('img');`+
 		`if(el&&!el.complete){el.addEventListener('load',imp);}else{(window.requestAnimationFrame||setTimeout)(imp);}})();</script>`...)
 	return append(b, "</body></html>\n"...)
 }
 
-// appendJSString appends s as a JavaScript string literal that is also safe inside an HTML
-// <script> element: encoding/json escapes <, > and & as \u003c etc., so no "</script>" can
-// end the script early.
-func appendJSString(b []byte, s string) []byte {
-	q, _ := json.Marshal(s)
-	return append(b, q...)
+// appendClickURL appends the decision's signed click URL, escaped for an HTML attribute. The
+// token is base64url and needs no escaping; the base URL is escaped once, in NewAds.
+func (a *Ads) appendClickURL(b []byte, s *adserver.Served) []byte {
+	b = append(b, a.htmlBase...)
+	b = append(b, "/track/click?t="...)
+	return append(b, s.ClickToken...)
 }
 
-// impURL and clickURL are the signed tracking URLs of a decision.
+// appendImpURLJS appends the decision's signed impression URL as a JavaScript string
+// literal.
+func (a *Ads) appendImpURLJS(b []byte, s *adserver.Served) []byte {
+	b = append(b, a.jsBase...)
+	b = append(b, "/track/imp?t="...)
+	b = append(b, s.ImpressionToken...)
+	return append(b, '"')
+}
+
+// appendAssetURL appends a creative's asset URL escaped for an HTML attribute: a relative
+// /static/ or /uploads/ URL is made absolute on the ad server.
+func (a *Ads) appendAssetURL(b []byte, u string) []byte {
+	if len(u) > 0 && u[0] == '/' {
+		b = append(b, a.htmlBase...)
+	}
+	return appendHTML(b, u)
+}
+
+// impURL and clickURL are the signed tracking URLs of a decision, as strings (the JSON answer
+// and the macros of HTML creatives).
 func (a *Ads) impURL(s *adserver.Served) string {
 	return a.opt.BaseURL + "/track/imp?t=" + string(s.ImpressionToken)
 }

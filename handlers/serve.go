@@ -28,13 +28,14 @@ func (a *Ads) serve(w http.ResponseWriter, r *http.Request, frame bool) {
 	if !a.decide(w, r, &s) {
 		return
 	}
-	noStore(w)
+	h := w.Header()
+	h["Cache-Control"] = hdrNoStore
 	if frame {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		h["Content-Type"] = hdrHTML
 	} else {
-		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
+		h["Content-Type"] = hdrJS
 	}
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	h["X-Content-Type-Options"] = hdrNosniff
 	bp := a.bufs.Get().(*[]byte)
 	var b []byte
 	if frame {
@@ -65,7 +66,7 @@ func (a *Ads) decide(w http.ResponseWriter, r *http.Request, s *adserver.Served)
 		return false
 	}
 	if s.ViewerCookie != nil {
-		a.setCookie(w, viewerCookie, string(s.ViewerCookie), viewerMaxAge)
+		setCookie(a, w, viewerCookie, s.ViewerCookie, viewerMaxAge)
 	}
 	return true
 }
@@ -73,18 +74,28 @@ func (a *Ads) decide(w http.ResponseWriter, r *http.Request, s *adserver.Served)
 // readAdRequest decodes the tag's query: zone (0 when not a number, which the service
 // refuses), page, and up to maxKeyValues targeting pairs into kv, whose number it returns.
 func (a *Ads) readAdRequest(r *http.Request, req *adserver.AdRequest, kv *[maxKeyValues]decision.KV) int {
-	q := r.URL.Query()
-	req.ZoneID, _ = strconv.ParseInt(q.Get("zone"), 10, 64)
-	req.PageURL = q.Get("page")
 	n := 0
-	for k, vs := range q {
-		if reservedParams[k] || len(k) > maxKVKey || len(vs) == 0 || len(vs[0]) > maxKVValue || n == maxKeyValues {
-			continue
+	q := queryPairs{rest: r.URL.RawQuery}
+	for {
+		k, v, ok := q.next()
+		if !ok {
+			return n
 		}
-		kv[n] = decision.KV{Key: k, Value: vs[0]}
-		n++
+		switch {
+		case k == "zone":
+			if req.ZoneID == 0 {
+				req.ZoneID, _ = strconv.ParseInt(v, 10, 64)
+			}
+		case k == "page":
+			if req.PageURL == "" {
+				req.PageURL = v
+			}
+		case reservedParams[k] || len(k) > maxKVKey || len(v) > maxKVValue || n == maxKeyValues || hasKey(kv[:n], k):
+		default:
+			kv[n] = decision.KV{Key: k, Value: v}
+			n++
+		}
 	}
-	return n
 }
 
 // serveJS answers the script tag: JavaScript that renders the ad right where the tag sits
@@ -124,24 +135,76 @@ func (a *Ads) serveJSON(w http.ResponseWriter, r *http.Request) {
 	if !a.decide(w, r, &s) {
 		return
 	}
-	noStore(w)
+	h := w.Header()
+	h["Cache-Control"] = hdrNoStore
 	if !s.Filled {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	writeJSON(w, http.StatusOK, a.jsonAd(&s))
+	h["Content-Type"] = hdrJSON
+	h["X-Content-Type-Options"] = hdrNosniff
+	bp := a.bufs.Get().(*[]byte)
+	b := a.appendJSONAd((*bp)[:0], &s)
+	_, _ = w.Write(b)
+	*bp = b
+	a.bufs.Put(bp)
 }
 
-// jsonAd is the ServeJSONAd of a filled decision.
-func (a *Ads) jsonAd(s *adserver.Served) *ServeJSONAd {
+// appendJSONAd appends the ServeJSONAd of a filled decision as encoding/json writes it (the
+// test TestServeJSONMatchesEncodingJSON holds them equal), without building the struct.
+func (a *Ads) appendJSONAd(b []byte, s *adserver.Served) []byte {
 	cr := s.Decision.Creative
-	ad := &ServeJSONAd{ImpressionID: hexID(s.ImpressionID), ZoneID: s.Decision.ZoneID, CampaignID: s.Decision.CampaignID,
-		CreativeID: cr.ID, Kind: string(cr.Kind), Width: cr.Width, Height: cr.Height, ImageURL: a.assetURL(cr.ImageURL),
-		Title: cr.Title, Text: cr.Text, ClickURL: a.clickURL(s), ImpressionURL: a.impURL(s)}
-	if cr.Kind == models.CreativeHTML {
-		ad.HTML = string(a.expand(nil, cr.HTML, s))
+	b = append(b, `{"impression_id":"`...)
+	for _, c := range s.ImpressionID {
+		b = append(b, hexDigits[c>>4], hexDigits[c&15])
 	}
-	return ad
+	b = append(b, `","zone_id":`...)
+	b = strconv.AppendInt(b, s.Decision.ZoneID, 10)
+	b = append(b, `,"campaign_id":`...)
+	b = strconv.AppendInt(b, s.Decision.CampaignID, 10)
+	b = append(b, `,"creative_id":`...)
+	b = strconv.AppendInt(b, cr.ID, 10)
+	b = append(b, `,"kind":`...)
+	b = appendJS(b, string(cr.Kind))
+	b = append(b, `,"width":`...)
+	b = strconv.AppendInt(b, int64(cr.Width), 10)
+	b = append(b, `,"height":`...)
+	b = strconv.AppendInt(b, int64(cr.Height), 10)
+	if cr.ImageURL != "" {
+		b = append(b, `,"image_url":`...)
+		if cr.ImageURL[0] == '/' {
+			// The ad server's base, then the path's escaped text without its opening quote.
+			b = append(b, a.jsBase...)
+			start := len(b)
+			b = appendJS(b, cr.ImageURL)
+			b = append(b[:start], b[start+1:]...)
+		} else {
+			b = appendJS(b, cr.ImageURL)
+		}
+	}
+	if cr.Kind == models.CreativeHTML {
+		b = append(b, `,"html":`...)
+		mp := a.bufs.Get().(*[]byte)
+		doc := a.expand((*mp)[:0], cr.HTML, s)
+		b = appendJS(b, doc)
+		*mp = doc
+		a.bufs.Put(mp)
+	}
+	if cr.Title != "" {
+		b = append(b, `,"title":`...)
+		b = appendJS(b, cr.Title)
+	}
+	if cr.Text != "" {
+		b = append(b, `,"text":`...)
+		b = appendJS(b, cr.Text)
+	}
+	b = append(b, `,"click_url":`...)
+	b = append(b, a.jsBase...)
+	b = append(b, "/track/click?t="...)
+	b = append(b, s.ClickToken...)
+	b = append(b, `","impression_url":`...)
+	b = a.appendImpURLJS(b, s)
+	return append(b, "}\n"...)
 }
 
 func hexID(id models.ImpressionID) string {
@@ -151,4 +214,14 @@ func hexID(id models.ImpressionID) string {
 		b[2*i], b[2*i+1] = digits[c>>4], digits[c&15]
 	}
 	return string(b[:])
+}
+
+// hasKey reports whether kv already holds key: a repeated targeting key keeps its first value.
+func hasKey(kv []decision.KV, key string) bool {
+	for i := range kv {
+		if kv[i].Key == key {
+			return true
+		}
+	}
+	return false
 }

@@ -12,10 +12,10 @@ var gif = []byte("GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\x00\x00\x00!\xf
 
 func writeGIF(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Content-Type", "image/gif")
-	h.Set("Cache-Control", "no-store, no-cache, must-revalidate, max-age=0")
-	h.Set("Pragma", "no-cache")
-	h.Set("Content-Length", "43")
+	h["Content-Type"] = hdrGIF
+	h["Cache-Control"] = hdrGIFCache
+	h["Pragma"] = hdrNoCache
+	h["Content-Length"] = hdrGIFLength
 	if r.Method == http.MethodHead {
 		return
 	}
@@ -27,7 +27,7 @@ func writeGIF(w http.ResponseWriter, r *http.Request) {
 func (a *Ads) trackImpression(w http.ResponseWriter, r *http.Request) {
 	var v adserver.Visit
 	a.readVisit(r, &v, "")
-	if err := a.opt.Service.Impression(&v, r.URL.Query().Get("t")); err != nil {
+	if err := a.opt.Service.Impression(&v, queryParam(r.URL.RawQuery, "t")); err != nil {
 		writeError(w, r, a.opt.Logger, err)
 		return
 	}
@@ -41,12 +41,12 @@ func (a *Ads) trackClick(w http.ResponseWriter, r *http.Request) {
 	var v adserver.Visit
 	a.readVisit(r, &v, viewerCookie)
 	var res adserver.ClickResult
-	if err := a.opt.Service.Click(&v, r.URL.Query().Get("t"), a.opt.FallbackURL, &res); err != nil {
+	if err := a.opt.Service.Click(&v, queryParam(r.URL.RawQuery, "t"), a.opt.FallbackURL, &res); err != nil {
 		writeError(w, r, a.opt.Logger, err)
 		return
 	}
 	if res.LastClick != "" {
-		a.setCookie(w, clickCookie, res.LastClick, int(a.opt.Service.TokenTTL().Seconds()))
+		setCookie(a, w, clickCookie, res.LastClick, int(a.opt.Service.TokenTTL().Seconds()))
 	}
 	noStore(w)
 	w.Header().Set("Referrer-Policy", "no-referrer-when-downgrade")
