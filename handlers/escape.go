@@ -155,6 +155,7 @@ var (
 	hdrHTML      = []string{"text/html; charset=utf-8"}
 	hdrNosniff   = []string{"nosniff"}
 	hdrJSON      = []string{"application/json; charset=utf-8"}
+	hdrReferrer  = []string{"no-referrer-when-downgrade"}
 	hdrGIF       = []string{"image/gif"}
 	hdrGIFCache  = []string{"no-store, no-cache, must-revalidate, max-age=0"}
 	hdrNoCache   = []string{"no-cache"}

@@ -48,9 +48,13 @@ func (a *Ads) trackClick(w http.ResponseWriter, r *http.Request) {
 	if res.LastClick != "" {
 		setCookie(a, w, clickCookie, res.LastClick, int(a.opt.Service.TokenTTL().Seconds()))
 	}
-	noStore(w)
-	w.Header().Set("Referrer-Policy", "no-referrer-when-downgrade")
-	http.Redirect(w, r, res.Target, http.StatusFound)
+	// The redirect by hand: http.Redirect re-parses the URL it was given and writes an HTML
+	// body no browser shows; the target is an absolute URL the service built.
+	h := w.Header()
+	h["Cache-Control"] = hdrNoStore
+	h["Referrer-Policy"] = hdrReferrer
+	h["Location"] = []string{res.Target}
+	w.WriteHeader(http.StatusFound)
 }
 
 // conversionAnswer is the JSON answer of a server-to-server postback.
