@@ -315,3 +315,43 @@ func TestNoMassAssignment(t *testing.T) {
 		t.Errorf("changed landing page kept approval %q", cr.Approval)
 	}
 }
+
+// TestReportsShowEachSideItsOwnMoney: an advertiser sees its spend, not the publishers'
+// revenue; a publisher its revenue, not the advertisers' spend; an advertiser may not take
+// the network's override tier.
+func TestReportsShowEachSideItsOwnMoney(t *testing.T) {
+	t.Parallel()
+	w := newAuthzWorld(t)
+	f := w.apiFixture
+	hour := time.Now().UTC().Truncate(time.Hour)
+	err := f.store.FlushBatch(context.Background(), &models.Batch{Stats: []models.StatsDelta{{Hour: hour, Day: hour,
+		ZoneID: w.zoneP, SiteID: w.siteP, PublisherID: f.pubP, CampaignID: w.campA, AdvertiserID: f.advA, CreativeID: w.crA,
+		Requests: 10, Served: 10, Impressions: 10, Clicks: 2, SpendNanos: 200_000_000, RevenueNanos: 140_000_000}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	totals := func(who string) map[string]any {
+		resp := f.do(who, "GET", "/api/v1/reports", nil)
+		if resp.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", who, resp.Code, resp.Body)
+		}
+		return decode[map[string]any](t, resp)["totals"].(map[string]any)
+	}
+	if m := totals("admin"); m["spend_micros"] != 200000.0 || m["publisher_revenue_micros"] != 140000.0 {
+		t.Errorf("admin totals: %v", m)
+	}
+	if m := totals("advA"); m["spend_micros"] != 200000.0 || m["publisher_revenue_micros"] != 0.0 {
+		t.Errorf("advertiser totals show the publishers' revenue: %v", m)
+	}
+	if m := totals("pubP"); m["spend_micros"] != 0.0 || m["publisher_revenue_micros"] != 140000.0 || m["ecpm_micros"] != 14_000_000.0 {
+		t.Errorf("publisher totals show the advertisers' spend, or eCPM not of its earnings: %v", m)
+	}
+	resp := f.do("advA", "POST", "/api/v1/campaigns", map[string]any{"name": "takeover", "tier": "override", "pricing": "cpm"})
+	if resp.Code != http.StatusBadRequest || !strings.Contains(resp.Body.String(), `"tier"`) {
+		t.Errorf("advertiser asking for the override tier: %d %s", resp.Code, resp.Body)
+	}
+	resp = f.do("advA", "PATCH", fmt.Sprint("/api/v1/campaigns/", w.campA), map[string]any{"tier": "house"})
+	if resp.Code != http.StatusBadRequest {
+		t.Errorf("advertiser moving its campaign to the house tier: %d %s", resp.Code, resp.Body)
+	}
+}

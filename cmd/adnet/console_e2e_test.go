@@ -214,13 +214,13 @@ func TestConsoleEndToEnd(t *testing.T) {
 	}
 	banner := bannerPNG(t)
 
-	// 1. The demo advertiser creates an override campaign (it wins its zones when eligible).
+	// 1. The demo advertiser creates a contract campaign (override is the network's to give).
 	s.login(demo.AdvertiserEmail, logins[demo.AdvertiserEmail])
 	s.run("create the campaign",
 		chromedp.Navigate(s.base+"/admin/campaigns/new"),
 		chromedp.WaitVisible(chromedp.CSS(`#f-name`)),
 		chromedp.SendKeys(chromedp.CSS(`#f-name`), "Browser test campaign"),
-		chromedp.SetValue(chromedp.CSS(`#f-tier`), "override"),
+		chromedp.SetValue(chromedp.CSS(`#f-tier`), "contract"),
 		chromedp.SetValue(chromedp.CSS(`#f-rate`), "2.50"),
 		chromedp.SetValue(chromedp.CSS(`#f-daily_impressions`), "100000"),
 		chromedp.Click(chromedp.CSS(`#campaign-form button.primary`)),
@@ -271,6 +271,13 @@ func TestConsoleEndToEnd(t *testing.T) {
 	s.run("approve the creative",
 		chromedp.Click(chromedp.CSS(`form[action="/admin/creatives/`+creativeID+`/review"] button[value="approve"]`)))
 	s.arrived("notice=creative-approved")
+	// The network makes it an override campaign, so that it wins zone 1 over the demo's.
+	s.run("raise the campaign to the override tier",
+		chromedp.Navigate(s.base+"/admin/campaigns/"+campaignID+"/edit"),
+		chromedp.WaitVisible(chromedp.CSS(`#f-tier`)),
+		chromedp.SetValue(chromedp.CSS(`#f-tier`), "override"),
+		chromedp.Click(chromedp.CSS(`#campaign-form button.primary`)))
+	s.arrived("notice=campaign-saved")
 	s.run("link the campaign to zone 1",
 		chromedp.Navigate(s.base+"/admin/links?campaign="+campaignID+"&zone=1"),
 		chromedp.WaitVisible(chromedp.CSS(`#link-form`)),

@@ -52,6 +52,9 @@ func (s *Service) CreateCampaign(ctx context.Context, a *models.Actor, c *models
 		}
 	case models.RoleAdvertiser:
 		c.AdvertiserID, c.Approval = a.AdvertiserID, models.ApprovalPending
+		if err := advertiserTier(c.Tier); err != nil {
+			return err
+		}
 	default:
 		return forbidden("create campaigns")
 	}
@@ -86,6 +89,11 @@ func (s *Service) UpdateCampaign(ctx context.Context, a *models.Actor, id int64,
 		}
 		next.ID, next.AdvertiserID, next.CreatedAt = before.ID, before.AdvertiserID, before.CreatedAt
 		next.Approval, next.RejectReason = before.Approval, before.RejectReason
+		if !a.IsAdmin() && next.Tier != before.Tier {
+			if err := advertiserTier(next.Tier); err != nil {
+				return change{}, err
+			}
+		}
 		if err := tx.UpdateCampaign(ctx, &next); err != nil {
 			return change{}, err
 		}
@@ -125,6 +133,15 @@ func (s *Service) ReviewCampaign(ctx context.Context, a *models.Actor, id int64,
 		return change{action: string(state), entity: "campaign", id: id, before: before, after: &next}, nil
 	})
 	return out, err
+}
+
+// advertiserTier checks the tier an advertiser asks for: contract or remnant. Override (which
+// always wins) and house (the network's own ads) are the network's to give.
+func advertiserTier(t models.Tier) error {
+	if t == models.TierOverride || t == models.TierHouse {
+		return models.Invalid("tier", "tier %s: only the network sets override and house campaigns; choose contract or remnant", t)
+	}
+	return nil
 }
 
 // review checks an approval decision.

@@ -34,7 +34,30 @@ func (s *Service) Report(ctx context.Context, a *models.Actor, q models.ReportQu
 	if q.Location == nil {
 		q.Location = s.opt.Location
 	}
-	return s.opt.Store.Report(ctx, q)
+	rep, err := s.opt.Store.Report(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rep.Rows {
+		ownMoneyOnly(a.Role, &rep.Rows[i].ReportMetrics)
+	}
+	ownMoneyOnly(a.Role, &rep.Totals)
+	return rep, nil
+}
+
+// ownMoneyOnly keeps the money of the other side of the network out of an account's report:
+// an advertiser sees what it spent, not what the publishers earned from it (the network's
+// margin); a publisher sees what it earned, not what the advertisers paid, and its eCPM and
+// eCPC are of its earnings.
+func ownMoneyOnly(role models.Role, m *models.ReportMetrics) {
+	switch role {
+	case models.RoleAdvertiser:
+		m.PublisherRevenueMicros = 0
+	case models.RolePublisher:
+		m.SpendMicros = m.PublisherRevenueMicros
+		m.Derive() // eCPM and eCPC of the earnings
+		m.SpendMicros = 0
+	}
 }
 
 // Delivery is a campaign's delivery today (network time zone) against its limits, and over
@@ -79,6 +102,7 @@ func (s *Service) Delivery(ctx context.Context, a *models.Actor, campaignID int6
 	if d.Today, err = totals(midnight); err != nil {
 		return nil, err
 	}
+	ownMoneyOnly(a.Role, &d.Today)
 	start := c.CreatedAt.In(s.opt.Location)
 	start = time.Date(start.Year(), start.Month(), start.Day(), 0, 0, 0, 0, s.opt.Location)
 	if min := tomorrow.Add(-models.MaxReportSpan + 24*time.Hour); start.Before(min) {
@@ -87,6 +111,7 @@ func (s *Service) Delivery(ctx context.Context, a *models.Actor, campaignID int6
 	if d.Lifetime, err = totals(start); err != nil {
 		return nil, err
 	}
+	ownMoneyOnly(a.Role, &d.Lifetime)
 	if b := c.Daily.SpendMicros; b > 0 {
 		d.BudgetLeftMicros = max(b-d.Today.SpendMicros, 0)
 		expected := float64(b) * now.Sub(midnight).Seconds() / tomorrow.Sub(midnight).Seconds()
