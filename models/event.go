@@ -52,7 +52,7 @@ const (
 	ReasonNoImpression        Reason = 11 // click whose impression never beaconed (soft)
 	ReasonReferrerMismatch    Reason = 12 // Referer host is not the zone's site domain
 	ReasonDuplicateConversion Reason = 13 // click id already converted
-	ReasonNoClick             Reason = 14 // conversion that matches no known click
+	ReasonNoClick             Reason = 14 // conversion that matches no known valid click
 	ReasonPausedZone          Reason = 15 // zone paused by fraud.auto_pause
 )
 

@@ -157,6 +157,6 @@ type Dimensions struct {
 
 // ConversionFact is what the database knows about the click a conversion names.
 type ConversionFact struct {
-	ClickTime time.Time // time of the impression's first stored click; zero if it was never clicked
+	ClickTime time.Time // time of the impression's first stored valid click; zero if it has none
 	Converted bool      // an approved conversion of this click is already stored
 }

@@ -426,8 +426,12 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 				CampaignID: ev.CampaignID, CreativeID: ev.CreativeID, IPHash: a.ip.hash(ev.IP), UAHash: ev.UAHash,
 				ViewerID: ev.ViewerID, Country: countryString(cc), Reason: reason,
 			})
-			if t, ok := b.clicked[ev.ImpressionID]; !ok || ev.Time.Before(t) {
-				b.clicked[ev.ImpressionID] = ev.Time
+			// Only a valid click attributes a conversion: one after a bot's or a replayed
+			// click is not billed.
+			if reason == models.ReasonValid {
+				if t, ok := b.clicked[ev.ImpressionID]; !ok || ev.Time.Before(t) {
+					b.clicked[ev.ImpressionID] = ev.Time
+				}
 			}
 		}
 	case models.EventConversion:

@@ -70,7 +70,7 @@ type batch struct {
 	rows    map[aggKey]*aggVal
 	invalid map[invKey]int64
 	clicks  []models.ClickRow
-	clicked map[models.ImpressionID]time.Time // first click of an impression in this batch
+	clicked map[models.ImpressionID]time.Time // first valid click of an impression in this batch
 	convs   []pendingConv
 	events  int
 	sources map[string]*progress
@@ -149,7 +149,8 @@ type resolved struct {
 //
 // Rules, for a conversion the worker found valid: duplicate_conversion when its click already
 // has an approved conversion (stored, or earlier in this batch); no_click when its impression
-// was never clicked (no stored click, none in this batch).
+// has no valid click (none stored, none in this batch): a conversion after an invalid click is
+// invalid too.
 func (b *batch) resolve(facts map[models.ImpressionID]models.ConversionFact, dims *models.Dimensions) resolved {
 	var r resolved
 	extra := map[aggKey]*aggVal{}

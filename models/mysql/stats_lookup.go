@@ -53,13 +53,16 @@ func (s *Store) LoadDimensions(ctx context.Context) (*models.Dimensions, error) 
 	return d, nil
 }
 
-// ConversionFacts looks up, for each impression id, its first click and whether it already has
-// an approved conversion: the exact, database-backed part of the no_click and
-// duplicate_conversion verdicts (a conversion may arrive days after its click, far beyond what
-// the in-memory fraud windows remember). Ids without any row are absent from the map.
+// ConversionFacts looks up, for each impression id, its first valid click and whether it
+// already has an approved conversion: the exact, database-backed part of the no_click,
+// duplicate_conversion and duplicate_click verdicts (a conversion may arrive days after its
+// click, and a replayed click hours after the first, far beyond what the in-memory fraud
+// windows remember). Invalid clicks are not clicks here: a conversion after an invalid click is
+// not attributable, and an invalid click does not make a later valid one a duplicate. Ids
+// without any row are absent from the map.
 func (s *Store) ConversionFacts(ctx context.Context, ids []models.ImpressionID) (map[models.ImpressionID]models.ConversionFact, error) {
 	facts := make(map[models.ImpressionID]models.ConversionFact, len(ids))
-	err := perImpression(ctx, s.q, `SELECT impression_id, MIN(time) FROM clicks WHERE impression_id IN (%s) GROUP BY impression_id`,
+	err := perImpression(ctx, s.q, `SELECT impression_id, MIN(time) FROM clicks WHERE impression_id IN (%s) AND valid GROUP BY impression_id`,
 		ids, func(rows *sqlx.Rows) error {
 			var id []byte
 			var t time.Time

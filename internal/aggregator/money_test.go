@@ -1,0 +1,61 @@
+package aggregator
+
+import (
+	"testing"
+	"time"
+
+	"adnet/models"
+)
+
+// served returns the serve event of impression id on campaign k (0 CPM, 1 CPC, 2 CPA) of the
+// test network at t, from a fixed address and viewer.
+func (e *env) served(id models.ImpressionID, k int, t time.Time) models.Event {
+	return models.Event{Type: models.EventServe, Time: t, ServedAt: t, ImpressionID: id, ZoneID: e.zone,
+		CampaignID: e.camp[k], CreativeID: e.creat[k], PriceMicros: []int64{cpmRate, cpcRate, cpaRate}[k],
+		Country: [2]byte{'F', 'R'}, IP: [16]byte{10: 0xff, 11: 0xff, 12: 192, 13: 0, 14: 2, 15: 7}, ViewerID: 42, UAHash: 77}
+}
+
+// at returns a copy of ev as an event of type typ at ev.ServedAt+d with reason r.
+func at(ev models.Event, typ models.EventType, d time.Duration, r models.Reason) models.Event {
+	ev.Type, ev.Time, ev.Reason = typ, ev.ServedAt.Add(d), r
+	return ev
+}
+
+// aggregate runs a fresh aggregator over the events (appended, in order, to a new worker
+// process's log) until the totals are want, then stops it.
+func (e *env) aggregate(want totals, events ...models.Event) {
+	e.t.Helper()
+	w := e.writer(1)
+	for i := range events {
+		must(e.t, w.Append(&events[i]))
+	}
+	a := e.newAgg(e.options(e.store))
+	stop := run(a)
+	e.waitTotals(want)
+	e.stays(want)
+	must(e.t, stop())
+}
+
+// TestConversionAfterInvalidClickIsInvalid: a CPA conversion whose only click was invalid is
+// not approved (issue 13), whether the click is in the same batch or committed long before.
+func TestConversionAfterInvalidClickIsInvalid(t *testing.T) {
+	t.Parallel()
+	for _, split := range []bool{false, true} {
+		e := newEnv(t)
+		s := e.served(models.ImpressionID{3, 1}, 2, base)
+		imp := at(s, models.EventImpression, 100*time.Millisecond, models.ReasonValid)
+		clk := at(s, models.EventClick, 2*time.Second, models.ReasonBotUA)
+		conv := at(s, models.EventConversion, time.Hour, models.ReasonValid)
+		first := totals{Requests: 1, Served: 1, Imps: 1, InvClicks: 1, ClickRows: 1, DailyRequests: 1, ZoneRequests: 1,
+			Invalid: map[string]int64{"click/bot_ua": 1}}
+		want := first
+		want.InvConvs, want.ConvRows = 1, 1
+		want.Invalid = map[string]int64{"click/bot_ua": 1, "conversion/no_click": 1}
+		if split {
+			e.aggregate(first, s, imp, clk)
+			e.aggregate(want, conv)
+		} else {
+			e.aggregate(want, s, imp, clk, conv)
+		}
+	}
+}
