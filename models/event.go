@@ -40,7 +40,7 @@ type Reason uint8
 const (
 	ReasonValid               Reason = 0
 	ReasonBadToken            Reason = 1  // token signature does not verify
-	ReasonExpiredToken        Reason = 2  // token older than tracking.token_ttl
+	ReasonExpiredToken        Reason = 2  // token older than tracking.token_ttl (a beacon: older than fraud.click_window)
 	ReasonBotUA               Reason = 3  // crawler, bot or non-browser user agent
 	ReasonPrefetch            Reason = 4  // prefetch/prerender or HEAD request
 	ReasonBlockedIP           Reason = 5  // IP in the blocklist

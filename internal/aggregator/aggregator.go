@@ -400,7 +400,15 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 		}
 	case models.EventImpression, models.EventClick:
 		v := b.row(k)
-		if reason == models.ReasonValid {
+		var zero models.ImpressionID
+		lateClick := ev.Type == models.EventClick && reason == models.ReasonValid && ev.ImpressionID != zero && a.fraud.late(ev)
+		if lateClick {
+			// Later than the window after its serve: the duplicate filter may have forgotten
+			// an earlier click of this impression, so the verdict is taken at flush time
+			// against the database and the batch (batch.resolve), and billed only then.
+			cost := costNanos(pricing, ev.PriceMicros, ev.Type)
+			b.late = append(b.late, pendingClick{key: k, row: len(b.clicks), spend: cost, reven: revenueNanos(cost, share)})
+		} else if reason == models.ReasonValid {
 			cost := costNanos(pricing, ev.PriceMicros, ev.Type)
 			v.spend += cost
 			v.reven += revenueNanos(cost, share)
@@ -417,7 +425,6 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 			}
 			b.invalid[invKey{k, ev.Type, reason}]++
 		}
-		var zero models.ImpressionID
 		if ev.Type == models.EventClick && ev.ImpressionID != zero {
 			// Forged clicks (no authentic impression id) are counted but not stored: anyone
 			// can send them, so their rows would be unbounded.

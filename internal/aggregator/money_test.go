@@ -59,3 +59,37 @@ func TestConversionAfterInvalidClickIsInvalid(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayAfterWindowNotBilled replays an impression beacon and a click of a CPM and a CPC
+// ad after fraud.click_window, up to the end of the tokens' life: the duplicate filters have
+// forgotten them by then, yet each impression id is billed once (issue 13: one pair replayed
+// every 11 minutes was billed 130 times a day). The replays are read by the aggregator that
+// counted the originals (the batch's own state) and by a later one (the database).
+func TestReplayAfterWindowNotBilled(t *testing.T) {
+	t.Parallel()
+	for _, split := range []bool{false, true} {
+		e := newEnv(t)
+		var orig, replays []models.Event
+		for k := range 2 {
+			s := e.served(models.ImpressionID{4, byte(k)}, k, base)
+			orig = append(orig, s, at(s, models.EventImpression, time.Second, models.ReasonValid),
+				at(s, models.EventClick, 5*time.Second, models.ReasonValid))
+			for _, d := range []time.Duration{11 * time.Minute, 22 * time.Minute, 23 * time.Hour} {
+				replays = append(replays, at(s, models.EventImpression, d, models.ReasonValid),
+					at(s, models.EventClick, d+time.Second, models.ReasonValid))
+			}
+		}
+		first := totals{Requests: 2, Served: 2, Imps: 2, Clicks: 2, Spend: cpmRate + cpcRate*1000,
+			Revenue: cpmRate*shareBP/10000 + cpcRate*1000*shareBP/10000, ClickRows: 2, DailyRequests: 2, ZoneRequests: 2,
+			Invalid: map[string]int64{}}
+		want := first
+		want.InvImps, want.InvClicks, want.ClickRows = 6, 6, 8
+		want.Invalid = map[string]int64{"impression/expired_token": 6, "click/duplicate_click": 6}
+		if split {
+			e.aggregate(first, orig...)
+			e.aggregate(want, replays...)
+		} else {
+			e.aggregate(want, append(orig, replays...)...)
+		}
+	}
+}
