@@ -53,7 +53,8 @@ const (
 	ReasonReferrerMismatch    Reason = 12 // Referer host is not the zone's site domain
 	ReasonDuplicateConversion Reason = 13 // click id already converted
 	ReasonNoClick             Reason = 14 // conversion that matches no known valid click
-	ReasonPausedZone          Reason = 15 // zone paused by fraud.auto_pause
+	ReasonPausedZone          Reason = 15 // zone paused (by fraud.auto_pause or a person), archived or deleted
+	ReasonPausedCampaign      Reason = 16 // campaign paused, archived or deleted
 )
 
 // reasonNames is indexed by Reason; it is read-only after package initialisation.
@@ -74,6 +75,7 @@ var reasonNames = [...]string{
 	ReasonDuplicateConversion: "duplicate_conversion",
 	ReasonNoClick:             "no_click",
 	ReasonPausedZone:          "paused_zone",
+	ReasonPausedCampaign:      "paused_campaign",
 }
 
 // NumReasons is one more than the highest Reason; arrays indexed by Reason use it as length.

@@ -368,6 +368,9 @@ func (a *Aggregator) process(s *source) error {
 	}
 	worker := ev.Reason
 	reason := a.fraud.judge(ev)
+	if reason == models.ReasonValid {
+		reason = a.stopped(ev)
+	}
 	if reason != worker {
 		a.open.tally[reason]++
 	}
@@ -453,6 +456,25 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 		a.stats.Skipped++
 		a.mu.Unlock()
 	}
+}
+
+// stopped returns the reason a billable event of a zone or campaign that was paused, archived or
+// deleted before it must not bill, or ReasonValid. The statuses are those of the last dimension
+// load (at most DimsRefresh old); the events before the change still bill, however late they
+// are read.
+func (a *Aggregator) stopped(ev *models.Event) models.Reason {
+	if ev.Type == models.EventServe || ev.CampaignID == 0 {
+		return models.ReasonValid
+	}
+	z, ok := a.dims.Zones[ev.ZoneID]
+	if !ok || z.Billing.Stopped(ev.Time) {
+		return models.ReasonPausedZone
+	}
+	c, ok := a.dims.Campaigns[ev.CampaignID]
+	if !ok || c.Billing.Stopped(ev.Time) {
+		return models.ReasonPausedCampaign
+	}
+	return models.ReasonValid
 }
 
 // dayOf returns the network-time-zone date of t as Unix seconds of that date at 00:00 UTC.

@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -91,5 +92,33 @@ func TestReplayAfterWindowNotBilled(t *testing.T) {
 		} else {
 			e.aggregate(want, append(orig, replays...)...)
 		}
+	}
+}
+
+// TestPausedStopsBilling: tokens issued before a zone is paused or a campaign archived do not
+// bill events after it (issue 13: auto-pause did not stop billing for the tokens' 24 h);
+// events before it still bill.
+func TestPausedStopsBilling(t *testing.T) {
+	t.Parallel()
+	for _, what := range []string{"zone", "campaign"} {
+		e := newEnv(t)
+		ctx := context.Background()
+		t0 := time.Now().UTC()
+		before := e.served(models.ImpressionID{5, 1}, 0, t0.Add(-time.Minute))
+		after := e.served(models.ImpressionID{5, 2}, 0, t0.Add(-time.Minute))
+		e.aggregate(totals{Requests: 2, Served: 2, Imps: 1, Spend: cpmRate, Revenue: cpmRate * shareBP / 10000,
+			DailyRequests: 2, ZoneRequests: 2, Invalid: map[string]int64{}},
+			before, after, at(before, models.EventImpression, time.Second, models.ReasonValid))
+		var err error
+		if what == "zone" {
+			_, err = e.raw.ExecContext(ctx, `UPDATE zones SET status = 'paused' WHERE id = ?`, e.zone)
+		} else {
+			_, err = e.raw.ExecContext(ctx, `UPDATE campaigns SET status = 'archived' WHERE id = ?`, e.camp[0])
+		}
+		must(t, err)
+		late := after
+		late.Type, late.Time = models.EventImpression, time.Now().UTC().Add(time.Millisecond)
+		e.aggregate(totals{Requests: 2, Served: 2, Imps: 1, InvImps: 1, Spend: cpmRate, Revenue: cpmRate * shareBP / 10000,
+			DailyRequests: 2, ZoneRequests: 2, Invalid: map[string]int64{"impression/paused_" + what: 1}}, late)
 	}
 }

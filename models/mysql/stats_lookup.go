@@ -15,7 +15,7 @@ import (
 func (s *Store) LoadDimensions(ctx context.Context) (*models.Dimensions, error) {
 	d := &models.Dimensions{LoadedAt: s.now(), Zones: map[int64]models.ZoneDims{}, Campaigns: map[int64]models.CampaignDims{}}
 	err := s.inTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, func(tx *sqlx.Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT z.id, z.site_id, s.publisher_id, p.revenue_share_bp
+		rows, err := tx.QueryContext(ctx, `SELECT z.id, z.site_id, s.publisher_id, p.revenue_share_bp, z.status, z.status_changed_at
 			FROM zones z JOIN sites s ON s.id = z.site_id JOIN publishers p ON p.id = s.publisher_id`)
 		if err != nil {
 			return fmt.Errorf("zones: %w", err)
@@ -23,16 +23,20 @@ func (s *Store) LoadDimensions(ctx context.Context) (*models.Dimensions, error) 
 		for rows.Next() {
 			var id int64
 			var z models.ZoneDims
-			if err := rows.Scan(&id, &z.SiteID, &z.PublisherID, &z.RevenueShareBP); err != nil {
+			var changed sql.NullTime
+			if err := rows.Scan(&id, &z.SiteID, &z.PublisherID, &z.RevenueShareBP, &z.Billing.Status, &changed); err != nil {
 				rows.Close()
 				return err
+			}
+			if changed.Valid {
+				z.Billing.ChangedAt = changed.Time.UTC()
 			}
 			d.Zones[id] = z
 		}
 		if err := rows.Close(); err != nil {
 			return err
 		}
-		rows, err = tx.QueryContext(ctx, `SELECT id, advertiser_id, pricing FROM campaigns`)
+		rows, err = tx.QueryContext(ctx, `SELECT id, advertiser_id, pricing, status, status_changed_at FROM campaigns`)
 		if err != nil {
 			return fmt.Errorf("campaigns: %w", err)
 		}
@@ -40,8 +44,12 @@ func (s *Store) LoadDimensions(ctx context.Context) (*models.Dimensions, error) 
 		for rows.Next() {
 			var id int64
 			var c models.CampaignDims
-			if err := rows.Scan(&id, &c.AdvertiserID, &c.Pricing); err != nil {
+			var changed sql.NullTime
+			if err := rows.Scan(&id, &c.AdvertiserID, &c.Pricing, &c.Billing.Status, &changed); err != nil {
 				return err
+			}
+			if changed.Valid {
+				c.Billing.ChangedAt = changed.Time.UTC()
 			}
 			d.Campaigns[id] = c
 		}
