@@ -389,6 +389,11 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 	}
 	k := aggKey{hour: ev.Time.Unix() / 3600 * 3600, day: a.dayOf(ev.Time), zone: ev.ZoneID,
 		campaign: ev.CampaignID, creative: ev.CreativeID, country: cc}
+	if ev.Type == models.EventServe {
+		if _, ok := a.dims.Zones[ev.ZoneID]; !ok {
+			k.zone = 0 // see ensureZone; the tracking events' zone ids are signed
+		}
+	}
 	pricing := a.dims.Campaigns[ev.CampaignID].Pricing
 	share := a.dims.Zones[ev.ZoneID].RevenueShareBP
 	switch ev.Type {
@@ -496,7 +501,10 @@ func (a *Aggregator) dayOf(t time.Time) int64 {
 // down, the event waits (false) rather than being priced at zero. Ids still unknown after a
 // reload are priced at zero and logged, and are not reloaded for again for DimsRefresh.
 func (a *Aggregator) ensureDims(ctx context.Context, ev *models.Event, now time.Time) bool {
-	if ev.Type == models.EventServe || ev.Reason != models.ReasonValid || ev.CampaignID == 0 {
+	if ev.Type == models.EventServe {
+		return a.ensureZone(ctx, ev, now)
+	}
+	if ev.Reason != models.ReasonValid || ev.CampaignID == 0 {
 		return true
 	}
 	_, cok := a.dims.Campaigns[ev.CampaignID]
@@ -528,6 +536,29 @@ func (a *Aggregator) ensureDims(ctx context.Context, ev *models.Event, now time.
 		a.log.WithFields(logrus.Fields{"campaign": ev.CampaignID, "zone": ev.ZoneID}).
 			Warn("aggregator: event of an unknown campaign or zone; counted without price or owner")
 	}
+	return true
+}
+
+// unknownZoneSkew is how far the workers' clocks may run ahead of the aggregator's.
+const unknownZoneSkew = time.Second
+
+// ensureZone makes sure the dimensions know every zone that existed when the serve event ev
+// happened, so that add files an ad request whose zone id is not among them under zone 0, the
+// one "unknown zone" figure, rather than as a row per id a caller made up. A zone created since
+// the last load triggers a reload; ids made up by a flood of requests trigger at most one
+// reload a second, and their events wait for it (false) — a delay, never a misfiled request.
+func (a *Aggregator) ensureZone(ctx context.Context, ev *models.Event, now time.Time) bool {
+	if _, ok := a.dims.Zones[ev.ZoneID]; ok || ev.ZoneID == 0 || a.dims.LoadedAt.After(ev.Time.Add(unknownZoneSkew)) {
+		return true
+	}
+	if now.Sub(a.dimsLoaded) < time.Second || now.Before(a.dimsRetryAt) {
+		return false
+	}
+	if err := a.reloadDims(ctx); err != nil {
+		a.dimsRetryAt = now.Add(time.Second)
+		return false
+	}
+	// The event was in the log before this load began: the load knows its zone if it existed.
 	return true
 }
 

@@ -122,3 +122,35 @@ func TestPausedStopsBilling(t *testing.T) {
 			DailyRequests: 2, ZoneRequests: 2, Invalid: map[string]int64{"impression/paused_" + what: 1}}, late)
 	}
 }
+
+// TestUnknownZonesCountedOnce: ad requests for zone ids that do not exist are counted under
+// zone 0, the one "unknown zone" figure, not as a statistics row per id the caller made up
+// (issue 13).
+func TestUnknownZonesCountedOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var evs []models.Event
+	for i := range 50 {
+		ev := models.Event{Type: models.EventServe, Time: base.Add(time.Duration(i) * time.Millisecond), ZoneID: e.zone + 1000 + int64(i)}
+		ev.ServedAt = ev.Time
+		evs = append(evs, ev)
+	}
+	known := models.Event{Type: models.EventServe, Time: base.Add(time.Second), ServedAt: base.Add(time.Second), ZoneID: e.zone}
+	evs = append(evs, known)
+	e.aggregate(totals{Requests: 51, DailyRequests: 51, ZoneRequests: 51, Invalid: map[string]int64{}}, evs...)
+	for _, table := range []string{"stats_hourly", "stats_daily", "stats_zone_daily"} {
+		rows, err := e.raw.QueryContext(context.Background(), `SELECT zone_id, SUM(requests) FROM `+table+` GROUP BY zone_id ORDER BY zone_id`)
+		must(t, err)
+		got := map[int64]int64{}
+		for rows.Next() {
+			var z, n int64
+			must(t, rows.Scan(&z, &n))
+			got[z] = n
+		}
+		must(t, rows.Err())
+		rows.Close()
+		if len(got) != 2 || got[0] != 50 || got[e.zone] != 1 {
+			t.Errorf("%s: requests by zone %v; want 50 under zone 0 and 1 under zone %d", table, got, e.zone)
+		}
+	}
+}
