@@ -39,8 +39,10 @@ type Served struct {
 // caller answers. Errors: EINVALID for a zone id that is not positive, EUNAVAILABLE when the
 // event log cannot take the event (the ad must not be shown: it could not be billed).
 //
-// The order matters: the serve event is recorded first; only then is the viewer's frequency
-// state advanced, so that an unrecorded serve never counts against the viewer's cap.
+// The order matters: the verdicts are taken before the decision, so that an invalid serve
+// (bot, prefetch, HEAD) spends no delivery; the serve event is recorded before the viewer's
+// frequency state is advanced, so that an unrecorded serve never counts against the viewer's
+// cap.
 func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 	if req.ZoneID <= 0 {
 		return errBadZone
@@ -71,11 +73,8 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 		dreq.NoFrequencyCap = true
 	}
 
-	rng := s.rngs.Get().(*mrand.Rand)
-	d, ok := s.opt.Engine.Decide(&dreq, rng)
-	s.rngs.Put(rng)
-	out.Decision, out.Filled = d, ok
-
+	// The verdicts come before the decision: an invalid serve still gets an ad, but must not
+	// spend the campaign's caps, pacing or the viewer's frequency.
 	ev := newEvent(models.EventServe, v, now)
 	ev.ZoneID, ev.ServedAt = req.ZoneID, now
 	if tracked {
@@ -86,6 +85,12 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 	} else {
 		ev.Reason = s.verdict(v, models.EventServe, &token.Claims{ZoneID: req.ZoneID}, now)
 	}
+	dreq.Invalid = ev.Reason != models.ReasonValid
+
+	rng := s.rngs.Get().(*mrand.Rand)
+	d, ok := s.opt.Engine.Decide(&dreq, rng)
+	s.rngs.Put(rng)
+	out.Decision, out.Filled = d, ok
 	if ok {
 		out.ImpressionID = s.newImpressionID()
 		ev.ImpressionID = out.ImpressionID
@@ -103,7 +108,7 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 		return err
 	}
 	if tracked {
-		if ok {
+		if ok && ev.Reason == models.ReasonValid {
 			d.RecordFrequency(&viewer, now)
 		}
 		out.ViewerCookie = s.opt.Signer.EncodeViewer(nil, &viewer)

@@ -33,7 +33,7 @@ type fixture struct {
 	secret string
 }
 
-func newFixture(t *testing.T, viewerCookie bool) *fixture {
+func newFixture(t *testing.T, viewerCookie bool, campaign ...func(*models.Campaign)) *fixture {
 	t.Helper()
 	f := &fixture{events: &recorder{}, now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC), secret: "s3cret"}
 	inv := &models.Inventory{LoadedAt: f.now,
@@ -46,6 +46,9 @@ func newFixture(t *testing.T, viewerCookie bool) *fixture {
 		Sites:      []models.Site{{ID: 3, PublisherID: 2, Name: "S", Domain: "news.example", Status: models.StatusActive}},
 		Zones:      []models.Zone{{ID: 5, SiteID: 3, Name: "z", Width: 300, Height: 250, Status: models.StatusActive}},
 		Links:      []models.ZoneCampaign{{ZoneID: 5, CampaignID: 10, Weight: 1}},
+	}
+	for _, fn := range campaign {
+		fn(&inv.Campaigns[0])
 	}
 	snap, err := decision.Build(inv, decision.Options{})
 	if err != nil {
@@ -185,5 +188,38 @@ func TestImpressionPrefetchIsNeverCounted(t *testing.T) {
 	}
 	if last := f.events.events[len(f.events.events)-1]; last.Reason != models.ReasonPrefetch {
 		t.Fatalf("prefetched beacon: %v, want prefetch", last.Reason)
+	}
+}
+
+// TestInvalidServesSpendNoDelivery: prefetch, HEAD and bot serves still get an ad (a bot's page
+// must look the same) but do not count against the campaign's caps, pacing or the viewer's
+// frequency cap (issue 13: they used to spend the campaign's delivery before the verdicts).
+func TestInvalidServesSpendNoDelivery(t *testing.T) {
+	for name, limit := range map[string]func(*models.Campaign){
+		"lifetime cap": func(c *models.Campaign) { c.Lifetime.Impressions = 1 },
+		"daily cap":    func(c *models.Campaign) { c.Daily.Impressions = 1 },
+		"frequency":    func(c *models.Campaign) { c.FreqCap, c.FreqWindow = 1, time.Hour },
+	} {
+		f := newFixture(t, true, limit)
+		var cookie string
+		for i := range 3 {
+			v := visit()
+			v.Prefetch = true
+			v.ViewerCookie = cookie
+			var s adserver.Served
+			if err := f.svc.Serve(v, &adserver.AdRequest{ZoneID: 5}, &s); err != nil || !s.Filled {
+				t.Fatalf("%s: prefetch serve %d: filled %v, %v", name, i, s.Filled, err)
+			}
+			cookie = string(s.ViewerCookie)
+		}
+		if life, today, _ := f.svc.Engine().Delivered(10, f.now); life.Impressions != 0 || today.Impressions != 0 {
+			t.Errorf("%s: delivered after 3 prefetch serves: %d, today %d impressions; want 0", name, life.Impressions, today.Impressions)
+		}
+		v := visit()
+		v.ViewerCookie = cookie
+		var s adserver.Served
+		if err := f.svc.Serve(v, &adserver.AdRequest{ZoneID: 5}, &s); err != nil || !s.Filled {
+			t.Fatalf("%s: the real serve after the prefetches: filled %v, %v; want the ad", name, s.Filled, err)
+		}
 	}
 }
