@@ -120,4 +120,10 @@ type Event struct {
 	ViewerID     uint64   // first-party viewer cookie id, 0 when none (privacy or first visit)
 	UAHash       uint64   // hash of the User-Agent string, for audits and per-UA rules
 	PayoutMicros int64    // conversions: the payout reported by the advertiser's postback, else 0
+	// Pricing and ShareBP are the terms the ad was sold on, frozen at decision time and signed
+	// into the tracking tokens: the campaign's pricing model and the publisher's revenue share
+	// in basis points. Pricing "" means not recorded (events of older tokens and log records):
+	// the aggregator then prices with the current terms.
+	Pricing PricingModel
+	ShareBP int
 }

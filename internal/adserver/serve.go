@@ -96,9 +96,11 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 		ev.ImpressionID = out.ImpressionID
 		ev.CampaignID = d.CampaignID
 		ev.CreativeID = d.Creative.ID
-		ev.PriceMicros = d.PriceMicros
+		ev.PriceMicros, ev.Pricing, ev.ShareBP = d.PriceMicros, d.Pricing, d.ShareBP
+		// The terms are signed with the ad: its events bill on them, whatever changes later.
 		c := token.Claims{ImpressionID: out.ImpressionID, ZoneID: req.ZoneID, CampaignID: d.CampaignID,
-			CreativeID: d.Creative.ID, PriceMicros: d.PriceMicros, IssuedAt: now.Unix()}
+			CreativeID: d.Creative.ID, PriceMicros: d.PriceMicros, IssuedMs: now.UnixMilli(),
+			Pricing: d.Pricing, ShareBP: d.ShareBP}
 		c.Kind = token.KindImpression
 		out.ImpressionToken = s.opt.Signer.Sign(nil, &c)
 		c.Kind = token.KindClick

@@ -223,3 +223,26 @@ func TestInvalidServesSpendNoDelivery(t *testing.T) {
 		}
 	}
 }
+
+// TestTrackingCarriesServeTimeAndTerms: the click event carries its serve time to the
+// millisecond (fast_click measures milliseconds, not whole seconds) and the terms the ad was
+// sold on (pricing model and revenue share at decision time), both from the signed token.
+func TestTrackingCarriesServeTimeAndTerms(t *testing.T) {
+	f := newFixture(t, true)
+	f.now = f.now.Add(900 * time.Millisecond)
+	served := f.now
+	s := f.serve(t)
+	f.now = served.Add(600 * time.Millisecond)
+	var res adserver.ClickResult
+	if err := f.svc.Click(visit(), string(s.ClickToken), "https://fallback.example/", &res); err != nil {
+		t.Fatal(err)
+	}
+	ev := f.events.events[len(f.events.events)-1]
+	if ev.Type != models.EventClick || ev.Reason != models.ReasonValid || !ev.ServedAt.Equal(served) {
+		t.Fatalf("click: %s %s served at %s; want a valid click served at %s", ev.Type, ev.Reason,
+			ev.ServedAt.Format(time.StampMilli), served.Format(time.StampMilli))
+	}
+	if ev.Pricing != models.PricingCPC || ev.ShareBP != 7000 || ev.PriceMicros != 200000 {
+		t.Errorf("click terms: %q %d bp at %d µ; want cpc, 7000 bp, 200000 µ", ev.Pricing, ev.ShareBP, ev.PriceMicros)
+	}
+}

@@ -394,8 +394,13 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 			k.zone = 0 // see ensureZone; the tracking events' zone ids are signed
 		}
 	}
-	pricing := a.dims.Campaigns[ev.CampaignID].Pricing
-	share := a.dims.Zones[ev.ZoneID].RevenueShareBP
+	// Bill on the terms in force when the ad was served (signed into its tokens); only events
+	// of tokens and log records older than that have none and take the current ones.
+	pricing, share := ev.Pricing, ev.ShareBP
+	if pricing == "" {
+		pricing = a.dims.Campaigns[ev.CampaignID].Pricing
+		share = a.dims.Zones[ev.ZoneID].RevenueShareBP
+	}
 	switch ev.Type {
 	case models.EventServe:
 		v := b.row(k)

@@ -9,10 +9,11 @@ import (
 )
 
 // served returns the serve event of impression id on campaign k (0 CPM, 1 CPC, 2 CPA) of the
-// test network at t, from a fixed address and viewer.
+// test network at t, from a fixed address and viewer, with the terms the worker signs.
 func (e *env) served(id models.ImpressionID, k int, t time.Time) models.Event {
 	return models.Event{Type: models.EventServe, Time: t, ServedAt: t, ImpressionID: id, ZoneID: e.zone,
 		CampaignID: e.camp[k], CreativeID: e.creat[k], PriceMicros: []int64{cpmRate, cpcRate, cpaRate}[k],
+		Pricing: []models.PricingModel{models.PricingCPM, models.PricingCPC, models.PricingCPA}[k], ShareBP: shareBP,
 		Country: [2]byte{'F', 'R'}, IP: [16]byte{10: 0xff, 11: 0xff, 12: 192, 13: 0, 14: 2, 15: 7}, ViewerID: 42, UAHash: 77}
 }
 
@@ -153,4 +154,21 @@ func TestUnknownZonesCountedOnce(t *testing.T) {
 			t.Errorf("%s: requests by zone %v; want 50 under zone 0 and 1 under zone %d", table, got, e.zone)
 		}
 	}
+}
+
+// TestTermsFrozenAtServe: a CPM campaign switched to CPC, and its publisher's revenue share
+// changed, between the serve and the beacon and click: both bill on the terms in force when the
+// ad was served — the impression at the CPM rate, the click not at all (issue 13: the click was
+// billed at the CPM rate as a CPC price).
+func TestTermsFrozenAtServe(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.served(models.ImpressionID{7, 1}, 0, base)
+	_, err := e.raw.ExecContext(context.Background(), `UPDATE campaigns SET pricing = 'cpc' WHERE id = ?`, e.camp[0])
+	must(t, err)
+	_, err = e.raw.ExecContext(context.Background(), `UPDATE publishers SET revenue_share_bp = 10000`)
+	must(t, err)
+	e.aggregate(totals{Requests: 1, Served: 1, Imps: 1, Clicks: 1, Spend: cpmRate, Revenue: cpmRate * shareBP / 10000,
+		ClickRows: 1, DailyRequests: 1, ZoneRequests: 1, Invalid: map[string]int64{}},
+		s, at(s, models.EventImpression, time.Second, models.ReasonValid), at(s, models.EventClick, 5*time.Second, models.ReasonValid))
 }
