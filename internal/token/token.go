@@ -113,8 +113,8 @@ type Claims struct {
 // Options configure a Signer.
 type Options struct {
 	// TTL is how long after issue a tracking token still counts. A token is valid while
-	// now − IssuedMs ≤ TTL, in whole seconds (of now and of the issue time): exactly TTL old is still valid, one second more
-	// is expired. Zero means DefaultTTL.
+	// now − issue time ≤ TTL, both taken in whole seconds: exactly TTL old is still valid,
+	// one second more is expired. Zero means DefaultTTL.
 	TTL time.Duration
 	// MaxSkew is how far in the future an issue time may lie (clock differences between
 	// servers sharing the keys) before the token is treated as bad. Zero means DefaultMaxSkew.
