@@ -21,6 +21,7 @@ import (
 type Store interface {
 	LoadOffsets(ctx context.Context) (map[string]models.Offset, error)
 	LoadDimensions(ctx context.Context) (*models.Dimensions, error)
+	StatusChangedAt(ctx context.Context) (time.Time, error)
 	ConversionFacts(ctx context.Context, ids []models.ImpressionID) (map[models.ImpressionID]models.ConversionFact, error)
 	FlushBatch(ctx context.Context, b *models.Batch) error
 	DeleteOffset(ctx context.Context, source string) error
@@ -99,10 +100,13 @@ type Aggregator struct {
 	nextDiscover, nextMaint, lastFlush time.Time
 	maintEvery                         time.Duration // how often maintain runs
 	retryAt, dimsRetryAt, dimsLoaded   time.Time
-	flushWait                          backoff
-	inOutage                           bool
-	missing                            map[int64]time.Time // campaign/zone ids absent after a refresh
-	hooks                              hooks
+	// The zone and campaign statuses in dims are current as of statusAsOf (wall clock, like the
+	// events' times); statusMax is the latest status change they include. See ensureStatus.
+	statusAsOf, statusMax, statusChecked time.Time
+	flushWait                            backoff
+	inOutage                             bool
+	missing                              map[int64]time.Time // campaign/zone ids absent after a refresh
+	hooks                                hooks
 
 	mu    sync.Mutex
 	stats Stats
@@ -515,7 +519,7 @@ func (a *Aggregator) ensureDims(ctx context.Context, ev *models.Event, now time.
 	_, cok := a.dims.Campaigns[ev.CampaignID]
 	_, zok := a.dims.Zones[ev.ZoneID]
 	if cok && zok {
-		return true
+		return a.ensureStatus(ctx, ev, now)
 	}
 	miss := ev.CampaignID
 	if cok {
@@ -568,12 +572,56 @@ func (a *Aggregator) ensureZone(ctx context.Context, ev *models.Event, now time.
 }
 
 func (a *Aggregator) reloadDims(ctx context.Context) error {
+	asOf := time.Now()
+	changed, err := a.store.StatusChangedAt(ctx)
+	if err != nil {
+		return err
+	}
 	d, err := a.store.LoadDimensions(ctx)
 	if err != nil {
 		return err
 	}
 	a.dims, a.dimsLoaded = d, a.now()
+	a.statusAsOf, a.statusMax = asOf, changed
 	return nil
+}
+
+// statusCheckEvery bounds the status checks of ensureStatus: a billable event waits at most
+// this long for one, well within the merge's watermark in steady traffic.
+const statusCheckEvery = 500 * time.Millisecond
+
+// maxClockAhead is how far ahead of the aggregator's clock a worker's may run before
+// ensureStatus stops waiting for statuses as current as its events.
+const maxClockAhead = 10 * time.Second
+
+// ensureStatus makes sure the zone and campaign statuses are current as of a billable event,
+// so that a pause stops billing at once rather than at the next dimension reload: an event
+// later than what the statuses are known for waits (false) for a check of the latest status
+// change (one cheap query), and for a reload when there is a newer one. Events read late —
+// catching up after an outage — are older than the statuses and need no check.
+func (a *Aggregator) ensureStatus(ctx context.Context, ev *models.Event, now time.Time) bool {
+	if ev.Time.Before(a.statusAsOf) || ev.Time.After(time.Now().Add(maxClockAhead)) {
+		return true // a worker clock far ahead must not stall the pipeline: its events bill
+	}
+	if now.Sub(a.statusChecked) < statusCheckEvery || now.Before(a.dimsRetryAt) {
+		return false
+	}
+	a.statusChecked = now
+	asOf := time.Now()
+	changed, err := a.store.StatusChangedAt(ctx)
+	if err != nil {
+		a.dimsRetryAt = now.Add(time.Second)
+		return false
+	}
+	if changed.After(a.statusMax) {
+		if err := a.reloadDims(ctx); err != nil {
+			a.dimsRetryAt = now.Add(time.Second)
+			return false
+		}
+	} else {
+		a.statusAsOf = asOf
+	}
+	return ev.Time.Before(a.statusAsOf)
 }
 
 // closeSources closes every reader.

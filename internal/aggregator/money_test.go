@@ -172,3 +172,31 @@ func TestTermsFrozenAtServe(t *testing.T) {
 		ClickRows: 1, DailyRequests: 1, ZoneRequests: 1, Invalid: map[string]int64{}},
 		s, at(s, models.EventImpression, time.Second, models.ReasonValid), at(s, models.EventClick, 5*time.Second, models.ReasonValid))
 }
+
+// TestPauseStopsBillingAtOnce: a running aggregator, whose dimensions were loaded before the
+// pause, does not bill an event that follows the pause (it does not wait for its next
+// dimension reload, DimsRefresh later).
+func TestPauseStopsBillingAtOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.writer(1)
+	a := e.newAgg(e.options(e.store))
+	stop := run(a)
+	defer stop()
+	t0 := time.Now().UTC()
+	s := e.served(models.ImpressionID{8, 1}, 0, t0)
+	for _, ev := range []models.Event{s, at(s, models.EventImpression, time.Millisecond, models.ReasonValid)} {
+		must(t, w.Append(&ev))
+	}
+	e.waitTotals(totals{Requests: 1, Served: 1, Imps: 1, Spend: cpmRate, Revenue: cpmRate * shareBP / 10000,
+		DailyRequests: 1, ZoneRequests: 1, Invalid: map[string]int64{}})
+	_, err := e.raw.ExecContext(context.Background(), `UPDATE zones SET status = 'paused' WHERE id = ?`, e.zone)
+	must(t, err)
+	s2 := e.served(models.ImpressionID{8, 2}, 0, t0)
+	late := s2
+	late.Type, late.Time = models.EventImpression, time.Now().UTC().Add(time.Millisecond)
+	must(t, w.Append(&late))
+	e.waitTotals(totals{Requests: 1, Served: 1, Imps: 1, InvImps: 1, Spend: cpmRate, Revenue: cpmRate * shareBP / 10000,
+		DailyRequests: 1, ZoneRequests: 1, Invalid: map[string]int64{"impression/paused_zone": 1}})
+	must(t, stop())
+}

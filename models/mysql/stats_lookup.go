@@ -61,6 +61,21 @@ func (s *Store) LoadDimensions(ctx context.Context) (*models.Dimensions, error) 
 	return d, nil
 }
 
+// StatusChangedAt returns the latest change of status of any zone or campaign (zero if none
+// was recorded): the aggregator's cheap test of whether the statuses it holds are current.
+func (s *Store) StatusChangedAt(ctx context.Context) (time.Time, error) {
+	var t sql.NullTime
+	err := s.q.QueryRowxContext(ctx, `SELECT MAX(t) FROM (SELECT MAX(status_changed_at) AS t FROM zones
+		UNION ALL SELECT MAX(status_changed_at) FROM campaigns) AS x`).Scan(&t)
+	if err != nil {
+		return time.Time{}, mapError(err, "look up status changes")
+	}
+	if !t.Valid {
+		return time.Time{}, nil
+	}
+	return t.Time.UTC(), nil
+}
+
 // ConversionFacts looks up, for each impression id, its first valid click and whether it
 // already has an approved conversion: the exact, database-backed part of the no_click,
 // duplicate_conversion and duplicate_click verdicts (a conversion may arrive days after its
