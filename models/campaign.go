@@ -68,6 +68,35 @@ const (
 	PricingCPA PricingModel = "cpa"
 )
 
+// PricingCode is the pricing model's number in binary formats (tracking tokens, event-log
+// records): 0 for none or unknown, 1 CPM, 2 CPC, 3 CPA. Never renumber.
+func (p PricingModel) PricingCode() uint8 {
+	switch p {
+	case PricingCPM:
+		return 1
+	case PricingCPC:
+		return 2
+	case PricingCPA:
+		return 3
+	}
+	return 0
+}
+
+// PricingFromCode is the inverse of PricingCode; unknown codes give "" and false.
+func PricingFromCode(c uint64) (PricingModel, bool) {
+	switch c {
+	case 0:
+		return "", true
+	case 1:
+		return PricingCPM, true
+	case 2:
+		return PricingCPC, true
+	case 3:
+		return PricingCPA, true
+	}
+	return "", false
+}
+
 // Pacing says how a campaign's daily volume is spread over the day.
 type Pacing string
 

@@ -40,7 +40,7 @@ type Reason uint8
 const (
 	ReasonValid               Reason = 0
 	ReasonBadToken            Reason = 1  // token signature does not verify
-	ReasonExpiredToken        Reason = 2  // token older than tracking.token_ttl
+	ReasonExpiredToken        Reason = 2  // token older than tracking.token_ttl (a beacon: older than fraud.click_window)
 	ReasonBotUA               Reason = 3  // crawler, bot or non-browser user agent
 	ReasonPrefetch            Reason = 4  // prefetch/prerender or HEAD request
 	ReasonBlockedIP           Reason = 5  // IP in the blocklist
@@ -52,8 +52,9 @@ const (
 	ReasonNoImpression        Reason = 11 // click whose impression never beaconed (soft)
 	ReasonReferrerMismatch    Reason = 12 // Referer host is not the zone's site domain
 	ReasonDuplicateConversion Reason = 13 // click id already converted
-	ReasonNoClick             Reason = 14 // conversion that matches no known click
-	ReasonPausedZone          Reason = 15 // zone paused by fraud.auto_pause
+	ReasonNoClick             Reason = 14 // conversion that matches no known valid click
+	ReasonPausedZone          Reason = 15 // zone paused (by fraud.auto_pause or a person), archived or deleted
+	ReasonPausedCampaign      Reason = 16 // campaign paused, archived or deleted
 )
 
 // reasonNames is indexed by Reason; it is read-only after package initialisation.
@@ -74,6 +75,7 @@ var reasonNames = [...]string{
 	ReasonDuplicateConversion: "duplicate_conversion",
 	ReasonNoClick:             "no_click",
 	ReasonPausedZone:          "paused_zone",
+	ReasonPausedCampaign:      "paused_campaign",
 }
 
 // NumReasons is one more than the highest Reason; arrays indexed by Reason use it as length.
@@ -118,4 +120,10 @@ type Event struct {
 	ViewerID     uint64   // first-party viewer cookie id, 0 when none (privacy or first visit)
 	UAHash       uint64   // hash of the User-Agent string, for audits and per-UA rules
 	PayoutMicros int64    // conversions: the payout reported by the advertiser's postback, else 0
+	// Pricing and ShareBP are the terms the ad was sold on, frozen at decision time and signed
+	// into the tracking tokens: the campaign's pricing model and the publisher's revenue share
+	// in basis points. Pricing "" means not recorded (events of older tokens and log records):
+	// the aggregator then prices with the current terms.
+	Pricing PricingModel
+	ShareBP int
 }

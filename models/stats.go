@@ -139,12 +139,27 @@ type ZoneDims struct {
 	SiteID         int64
 	PublisherID    int64
 	RevenueShareBP int
+	Billing        Billing
 }
 
 // CampaignDims are a campaign's owner and pricing model.
 type CampaignDims struct {
 	AdvertiserID int64
 	Pricing      PricingModel
+	Billing      Billing
+}
+
+// Billing is whether a zone or campaign bills: its status and when that last changed.
+type Billing struct {
+	Status    Status    // "" when unknown (bills)
+	ChangedAt time.Time // when Status was set; zero: before anyone recorded it
+}
+
+// Stopped reports whether an event at t must not bill: the zone or campaign was paused or
+// archived at or before t. The status is the current one: an event between a pause and a later
+// resume that is read after the resume bills.
+func (b Billing) Stopped(t time.Time) bool {
+	return b.Status != "" && b.Status != StatusActive && !t.Before(b.ChangedAt)
 }
 
 // Dimensions map every zone and campaign, whatever their status (archived ones still receive
@@ -157,6 +172,6 @@ type Dimensions struct {
 
 // ConversionFact is what the database knows about the click a conversion names.
 type ConversionFact struct {
-	ClickTime time.Time // time of the impression's first stored click; zero if it was never clicked
+	ClickTime time.Time // time of the impression's first stored valid click; zero if it has none
 	Converted bool      // an approved conversion of this click is already stored
 }

@@ -63,7 +63,7 @@ func (e evalTokens) Expired(tok string, t models.EventType) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	c.IssuedAt = time.Now().Add(-e.s.TTL() - time.Hour).Unix()
+	c.IssuedMs = time.Now().Add(-e.s.TTL() - time.Hour).UnixMilli()
 	return string(e.s.Sign(nil, &c)), nil
 }
 

@@ -82,14 +82,43 @@ type tally struct {
 	imps, impRepeats     map[int64]int64
 	clicks, clickRepeats map[int64]int64
 	convs, convRepeats   map[int64]int64
-	failed               atomic.Int64 // requests with no answer (error, 5xx): cut off
-	requests             atomic.Int64
-	firstFail            atomic.Value
+	// spend and revenue per zone in nano-units, tallied from the answered valid events at the
+	// campaigns' rates and the publishers' shares, as the price list says (independently of
+	// the aggregator's code, with the same rounding rule: revenue per event rounded down to
+	// the nano-unit).
+	spend, revenue map[int64]int64
+	failed         atomic.Int64 // requests with no answer (error, 5xx): cut off
+	requests       atomic.Int64
+	firstFail      atomic.Value
 }
 
 func newTally() *tally {
 	return &tally{served: map[int64]int64{}, imps: map[int64]int64{}, impRepeats: map[int64]int64{},
-		clicks: map[int64]int64{}, clickRepeats: map[int64]int64{}, convs: map[int64]int64{}, convRepeats: map[int64]int64{}}
+		clicks: map[int64]int64{}, clickRepeats: map[int64]int64{}, convs: map[int64]int64{}, convRepeats: map[int64]int64{},
+		spend: map[int64]int64{}, revenue: map[int64]int64{}}
+}
+
+// terms are what an ad of a campaign costs, and what its zone's publisher gets.
+type terms struct {
+	pricing models.PricingModel
+	rate    int64         // micro-units
+	shares  map[int64]int // zone → basis points
+}
+
+// bill adds the cost of one valid event of type typ of campaign c shown in zone to the tally.
+func (t *tally) bill(tm map[int64]terms, c, zone int64, typ models.EventType) {
+	ct := tm[c]
+	var nanos int64
+	switch {
+	case ct.pricing == models.PricingCPM && typ == models.EventImpression:
+		nanos = ct.rate // rate/1000 micro-units per impression
+	case ct.pricing == models.PricingCPC && typ == models.EventClick, ct.pricing == models.PricingCPA && typ == models.EventConversion:
+		nanos = ct.rate * 1000
+	}
+	t.mu.Lock()
+	t.spend[zone] += nanos
+	t.revenue[zone] += nanos * int64(ct.shares[zone]) / 10000
+	t.mu.Unlock()
 }
 
 func (t *tally) add(m map[int64]int64, zone int64) {
@@ -110,6 +139,7 @@ func sum(m map[int64]int64) (n int64) {
 type generator struct {
 	base    string
 	secrets map[int64]string // campaign id → advertiser postback secret
+	terms   map[int64]terms  // campaign id → its price list
 	tally   *tally
 }
 
@@ -166,6 +196,7 @@ func (g *generator) visit(c *http.Client, rng *rand.Rand) {
 		return
 	}
 	g.tally.add(g.tally.imps, zone)
+	g.tally.bill(g.terms, ad.CampaignID, zone, models.EventImpression)
 	if rng.IntN(10) == 0 {
 		if _, _, ok := g.do(c, ad.ImpressionURL, 200); ok {
 			g.tally.add(g.tally.impRepeats, zone)
@@ -178,6 +209,7 @@ func (g *generator) visit(c *http.Client, rng *rand.Rand) {
 		return
 	}
 	g.tally.add(g.tally.clicks, zone)
+	g.tally.bill(g.terms, ad.CampaignID, zone, models.EventClick)
 	if rng.IntN(5) == 0 {
 		if _, _, ok := g.do(c, ad.ClickURL, 302); ok {
 			g.tally.add(g.tally.clickRepeats, zone)
@@ -192,6 +224,7 @@ func (g *generator) visit(c *http.Client, rng *rand.Rand) {
 		return
 	}
 	g.tally.add(g.tally.convs, zone)
+	g.tally.bill(g.terms, ad.CampaignID, zone, models.EventConversion)
 	if rng.IntN(5) == 0 {
 		if _, _, ok := g.do(c, conv, 200); ok {
 			g.tally.add(g.tally.convRepeats, zone)
@@ -253,6 +286,7 @@ func pidOf(t *testing.T, words ...string) int {
 
 type zoneCounts struct {
 	requests, imps, invImps, clicks, invClicks, convs, invConvs int64
+	spend, revenue                                              int64 // micro-units
 	byReason                                                    map[string]int64
 }
 
@@ -268,7 +302,7 @@ func (tp *topology) reportByZone(store *mysql.Store) (map[int64]zoneCounts, erro
 	out := map[int64]zoneCounts{}
 	for _, r := range rep.Rows {
 		out[r.ZoneID] = zoneCounts{r.Requests, r.Impressions, r.InvalidImpressions, r.Clicks, r.InvalidClicks,
-			r.Conversions, r.InvalidConversions, r.InvalidByReason}
+			r.Conversions, r.InvalidConversions, r.SpendMicros, r.PublisherRevenueMicros, r.InvalidByReason}
 	}
 	return out, nil
 }
@@ -344,7 +378,17 @@ min_click_delay = "0s"
 	if err != nil {
 		t.Fatal(err)
 	}
+	dims, err := store.LoadDimensions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shares := map[int64]int{}
+	for id, z := range dims.Zones {
+		shares[id] = z.RevenueShareBP
+	}
+	tms := map[int64]terms{}
 	for _, c := range camps {
+		tms[c.ID] = terms{pricing: c.Pricing, rate: c.RateMicros, shares: shares}
 		for _, a := range advs {
 			if a.ID == c.AdvertiserID {
 				secrets[c.ID] = a.PostbackSecret
@@ -352,7 +396,7 @@ min_click_delay = "0s"
 		}
 	}
 	tl := newTally()
-	g := &generator{base: tp.cfg.Tracking.BaseURL, secrets: secrets, tally: tl}
+	g := &generator{base: tp.cfg.Tracking.BaseURL, secrets: secrets, terms: tms, tally: tl}
 
 	// Phase 1: nothing disturbs the system. Recorded totals equal the answered requests exactly.
 	g.run(conc, size/2, nil)
@@ -377,11 +421,21 @@ min_click_delay = "0s"
 				t.Errorf("%s zone %d: valid impressions/clicks/conversions recorded %d/%d/%d, answered %d/%d/%d (invalid by reason %v)",
 					phase, zone, z.imps, z.clicks, z.convs, tl.imps[zone], tl.clicks[zone], tl.convs[zone], z.byReason)
 			}
+			// And so is its money, to the micro-unit: the spend and the publisher's revenue
+			// equal the tally at the price list (the report rounds the exact sums down once).
+			if z.spend != tl.spend[zone]/1000 || z.revenue != tl.revenue[zone]/1000 {
+				t.Errorf("%s zone %d: spend %d µ, publisher revenue %d µ recorded; the tally says %d µ and %d µ",
+					phase, zone, z.spend, z.revenue, tl.spend[zone]/1000, tl.revenue[zone]/1000)
+			}
+			rec.spend += z.spend
+			rec.revenue += z.revenue
 		}
 		ans = zoneCounts{requests: sum(tl.served), imps: sum(tl.imps), invImps: sum(tl.impRepeats), clicks: sum(tl.clicks),
 			invClicks: sum(tl.clickRepeats), convs: sum(tl.convs), invConvs: sum(tl.convRepeats)}
 		t.Logf("%s: recorded requests %d, impressions %d valid + %d invalid, clicks %d + %d, conversions %d + %d",
 			phase, rec.requests, rec.imps, rec.invImps, rec.clicks, rec.invClicks, rec.convs, rec.invConvs)
+		t.Logf("%s: recorded spend %d µ, publisher revenue %d µ; tallied %d µ and %d µ",
+			phase, rec.spend, rec.revenue, sum(tl.spend)/1000, sum(tl.revenue)/1000)
 		t.Logf("%s: answered requests %d, impressions %d + %d repeats, clicks %d + %d, conversions %d + %d; cut off at most %d",
 			phase, ans.requests, ans.imps, ans.invImps, ans.clicks, ans.invClicks, ans.convs, ans.invConvs, cutoff)
 		for _, c := range []struct {

@@ -39,8 +39,10 @@ type Served struct {
 // caller answers. Errors: EINVALID for a zone id that is not positive, EUNAVAILABLE when the
 // event log cannot take the event (the ad must not be shown: it could not be billed).
 //
-// The order matters: the serve event is recorded first; only then is the viewer's frequency
-// state advanced, so that an unrecorded serve never counts against the viewer's cap.
+// The order matters: the verdicts are taken before the decision, so that an invalid serve
+// (bot, prefetch, HEAD) spends no delivery; the serve event is recorded before the viewer's
+// frequency state is advanced, so that an unrecorded serve never counts against the viewer's
+// cap.
 func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 	if req.ZoneID <= 0 {
 		return errBadZone
@@ -71,11 +73,8 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 		dreq.NoFrequencyCap = true
 	}
 
-	rng := s.rngs.Get().(*mrand.Rand)
-	d, ok := s.opt.Engine.Decide(&dreq, rng)
-	s.rngs.Put(rng)
-	out.Decision, out.Filled = d, ok
-
+	// The verdicts come before the decision: an invalid serve still gets an ad, but must not
+	// spend the campaign's caps, pacing or the viewer's frequency.
 	ev := newEvent(models.EventServe, v, now)
 	ev.ZoneID, ev.ServedAt = req.ZoneID, now
 	if tracked {
@@ -86,14 +85,22 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 	} else {
 		ev.Reason = s.verdict(v, models.EventServe, &token.Claims{ZoneID: req.ZoneID}, now)
 	}
+	dreq.Invalid = ev.Reason != models.ReasonValid
+
+	rng := s.rngs.Get().(*mrand.Rand)
+	d, ok := s.opt.Engine.Decide(&dreq, rng)
+	s.rngs.Put(rng)
+	out.Decision, out.Filled = d, ok
 	if ok {
 		out.ImpressionID = s.newImpressionID()
 		ev.ImpressionID = out.ImpressionID
 		ev.CampaignID = d.CampaignID
 		ev.CreativeID = d.Creative.ID
-		ev.PriceMicros = d.PriceMicros
+		ev.PriceMicros, ev.Pricing, ev.ShareBP = d.PriceMicros, d.Pricing, d.ShareBP
+		// The terms are signed with the ad: its events bill on them, whatever changes later.
 		c := token.Claims{ImpressionID: out.ImpressionID, ZoneID: req.ZoneID, CampaignID: d.CampaignID,
-			CreativeID: d.Creative.ID, PriceMicros: d.PriceMicros, IssuedAt: now.Unix()}
+			CreativeID: d.Creative.ID, PriceMicros: d.PriceMicros, IssuedMs: now.UnixMilli(),
+			Pricing: d.Pricing, ShareBP: d.ShareBP}
 		c.Kind = token.KindImpression
 		out.ImpressionToken = s.opt.Signer.Sign(nil, &c)
 		c.Kind = token.KindClick
@@ -103,7 +110,7 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 		return err
 	}
 	if tracked {
-		if ok {
+		if ok && ev.Reason == models.ReasonValid {
 			d.RecordFrequency(&viewer, now)
 		}
 		out.ViewerCookie = s.opt.Signer.EncodeViewer(nil, &viewer)

@@ -148,8 +148,8 @@ func (s *Service) verdict(v *Visit, t models.EventType, c *token.Claims, now tim
 	in := fraud.RequestFacts{Type: t, UA: v.UserAgent, Referer: v.Referer, IP: v.IP, Now: now}
 	if c != nil {
 		in.SiteDomain, _ = s.opt.Engine.Snapshot().SiteDomain(c.ZoneID)
-		if c.IssuedAt != 0 {
-			in.ServedAt = time.Unix(c.IssuedAt, 0)
+		if c.IssuedMs != 0 {
+			in.ServedAt = time.UnixMilli(c.IssuedMs)
 		}
 	}
 	return s.opt.Filter.Check(&in)
@@ -172,11 +172,12 @@ func firstReason(cur, next models.Reason) models.Reason {
 	return next
 }
 
-func unixTime(sec int64) time.Time {
-	if sec == 0 {
+// unixMilli is the time of unix milliseconds ms, the zero time for 0.
+func unixMilli(ms int64) time.Time {
+	if ms == 0 {
 		return time.Time{}
 	}
-	return time.Unix(sec, 0)
+	return time.UnixMilli(ms)
 }
 
 // Tracked reports whether the visit may carry a viewer id: the network keeps viewer ids

@@ -33,7 +33,7 @@ type fixture struct {
 	secret string
 }
 
-func newFixture(t *testing.T, viewerCookie bool) *fixture {
+func newFixture(t *testing.T, viewerCookie bool, campaign ...func(*models.Campaign)) *fixture {
 	t.Helper()
 	f := &fixture{events: &recorder{}, now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC), secret: "s3cret"}
 	inv := &models.Inventory{LoadedAt: f.now,
@@ -46,6 +46,9 @@ func newFixture(t *testing.T, viewerCookie bool) *fixture {
 		Sites:      []models.Site{{ID: 3, PublisherID: 2, Name: "S", Domain: "news.example", Status: models.StatusActive}},
 		Zones:      []models.Zone{{ID: 5, SiteID: 3, Name: "z", Width: 300, Height: 250, Status: models.StatusActive}},
 		Links:      []models.ZoneCampaign{{ZoneID: 5, CampaignID: 10, Weight: 1}},
+	}
+	for _, fn := range campaign {
+		fn(&inv.Campaigns[0])
 	}
 	snap, err := decision.Build(inv, decision.Options{})
 	if err != nil {
@@ -185,5 +188,61 @@ func TestImpressionPrefetchIsNeverCounted(t *testing.T) {
 	}
 	if last := f.events.events[len(f.events.events)-1]; last.Reason != models.ReasonPrefetch {
 		t.Fatalf("prefetched beacon: %v, want prefetch", last.Reason)
+	}
+}
+
+// TestInvalidServesSpendNoDelivery: prefetch, HEAD and bot serves still get an ad (a bot's page
+// must look the same) but do not count against the campaign's caps, pacing or the viewer's
+// frequency cap (issue 13: they used to spend the campaign's delivery before the verdicts).
+func TestInvalidServesSpendNoDelivery(t *testing.T) {
+	for name, limit := range map[string]func(*models.Campaign){
+		"lifetime cap": func(c *models.Campaign) { c.Lifetime.Impressions = 1 },
+		"daily cap":    func(c *models.Campaign) { c.Daily.Impressions = 1 },
+		"frequency":    func(c *models.Campaign) { c.FreqCap, c.FreqWindow = 1, time.Hour },
+	} {
+		f := newFixture(t, true, limit)
+		var cookie string
+		for i := range 3 {
+			v := visit()
+			v.Prefetch = true
+			v.ViewerCookie = cookie
+			var s adserver.Served
+			if err := f.svc.Serve(v, &adserver.AdRequest{ZoneID: 5}, &s); err != nil || !s.Filled {
+				t.Fatalf("%s: prefetch serve %d: filled %v, %v", name, i, s.Filled, err)
+			}
+			cookie = string(s.ViewerCookie)
+		}
+		if life, today, _ := f.svc.Engine().Delivered(10, f.now); life.Impressions != 0 || today.Impressions != 0 {
+			t.Errorf("%s: delivered after 3 prefetch serves: %d, today %d impressions; want 0", name, life.Impressions, today.Impressions)
+		}
+		v := visit()
+		v.ViewerCookie = cookie
+		var s adserver.Served
+		if err := f.svc.Serve(v, &adserver.AdRequest{ZoneID: 5}, &s); err != nil || !s.Filled {
+			t.Fatalf("%s: the real serve after the prefetches: filled %v, %v; want the ad", name, s.Filled, err)
+		}
+	}
+}
+
+// TestTrackingCarriesServeTimeAndTerms: the click event carries its serve time to the
+// millisecond (fast_click measures milliseconds, not whole seconds) and the terms the ad was
+// sold on (pricing model and revenue share at decision time), both from the signed token.
+func TestTrackingCarriesServeTimeAndTerms(t *testing.T) {
+	f := newFixture(t, true)
+	f.now = f.now.Add(900 * time.Millisecond)
+	served := f.now
+	s := f.serve(t)
+	f.now = served.Add(600 * time.Millisecond)
+	var res adserver.ClickResult
+	if err := f.svc.Click(visit(), string(s.ClickToken), "https://fallback.example/", &res); err != nil {
+		t.Fatal(err)
+	}
+	ev := f.events.events[len(f.events.events)-1]
+	if ev.Type != models.EventClick || ev.Reason != models.ReasonValid || !ev.ServedAt.Equal(served) {
+		t.Fatalf("click: %s %s served at %s; want a valid click served at %s", ev.Type, ev.Reason,
+			ev.ServedAt.Format(time.StampMilli), served.Format(time.StampMilli))
+	}
+	if ev.Pricing != models.PricingCPC || ev.ShareBP != 7000 || ev.PriceMicros != 200000 {
+		t.Errorf("click terms: %q %d bp at %d µ; want cpc, 7000 bp, 200000 µ", ev.Pricing, ev.ShareBP, ev.PriceMicros)
 	}
 }

@@ -20,8 +20,8 @@ func (s *Service) verify(ev *models.Event, tok string, kind token.Kind) (token.C
 	}
 	ev.ImpressionID = c.ImpressionID
 	ev.ZoneID, ev.CampaignID, ev.CreativeID = c.ZoneID, c.CampaignID, c.CreativeID
-	ev.PriceMicros = c.PriceMicros
-	ev.ServedAt = unixTime(c.IssuedAt)
+	ev.PriceMicros, ev.Pricing, ev.ShareBP = c.PriceMicros, c.Pricing, c.ShareBP
+	ev.ServedAt = unixMilli(c.IssuedMs)
 	return c, reason
 }
 

@@ -21,6 +21,7 @@ import (
 type Store interface {
 	LoadOffsets(ctx context.Context) (map[string]models.Offset, error)
 	LoadDimensions(ctx context.Context) (*models.Dimensions, error)
+	StatusChangedAt(ctx context.Context) (time.Time, error)
 	ConversionFacts(ctx context.Context, ids []models.ImpressionID) (map[models.ImpressionID]models.ConversionFact, error)
 	FlushBatch(ctx context.Context, b *models.Batch) error
 	DeleteOffset(ctx context.Context, source string) error
@@ -99,10 +100,13 @@ type Aggregator struct {
 	nextDiscover, nextMaint, lastFlush time.Time
 	maintEvery                         time.Duration // how often maintain runs
 	retryAt, dimsRetryAt, dimsLoaded   time.Time
-	flushWait                          backoff
-	inOutage                           bool
-	missing                            map[int64]time.Time // campaign/zone ids absent after a refresh
-	hooks                              hooks
+	// The zone and campaign statuses in dims are current as of statusAsOf (wall clock, like the
+	// events' times); statusMax is the latest status change they include. See ensureStatus.
+	statusAsOf, statusMax, statusChecked time.Time
+	flushWait                            backoff
+	inOutage                             bool
+	missing                              map[int64]time.Time // campaign/zone ids absent after a refresh
+	hooks                                hooks
 
 	mu    sync.Mutex
 	stats Stats
@@ -368,6 +372,9 @@ func (a *Aggregator) process(s *source) error {
 	}
 	worker := ev.Reason
 	reason := a.fraud.judge(ev)
+	if reason == models.ReasonValid {
+		reason = a.stopped(ev)
+	}
 	if reason != worker {
 		a.open.tally[reason]++
 	}
@@ -386,8 +393,18 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 	}
 	k := aggKey{hour: ev.Time.Unix() / 3600 * 3600, day: a.dayOf(ev.Time), zone: ev.ZoneID,
 		campaign: ev.CampaignID, creative: ev.CreativeID, country: cc}
-	pricing := a.dims.Campaigns[ev.CampaignID].Pricing
-	share := a.dims.Zones[ev.ZoneID].RevenueShareBP
+	if ev.Type == models.EventServe {
+		if _, ok := a.dims.Zones[ev.ZoneID]; !ok {
+			k.zone = 0 // see ensureZone; the tracking events' zone ids are signed
+		}
+	}
+	// Bill on the terms in force when the ad was served (signed into its tokens); only events
+	// of tokens and log records older than that have none and take the current ones.
+	pricing, share := ev.Pricing, ev.ShareBP
+	if pricing == "" {
+		pricing = a.dims.Campaigns[ev.CampaignID].Pricing
+		share = a.dims.Zones[ev.ZoneID].RevenueShareBP
+	}
 	switch ev.Type {
 	case models.EventServe:
 		v := b.row(k)
@@ -400,7 +417,15 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 		}
 	case models.EventImpression, models.EventClick:
 		v := b.row(k)
-		if reason == models.ReasonValid {
+		var zero models.ImpressionID
+		lateClick := ev.Type == models.EventClick && reason == models.ReasonValid && ev.ImpressionID != zero && a.fraud.late(ev)
+		if lateClick {
+			// Later than the window after its serve: the duplicate filter may have forgotten
+			// an earlier click of this impression, so the verdict is taken at flush time
+			// against the database and the batch (batch.resolve), and billed only then.
+			cost := costNanos(pricing, ev.PriceMicros, ev.Type)
+			b.late = append(b.late, pendingClick{key: k, row: len(b.clicks), spend: cost, reven: revenueNanos(cost, share)})
+		} else if reason == models.ReasonValid {
 			cost := costNanos(pricing, ev.PriceMicros, ev.Type)
 			v.spend += cost
 			v.reven += revenueNanos(cost, share)
@@ -417,7 +442,6 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 			}
 			b.invalid[invKey{k, ev.Type, reason}]++
 		}
-		var zero models.ImpressionID
 		if ev.Type == models.EventClick && ev.ImpressionID != zero {
 			// Forged clicks (no authentic impression id) are counted but not stored: anyone
 			// can send them, so their rows would be unbounded.
@@ -426,8 +450,12 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 				CampaignID: ev.CampaignID, CreativeID: ev.CreativeID, IPHash: a.ip.hash(ev.IP), UAHash: ev.UAHash,
 				ViewerID: ev.ViewerID, Country: countryString(cc), Reason: reason,
 			})
-			if t, ok := b.clicked[ev.ImpressionID]; !ok || ev.Time.Before(t) {
-				b.clicked[ev.ImpressionID] = ev.Time
+			// Only a valid click attributes a conversion: one after a bot's or a replayed
+			// click is not billed.
+			if reason == models.ReasonValid {
+				if t, ok := b.clicked[ev.ImpressionID]; !ok || ev.Time.Before(t) {
+					b.clicked[ev.ImpressionID] = ev.Time
+				}
 			}
 		}
 	case models.EventConversion:
@@ -442,6 +470,25 @@ func (a *Aggregator) add(ev *models.Event, reason models.Reason) {
 		a.stats.Skipped++
 		a.mu.Unlock()
 	}
+}
+
+// stopped returns the reason a billable event of a zone or campaign that was paused, archived or
+// deleted before it must not bill, or ReasonValid. The statuses are those of the last dimension
+// load (at most DimsRefresh old); the events before the change still bill, however late they
+// are read.
+func (a *Aggregator) stopped(ev *models.Event) models.Reason {
+	if ev.Type == models.EventServe || ev.CampaignID == 0 {
+		return models.ReasonValid
+	}
+	z, ok := a.dims.Zones[ev.ZoneID]
+	if !ok || z.Billing.Stopped(ev.Time) {
+		return models.ReasonPausedZone
+	}
+	c, ok := a.dims.Campaigns[ev.CampaignID]
+	if !ok || c.Billing.Stopped(ev.Time) {
+		return models.ReasonPausedCampaign
+	}
+	return models.ReasonValid
 }
 
 // dayOf returns the network-time-zone date of t as Unix seconds of that date at 00:00 UTC.
@@ -463,13 +510,16 @@ func (a *Aggregator) dayOf(t time.Time) int64 {
 // down, the event waits (false) rather than being priced at zero. Ids still unknown after a
 // reload are priced at zero and logged, and are not reloaded for again for DimsRefresh.
 func (a *Aggregator) ensureDims(ctx context.Context, ev *models.Event, now time.Time) bool {
-	if ev.Type == models.EventServe || ev.Reason != models.ReasonValid || ev.CampaignID == 0 {
+	if ev.Type == models.EventServe {
+		return a.ensureZone(ctx, ev, now)
+	}
+	if ev.Reason != models.ReasonValid || ev.CampaignID == 0 {
 		return true
 	}
 	_, cok := a.dims.Campaigns[ev.CampaignID]
 	_, zok := a.dims.Zones[ev.ZoneID]
 	if cok && zok {
-		return true
+		return a.ensureStatus(ctx, ev, now)
 	}
 	miss := ev.CampaignID
 	if cok {
@@ -498,13 +548,80 @@ func (a *Aggregator) ensureDims(ctx context.Context, ev *models.Event, now time.
 	return true
 }
 
+// unknownZoneSkew is how far the workers' clocks may run ahead of the aggregator's.
+const unknownZoneSkew = time.Second
+
+// ensureZone makes sure the dimensions know every zone that existed when the serve event ev
+// happened, so that add files an ad request whose zone id is not among them under zone 0, the
+// one "unknown zone" figure, rather than as a row per id a caller made up. A zone created since
+// the last load triggers a reload; ids made up by a flood of requests trigger at most one
+// reload a second, and their events wait for it (false) — a delay, never a misfiled request.
+func (a *Aggregator) ensureZone(ctx context.Context, ev *models.Event, now time.Time) bool {
+	if _, ok := a.dims.Zones[ev.ZoneID]; ok || ev.ZoneID == 0 || a.dims.LoadedAt.After(ev.Time.Add(unknownZoneSkew)) {
+		return true
+	}
+	if now.Sub(a.dimsLoaded) < time.Second || now.Before(a.dimsRetryAt) {
+		return false
+	}
+	if err := a.reloadDims(ctx); err != nil {
+		a.dimsRetryAt = now.Add(time.Second)
+		return false
+	}
+	// The event was in the log before this load began: the load knows its zone if it existed.
+	return true
+}
+
 func (a *Aggregator) reloadDims(ctx context.Context) error {
+	asOf := time.Now()
+	changed, err := a.store.StatusChangedAt(ctx)
+	if err != nil {
+		return err
+	}
 	d, err := a.store.LoadDimensions(ctx)
 	if err != nil {
 		return err
 	}
 	a.dims, a.dimsLoaded = d, a.now()
+	a.statusAsOf, a.statusMax = asOf, changed
 	return nil
+}
+
+// statusCheckEvery bounds the status checks of ensureStatus: a billable event waits at most
+// this long for one, well within the merge's watermark in steady traffic.
+const statusCheckEvery = 500 * time.Millisecond
+
+// maxClockAhead is how far ahead of the aggregator's clock a worker's may run before
+// ensureStatus stops waiting for statuses as current as its events.
+const maxClockAhead = 10 * time.Second
+
+// ensureStatus makes sure the zone and campaign statuses are current as of a billable event,
+// so that a pause stops billing at once rather than at the next dimension reload: an event
+// later than what the statuses are known for waits (false) for a check of the latest status
+// change (one cheap query), and for a reload when there is a newer one. Events read late —
+// catching up after an outage — are older than the statuses and need no check.
+func (a *Aggregator) ensureStatus(ctx context.Context, ev *models.Event, now time.Time) bool {
+	if ev.Time.Before(a.statusAsOf) || ev.Time.After(time.Now().Add(maxClockAhead)) {
+		return true // a worker clock far ahead must not stall the pipeline: its events bill
+	}
+	if now.Sub(a.statusChecked) < statusCheckEvery || now.Before(a.dimsRetryAt) {
+		return false
+	}
+	a.statusChecked = now
+	asOf := time.Now()
+	changed, err := a.store.StatusChangedAt(ctx)
+	if err != nil {
+		a.dimsRetryAt = now.Add(time.Second)
+		return false
+	}
+	if changed.After(a.statusMax) {
+		if err := a.reloadDims(ctx); err != nil {
+			a.dimsRetryAt = now.Add(time.Second)
+			return false
+		}
+	} else {
+		a.statusAsOf = asOf
+	}
+	return ev.Time.Before(a.statusAsOf)
 }
 
 // closeSources closes every reader.

@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"slices"
 	"time"
 
 	"adnet/internal/eventlog"
@@ -58,6 +59,14 @@ type pendingConv struct {
 	spend, reven int64 // nano-units, if approved
 }
 
+// pendingClick is a valid click later than the window after its serve, whose duplicate_click
+// verdict is taken at flush time against the database (see batch.resolve).
+type pendingClick struct {
+	key          aggKey
+	row          int   // index of its row in batch.clicks
+	spend, reven int64 // nano-units, if it stays valid
+}
+
 // progress is how far a batch got in one source, and where that source stood before it.
 type progress struct {
 	base   eventlog.Position // committed position when the batch started on this source
@@ -70,8 +79,9 @@ type batch struct {
 	rows    map[aggKey]*aggVal
 	invalid map[invKey]int64
 	clicks  []models.ClickRow
-	clicked map[models.ImpressionID]time.Time // first click of an impression in this batch
+	clicked map[models.ImpressionID]time.Time // first valid click of an impression in this batch
 	convs   []pendingConv
+	late    []pendingClick // valid clicks judged at flush time, not yet in rows
 	events  int
 	sources map[string]*progress
 	tally   [models.NumReasons]int64 // aggregator verdicts on impressions and clicks
@@ -116,6 +126,10 @@ func (b *batch) absorb(o *batch) {
 	for k, n := range o.invalid {
 		b.invalid[k] += n
 	}
+	for _, p := range o.late {
+		p.row += len(b.clicks)
+		b.late = append(b.late, p)
+	}
 	b.clicks = append(b.clicks, o.clicks...)
 	for id, t := range o.clicked {
 		if old, ok := b.clicked[id]; !ok || t.Before(old) {
@@ -137,10 +151,11 @@ func (b *batch) absorb(o *batch) {
 	}
 }
 
-// resolved is a batch made ready for the store: conversions judged, owners filled in.
+// resolved is a batch made ready for the store: late clicks and conversions judged, owners
+// filled in.
 type resolved struct {
 	mb    *models.Batch
-	tally [models.NumReasons]int64 // conversion verdicts
+	tally [models.NumReasons]int64 // the verdicts taken at flush time
 }
 
 // resolve judges the batch's conversions with the database's facts (facts: the click and
@@ -149,7 +164,8 @@ type resolved struct {
 //
 // Rules, for a conversion the worker found valid: duplicate_conversion when its click already
 // has an approved conversion (stored, or earlier in this batch); no_click when its impression
-// was never clicked (no stored click, none in this batch).
+// has no valid click (none stored, none in this batch): a conversion after an invalid click is
+// invalid too.
 func (b *batch) resolve(facts map[models.ImpressionID]models.ConversionFact, dims *models.Dimensions) resolved {
 	var r resolved
 	extra := map[aggKey]*aggVal{}
@@ -157,6 +173,40 @@ func (b *batch) resolve(facts map[models.ImpressionID]models.ConversionFact, dim
 	approved := map[models.ImpressionID]bool{}
 	var zero models.ImpressionID
 	mb := &models.Batch{}
+	clicks := b.clicks
+	if len(b.late) > 0 {
+		// duplicate_click for a late click when its impression already has a valid click,
+		// stored or earlier in this batch: exactly once per impression id for the token's
+		// whole life, beyond what the window's filter remembers.
+		clicks = slices.Clone(b.clicks)
+		validBefore := map[models.ImpressionID]bool{}
+		next := 0
+		for i := range clicks {
+			c := &clicks[i]
+			if next < len(b.late) && b.late[next].row == i {
+				p := &b.late[next]
+				next++
+				v := extra[p.key]
+				if v == nil {
+					v = &aggVal{}
+					extra[p.key] = v
+				}
+				if !facts[c.ImpressionID].ClickTime.IsZero() || validBefore[c.ImpressionID] {
+					c.Reason = models.ReasonDuplicateClick
+					r.tally[c.Reason]++
+					v.invClicks++
+					extraInv[invKey{p.key, models.EventClick, c.Reason}]++
+					continue
+				}
+				v.clicks++
+				v.spend += p.spend
+				v.reven += p.reven
+			}
+			if c.Reason == models.ReasonValid {
+				validBefore[c.ImpressionID] = true
+			}
+		}
+	}
 	for i := range b.convs {
 		c := &b.convs[i]
 		reason := c.reason
@@ -246,7 +296,7 @@ func (b *batch) resolve(facts map[models.ImpressionID]models.ConversionFact, dim
 	for k, n := range extraInv {
 		addInv(k, n)
 	}
-	mb.Clicks = b.clicks
+	mb.Clicks = clicks
 	for src, p := range b.sources {
 		mb.Offsets = append(mb.Offsets, models.Offset{Source: src, Segment: p.target.Segment, Offset: p.target.Offset, EventTime: p.time})
 	}
@@ -254,11 +304,17 @@ func (b *batch) resolve(facts map[models.ImpressionID]models.ConversionFact, dim
 	return r
 }
 
-// conversionIDs returns the impression ids the batch's conversions need facts about.
-func (b *batch) conversionIDs() []models.ImpressionID {
+// factIDs returns the impression ids the batch's conversions and late clicks need facts about.
+func (b *batch) factIDs() []models.ImpressionID {
 	var zero models.ImpressionID
 	seen := map[models.ImpressionID]bool{}
 	var ids []models.ImpressionID
+	for _, p := range b.late {
+		if id := b.clicks[p.row].ImpressionID; !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
 	for i := range b.convs {
 		if id := b.convs[i].id; id != zero && !seen[id] {
 			seen[id] = true

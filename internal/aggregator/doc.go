@@ -20,9 +20,19 @@
 // impressions and clicks, click floods per IP group (IPv6 /64) and per viewer, fast clicks and
 // clicks without impression, with internal/fraud's bounded-memory filters sized for
 // Options.ExpectedEventsPerSecond. Conversions are judged at flush time against the database
-// instead (no_click: the click was never stored; duplicate_conversion: the click already has an
+// instead (no_click: no valid click was stored; duplicate_conversion: the click already has an
 // approved conversion), because a conversion can come days after its click, far beyond any
 // in-memory window, and the clicks and conversions tables are exact.
+//
+// Each impression id bills at most one impression, one click and one conversion for its
+// tokens' whole life (tracking.token_ttl), not only for the filters' window: a beacon later
+// than fraud.click_window after its serve is expired_token (the filter remembered every
+// earlier beacon until then), and a click that late is judged at flush time against the stored
+// valid clicks of its impression and the batch's (duplicate_click). Events of a zone or
+// campaign paused, archived or deleted before them bill nothing (paused_zone,
+// paused_campaign): the statuses are checked against the latest status change before an event
+// newer than them is counted. Ad requests for zone ids that do not exist are counted under
+// zone 0, one unknown-zone figure.
 //
 // # Exactly once
 //
@@ -56,14 +66,16 @@
 // # Money
 //
 // Spend is exact. A CPM impression costs rate/1000 micro-units, i.e. exactly `rate` nano-units;
-// CPC clicks and CPA conversions cost their rate (the one signed into the token at decision
-// time; a CPA postback's payout is recorded, never billed). The statistics tables keep spend
+// CPC clicks and CPA conversions cost their rate. The rate, the pricing model and the
+// publisher's share are the terms in force at decision time, signed into the tokens and
+// recorded with each event (only events of older tokens take the current terms); a CPA
+// postback's payout is recorded, never billed. The statistics tables keep spend
 // and publisher revenue in nano-units (spend_nanos, publisher_revenue_nanos) next to the
 // micro-unit columns, which every upsert recomputes as nanos DIV 1000. Nothing is rounded per
 // event or per flush, so the totals do not depend on where batches ended (which a crash
 // changes). Publisher revenue is models.PublisherRevenue applied per event at nano precision
-// (cost × share / 10000, rounded down to the nano-unit), with the zone's publisher share known
-// when the event is read. Reports sum the nanos and round down once per report row.
+// (cost × share / 10000, rounded down to the nano-unit). Reports sum the nanos and round down
+// once per report row, and once for the totals (which are thus the same for every grouping).
 //
 // # Days
 //

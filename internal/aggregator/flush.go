@@ -56,7 +56,7 @@ func (a *Aggregator) flush(ctx context.Context) error {
 		}
 	}
 	var facts map[models.ImpressionID]models.ConversionFact
-	if ids := a.open.conversionIDs(); len(ids) > 0 {
+	if ids := a.open.factIDs(); len(ids) > 0 {
 		var err error
 		if facts, err = a.store.ConversionFacts(ctx, ids); err != nil {
 			a.outage(err, "look up conversions")

@@ -148,7 +148,7 @@ func TestStatsLagAndDisk(t *testing.T) {
 	w := e.writer(1)
 	fs := &flakyStore{Store: e.store}
 	opt := e.options(fs)
-	opt.MaxDisk = 12000
+	opt.MaxDisk = 12400 // 100 records are 96.8 % of it
 	a := e.newAgg(opt)
 	a.maintEvery = 10 * time.Millisecond
 	stop := run(a)

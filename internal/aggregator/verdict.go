@@ -35,6 +35,7 @@ type verdicts struct {
 	perViewer *fraud.RateCounter // clicks per viewer cookie: click_flood
 	maxClicks uint32
 	minDelay  time.Duration
+	window    time.Duration
 }
 
 // verdictOptions sizes and tunes verdicts.
@@ -52,7 +53,7 @@ func newVerdicts(o verdictOptions) (*verdicts, error) {
 	dedup := func(share float64) (*fraud.Dedup, error) {
 		return fraud.NewDedup(fraud.DedupOptions{Window: o.Window, ExpectedPerWindow: perWindow(share), FalsePositiveRate: dedupFalsePositive})
 	}
-	v := &verdicts{maxClicks: uint32(o.MaxClicksPerIP), minDelay: o.MinClickDelay}
+	v := &verdicts{maxClicks: uint32(o.MaxClicksPerIP), minDelay: o.MinClickDelay, window: o.Window}
 	var err error
 	if v.impValid, err = dedup(impressionShare); err != nil {
 		return nil, err
@@ -94,6 +95,14 @@ func (v *verdicts) judge(ev *models.Event) models.Reason {
 		if ev.Reason != models.ReasonValid {
 			return ev.Reason
 		}
+		// The duplicate filter remembers a beacon for the window only, while the token lives
+		// tracking.token_ttl: a beacon later than the window after its serve is not billed,
+		// so that every billable beacon of an impression id is inside the filter's memory of
+		// the first (a real beacon fires within seconds of the serve). The serve time is
+		// signed into the token.
+		if v.late(ev) {
+			return models.ReasonExpiredToken
+		}
 		// Only valid beacons go into impValid: a prerendered (prefetch) beacon followed by the
 		// real one must not make the real one a duplicate.
 		if v.impValid.SeenOrAdd(ev.ImpressionID, ev.Time) {
@@ -132,6 +141,12 @@ func (v *verdicts) judge(ev *models.Event) models.Reason {
 		return models.ReasonValid
 	}
 	return ev.Reason
+}
+
+// late reports whether ev came more than the window after its serve (or its serve time is
+// unknown): the duplicate filters cannot have remembered every earlier event of its impression.
+func (v *verdicts) late(ev *models.Event) bool {
+	return ev.ServedAt.IsZero() || ev.Time.Sub(ev.ServedAt) > v.window
 }
 
 // ipGroup returns the flood key of a client address: fraud.GroupKey of it (IPv6 by /64). The

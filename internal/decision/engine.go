@@ -25,6 +25,12 @@ type Request struct {
 	// then serve as if the viewer had not seen them: a cap cannot be enforced without state.
 	Viewer         *token.Viewer
 	NoFrequencyCap bool
+	// Invalid marks a request already found invalid (a bot, a prefetch or HEAD, a blocked
+	// address): it is answered with an ad as usual — a bot's page must not change — chosen
+	// among the campaigns within their limits, but it does not count against the caps or the
+	// pacing, and the caller records no frequency for it. It is never billed, so it must not
+	// spend what a campaign may deliver.
+	Invalid bool
 }
 
 // Fallback says where a decision came from.
@@ -273,7 +279,12 @@ func (e *Engine) decideZone(st *engineState, z *zone, req *Request, rc *reqCtx, 
 			}
 			cd := &t.cands[i]
 			c := &st.snap.camps[cd.camp]
-			if !c.commit(st.snap, &st.local[cd.camp], rc) {
+			if req.Invalid {
+				if !c.within(st.snap, &st.local[cd.camp], rc, 1) {
+					m.set(i, false)
+					continue
+				}
+			} else if !c.commit(st.snap, &st.local[cd.camp], rc) {
 				m.set(i, false)
 				continue
 			}

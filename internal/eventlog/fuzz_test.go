@@ -32,7 +32,7 @@ func FuzzReader(f *testing.F) {
 	f.Add(damaged, uint16(0))
 	f.Add(append(append([]byte{}, valid[:RecordSize]...), append(make([]byte, 500), valid...)...), uint16(0))
 	future := append([]byte{}, valid[:2*RecordSize]...)
-	future[RecordSize+1] = 2
+	future[RecordSize+1] = 3
 	binary.LittleEndian.PutUint16(future[RecordSize+2:], 90)
 	binary.LittleEndian.PutUint32(future[RecordSize+4:], recordCRC(future[RecordSize:RecordSize+90]))
 	f.Add(future, uint16(0))

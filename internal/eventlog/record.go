@@ -8,13 +8,13 @@ import (
 	"adnet/models"
 )
 
-// Record format, version 1. All integers are little-endian; times are Unix nanoseconds
+// Record format, version 2. All integers are little-endian; times are Unix nanoseconds
 // (int64), with 0 standing for the zero time.Time. A record is RecordSize bytes:
 //
 //	offset size  field
 //	     0    1  magic 0xEA
-//	     1    1  format version (1)
-//	     2    2  record length in bytes, header included (uint16; 116 for version 1)
+//	     1    1  format version (2; 1 is still read)
+//	     2    2  record length in bytes, header included (uint16; 120 for version 2, 116 for 1)
 //	     4    4  CRC32-C (Castagnoli) over bytes [0,4) and [8,length)
 //	     8    1  Type (models.EventType)
 //	     9    1  Reason (models.Reason)
@@ -30,8 +30,14 @@ import (
 //	    92    8  ViewerID
 //	   100    8  UAHash
 //	   108    8  PayoutMicros
-//	   116       end
+//	   116       end of a version-1 record
+//	   116    1  Pricing (models.PricingCode; 0: not recorded)
+//	   117    1  reserved, 0
+//	   118    2  ShareBP (uint16, basis points)
+//	   120       end
 //
+// Version 2 appends the terms the ad was sold on (models.Event.Pricing and ShareBP). Version-1
+// records, written before it, are still read: their terms are not recorded (Pricing "").
 // The CRC covers the magic, version and length too, so a record is accepted only when its
 // whole header agrees with its body; that is what lets the reader resynchronise after
 // corruption by scanning for the next offset where a header and CRC check out. A later
@@ -39,12 +45,14 @@ import (
 // verifies but whose version it does not know stops with an error instead of skipping
 // billable events.
 const (
-	// RecordSize is the encoded size of one version-1 record.
-	RecordSize = 116
+	// RecordSize is the encoded size of one record as written (version 2).
+	RecordSize = 120
 
-	recordMagic   = 0xEA
-	recordVersion = 1
-	headerSize    = 8
+	recordSizeV1    = 116
+	recordMagic     = 0xEA
+	recordVersion   = 2
+	recordVersionV1 = 1
+	headerSize      = 8
 
 	// maxRecordLen bounds the length a header of a future version may claim. It keeps a
 	// corrupt length from making the reader wait for megabytes before rejecting it.
@@ -81,12 +89,15 @@ func encodeRecord(b []byte, ev *models.Event) {
 	binary.LittleEndian.PutUint64(b[92:100], ev.ViewerID)
 	binary.LittleEndian.PutUint64(b[100:108], ev.UAHash)
 	binary.LittleEndian.PutUint64(b[108:116], uint64(ev.PayoutMicros))
+	b[116] = ev.Pricing.PricingCode()
+	b[117] = 0
+	binary.LittleEndian.PutUint16(b[118:120], uint16(min(max(ev.ShareBP, 0), 10000)))
 	binary.LittleEndian.PutUint32(b[4:8], recordCRC(b[:RecordSize]))
 }
 
-// decodeRecord fills ev from a version-1 record already accepted by checkRecord.
+// decodeRecord fills ev from a version-1 or version-2 record already accepted by checkRecord.
 func decodeRecord(b []byte, ev *models.Event) {
-	_ = b[RecordSize-1]
+	_ = b[recordSizeV1-1]
 	ev.Type = models.EventType(b[8])
 	ev.Reason = models.Reason(b[9])
 	ev.Country = [2]byte{b[10], b[11]}
@@ -101,6 +112,14 @@ func decodeRecord(b []byte, ev *models.Event) {
 	ev.ViewerID = binary.LittleEndian.Uint64(b[92:100])
 	ev.UAHash = binary.LittleEndian.Uint64(b[100:108])
 	ev.PayoutMicros = int64(binary.LittleEndian.Uint64(b[108:116]))
+	ev.Pricing, ev.ShareBP = "", 0
+	if b[1] == recordVersion {
+		_ = b[RecordSize-1]
+		if p, ok := models.PricingFromCode(uint64(b[116])); ok {
+			ev.Pricing = p
+			ev.ShareBP = int(binary.LittleEndian.Uint16(b[118:120]))
+		}
+	}
 }
 
 // unixNanos maps the zero time to 0 (time.Time{}.UnixNano is undefined); no real event
@@ -124,7 +143,7 @@ func fromUnixNanos(n int64) time.Time {
 type recordStatus uint8
 
 const (
-	recordOK          recordStatus = iota // a complete version-1 record
+	recordOK          recordStatus = iota // a complete record of a version this build reads
 	recordShort                           // a plausible header, but not all its bytes are there (yet)
 	recordBad                             // not a record start: bad magic, version, length or CRC
 	recordUnsupported                     // a record with a valid CRC but an unknown version
@@ -143,7 +162,8 @@ func checkRecord(b []byte) (n int, st recordStatus) {
 		return 0, recordBad
 	}
 	n = int(binary.LittleEndian.Uint16(b[2:4]))
-	if b[1] == recordVersion && n != RecordSize || n < headerSize || n > maxRecordLen {
+	if b[1] == recordVersion && n != RecordSize || b[1] == recordVersionV1 && n != recordSizeV1 ||
+		n < headerSize || n > maxRecordLen {
 		return 0, recordBad
 	}
 	if len(b) < n {
@@ -152,7 +172,7 @@ func checkRecord(b []byte) (n int, st recordStatus) {
 	if binary.LittleEndian.Uint32(b[4:8]) != recordCRC(b[:n]) {
 		return 0, recordBad
 	}
-	if b[1] != recordVersion {
+	if b[1] != recordVersion && b[1] != recordVersionV1 {
 		return n, recordUnsupported
 	}
 	return n, recordOK

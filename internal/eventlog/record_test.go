@@ -25,6 +25,8 @@ func randomEvent(rng *rand.Rand) models.Event {
 		ViewerID:     rng.Uint64() | 1,
 		UAHash:       rng.Uint64() | 1,
 		PayoutMicros: rng.Int64() | 1,
+		Pricing:      []models.PricingModel{models.PricingCPM, models.PricingCPC, models.PricingCPA}[rng.IntN(3)],
+		ShareBP:      1 + rng.IntN(10000),
 	}
 	for i := range ev.ImpressionID {
 		ev.ImpressionID[i] = byte(rng.IntN(255) + 1)
@@ -114,7 +116,7 @@ func TestRecordLayout(t *testing.T) {
 		Type: models.EventClick, Reason: models.ReasonBotUA, Country: [2]byte{'D', 'E'},
 		Time: time.Unix(0, 0x0102030405060708), ServedAt: time.Unix(0, 0x1112131415161718),
 		ZoneID: 44, CampaignID: 52, CreativeID: 60, PriceMicros: 68, ViewerID: 92, UAHash: 100,
-		PayoutMicros: 108,
+		PayoutMicros: 108, Pricing: models.PricingCPA, ShareBP: 118,
 	}
 	ev.ImpressionID[0], ev.ImpressionID[15] = 0xA0, 0xAF
 	ev.IP[0], ev.IP[15] = 0xB0, 0xBF
@@ -127,7 +129,7 @@ func TestRecordLayout(t *testing.T) {
 		got, want uint64
 	}{
 		{"magic", uint64(b[0]), 0xEA},
-		{"version", uint64(b[1]), 1},
+		{"version", uint64(b[1]), 2},
 		{"length", uint64(le.Uint16(b[2:])), RecordSize},
 		{"type", uint64(b[8]), uint64(models.EventClick)},
 		{"reason", uint64(b[9]), uint64(models.ReasonBotUA)},
@@ -143,6 +145,9 @@ func TestRecordLayout(t *testing.T) {
 		{"viewer", le.Uint64(b[92:]), 92},
 		{"ua_hash", le.Uint64(b[100:]), 100},
 		{"payout", le.Uint64(b[108:]), 108},
+		{"pricing", uint64(b[116]), 3},
+		{"reserved", uint64(b[117]), 0},
+		{"share", uint64(le.Uint16(b[118:])), 118},
 	}
 	for _, c := range checks {
 		if c.got != c.want {
@@ -177,7 +182,7 @@ func TestCheckRecord(t *testing.T) {
 	// A future version: a longer record whose CRC verifies is reported, not skipped.
 	future := make([]byte, 200)
 	copy(future, good[:])
-	future[1] = 2
+	future[1] = 3
 	binary.LittleEndian.PutUint16(future[2:], 200)
 	binary.LittleEndian.PutUint32(future[4:], recordCRC(future))
 	if n, st := checkRecord(future); st != recordUnsupported || n != 200 {
@@ -186,11 +191,42 @@ func TestCheckRecord(t *testing.T) {
 	if _, st := checkRecord(future[:150]); st != recordShort {
 		t.Errorf("truncated future version: %v, want short", st)
 	}
-	// Version 1 with another length is not a version-1 record.
+	// Version 2 with another length is not a version-2 record, nor version 1 with its.
 	b := good
 	binary.LittleEndian.PutUint16(b[2:], RecordSize-1)
 	binary.LittleEndian.PutUint32(b[4:], recordCRC(b[:RecordSize-1]))
 	if _, st := checkRecord(b[:]); st != recordBad {
-		t.Errorf("version 1 with length %d: %v, want bad", RecordSize-1, st)
+		t.Errorf("version 2 with length %d: %v, want bad", RecordSize-1, st)
+	}
+	b = good
+	b[1] = 1
+	binary.LittleEndian.PutUint32(b[4:], recordCRC(b[:]))
+	if _, st := checkRecord(b[:]); st != recordBad {
+		t.Errorf("version 1 with length %d: %v, want bad", RecordSize, st)
+	}
+}
+
+// TestVersion1RecordsStillRead: the records written before version 2 (116 bytes, no terms)
+// are read after the upgrade, with their terms not recorded.
+func TestVersion1RecordsStillRead(t *testing.T) {
+	ev := randomEvent(rand.New(rand.NewPCG(5, 6)))
+	var b [RecordSize]byte
+	encodeRecord(b[:], &ev)
+	v1 := b[:recordSizeV1]
+	v1[1] = 1
+	binary.LittleEndian.PutUint16(v1[2:], recordSizeV1)
+	binary.LittleEndian.PutUint32(v1[4:], recordCRC(v1))
+	n, st := checkRecord(v1)
+	if st != recordOK || n != recordSizeV1 {
+		t.Fatalf("version 1: %d, %v; want %d, ok", n, st, recordSizeV1)
+	}
+	var got models.Event
+	got.Pricing, got.ShareBP = models.PricingCPM, 1 // decoding must clear them
+	decodeRecord(v1, &got)
+	want := ev
+	want.Time, want.ServedAt, got.Time, got.ServedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+	want.Pricing, want.ShareBP = "", 0
+	if got != want {
+		t.Fatalf("version 1 decoded as\n%+v\nwant\n%+v", got, want)
 	}
 }

@@ -304,3 +304,6 @@ func keyFileText(current []byte, previous string) string {
 	}
 	return b.String()
 }
+
+// A token must fit the MAC state's buffer.
+var _ [macBufLen - maxTokenRaw]struct{}

@@ -178,7 +178,7 @@ func TestGenerateKeyFile(t *testing.T) {
 	k2, _ := LoadKeys(p2)
 	s1, _ := NewSigner(k, Options{})
 	s2, _ := NewSigner(k2, Options{})
-	c := Claims{Kind: KindClick, IssuedAt: time.Now().Unix()}
+	c := Claims{Kind: KindClick, IssuedMs: time.Now().UnixMilli()}
 	if _, err := s2.Verify(string(s1.Sign(nil, &c)), KindClick, time.Now()); err != ErrBadToken {
 		t.Fatal("two generated key files hold the same key")
 	}
@@ -201,7 +201,7 @@ func TestRotateKeyFile(t *testing.T) {
 		}
 		return s
 	}
-	c := Claims{Kind: KindClick, ZoneID: 1, CampaignID: 2, CreativeID: 3, IssuedAt: now.Unix()}
+	c := Claims{Kind: KindClick, ZoneID: 1, CampaignID: 2, CreativeID: 3, IssuedMs: now.UnixMilli()}
 	tok := string(signer().Sign(nil, &c))
 	if err := RotateKeyFile(p); err != nil {
 		t.Fatal(err)
@@ -275,7 +275,7 @@ func assertSameKeys(t *testing.T, keys *Keys, current, previous []byte) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1_700_000_000, 0)
-	c := Claims{Kind: KindClick, ZoneID: 9, IssuedAt: now.Unix()}
+	c := Claims{Kind: KindClick, ZoneID: 9, IssuedMs: now.UnixMilli()}
 	if _, err := newTestSigner(t, time.Hour, current).Verify(string(s.Sign(nil, &c)), KindClick, now); err != nil {
 		t.Fatalf("file's first key is not the current key: %v", err)
 	}

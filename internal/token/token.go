@@ -5,9 +5,16 @@
 // campaign, creative, price and issue time — so that an event whose token does not verify is
 // never counted, and an old one is counted as expired (still redirected, never billed). Tokens
 // are a compact binary record (varints), followed by an HMAC-SHA256 truncated to 128 bits,
-// encoded as unpadded base64url:
+// encoded as unpadded base64url. Version 3 (signed since issue 13; 2 is the viewer cookie's):
 //
-//	tag(1) keyid(1) impression-id(16) zone campaign creative price issued(uvarints) mac(16)
+//	tag(1) keyid(1) impression-id(16) zone campaign creative price issued-ms pricing share(uvarints) mac(16)
+//
+// It carries the issue time in milliseconds (fast_click measures milliseconds) and the terms
+// the ad was sold on (the pricing model's models.PricingCode and the publisher's revenue share
+// in basis points), so that an event bills on the terms in force at the serve. Version 1 —
+// the same without pricing and share, issued in whole seconds — still verifies, so that the
+// tokens in flight during an upgrade keep counting for their TTL (their terms are unknown:
+// Pricing is "").
 //
 // The tag byte carries the format version and the kind, so an impression token cannot be
 // replayed as a click and a token cannot be replayed as a viewer cookie. The key id is derived
@@ -25,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"time"
 
@@ -52,12 +60,15 @@ func (k Kind) String() string {
 }
 
 const (
-	tokenVersion = 1
-	macLen       = 16 // truncated HMAC-SHA256: 128 bits (NIST SP 800-107 allows ≥ 64)
-	// maxTokenBody is tag + key id + impression id + five uvarints of at most 10 bytes.
-	maxTokenBody = 2 + 16 + 5*binary.MaxVarintLen64
+	tokenVersion   = 2  // signed
+	tokenVersionV1 = 1  // still verified
+	macLen         = 16 // truncated HMAC-SHA256: 128 bits (NIST SP 800-107 allows ≥ 64)
+	fieldsV1       = 5  // uvarints of a version-1 token
+	fieldsV3       = 7  // uvarints of a version-3 token
+	// maxTokenBody is tag + key id + impression id + seven uvarints of at most 10 bytes.
+	maxTokenBody = 2 + 16 + fieldsV3*binary.MaxVarintLen64
 	maxTokenRaw  = maxTokenBody + macLen
-	minTokenRaw  = 2 + 16 + 5 + macLen
+	minTokenRaw  = 2 + 16 + fieldsV1 + macLen
 	// MaxTokenLen is the longest encoded token; longer inputs are rejected before decoding.
 	MaxTokenLen = (maxTokenRaw*8 + 5) / 6
 )
@@ -89,15 +100,21 @@ type Claims struct {
 	CampaignID   int64
 	CreativeID   int64
 	PriceMicros  int64 // the campaign's rate at decision time, as in models.Event
-	IssuedAt     int64 // unix seconds, set by the caller before Sign (the decision time)
-	KeyID        byte  // id of the key that signed it; set by Sign and Verify
+	// IssuedMs is the decision time in unix milliseconds, set by the caller before Sign
+	// (a version-1 token's whole seconds × 1000).
+	IssuedMs int64
+	// Pricing and ShareBP are the terms at decision time, as in models.Event; Pricing is "" in
+	// a version-1 token (not signed) and for an unpriced ad (a fallback creative).
+	Pricing models.PricingModel
+	ShareBP int
+	KeyID   byte // id of the key that signed it; set by Sign and Verify
 }
 
 // Options configure a Signer.
 type Options struct {
 	// TTL is how long after issue a tracking token still counts. A token is valid while
-	// now − IssuedAt ≤ TTL, in whole seconds: exactly TTL old is still valid, one second more
-	// is expired. Zero means DefaultTTL.
+	// now − issue time ≤ TTL, both taken in whole seconds: exactly TTL old is still valid,
+	// one second more is expired. Zero means DefaultTTL.
 	TTL time.Duration
 	// MaxSkew is how far in the future an issue time may lie (clock differences between
 	// servers sharing the keys) before the token is treated as bad. Zero means DefaultMaxSkew.
@@ -162,7 +179,9 @@ func (s *Signer) Sign(dst []byte, c *Claims) []byte {
 	b = binary.AppendUvarint(b, uint64(c.CampaignID))
 	b = binary.AppendUvarint(b, uint64(c.CreativeID))
 	b = binary.AppendUvarint(b, uint64(c.PriceMicros))
-	b = binary.AppendUvarint(b, uint64(c.IssuedAt))
+	b = binary.AppendUvarint(b, uint64(c.IssuedMs))
+	b = binary.AppendUvarint(b, uint64(c.Pricing.PricingCode()))
+	b = binary.AppendUvarint(b, uint64(c.ShareBP))
 	b = append(b, st.mac(0, b)[:macLen]...)
 	dst = appendBase64(dst, b)
 	set.put(st)
@@ -186,7 +205,12 @@ func (s *Signer) Verify(tok string, kind Kind, now time.Time) (Claims, error) {
 		return Claims{}, ErrBadToken
 	}
 	body, tag := st.buf[:n-macLen], st.buf[n-macLen:n]
-	if body[0] != tokenVersion<<4|byte(kind) {
+	fields := fieldsV3
+	switch body[0] {
+	case tokenVersion<<4 | byte(kind):
+	case tokenVersionV1<<4 | byte(kind):
+		fields = fieldsV1
+	default:
 		return Claims{}, ErrBadToken
 	}
 	kid, ok := set.verify(st, body, tag)
@@ -196,8 +220,8 @@ func (s *Signer) Verify(tok string, kind Kind, now time.Time) (Claims, error) {
 	c := Claims{Kind: kind, KeyID: kid}
 	copy(c.ImpressionID[:], body[2:18])
 	p := body[18:]
-	var vals [5]uint64
-	for i := range vals {
+	var vals [fieldsV3]uint64
+	for i := range fields {
 		v, m := binary.Uvarint(p)
 		if m <= 0 {
 			return Claims{}, ErrBadToken
@@ -208,8 +232,24 @@ func (s *Signer) Verify(tok string, kind Kind, now time.Time) (Claims, error) {
 		return Claims{}, ErrBadToken
 	}
 	c.ZoneID, c.CampaignID, c.CreativeID = int64(vals[0]), int64(vals[1]), int64(vals[2])
-	c.PriceMicros, c.IssuedAt = int64(vals[3]), int64(vals[4])
-	age := now.Unix() - c.IssuedAt
+	c.PriceMicros = int64(vals[3])
+	var issued int64 // unix seconds
+	if fields == fieldsV1 {
+		if vals[4] > math.MaxInt64/1000 {
+			return Claims{}, ErrBadToken
+		}
+		issued = int64(vals[4])
+		c.IssuedMs = issued * 1000
+	} else {
+		var ok bool
+		if c.Pricing, ok = models.PricingFromCode(vals[5]); !ok || vals[6] > 10000 {
+			return Claims{}, ErrBadToken
+		}
+		c.ShareBP = int(vals[6])
+		c.IssuedMs = int64(vals[4])
+		issued = c.IssuedMs / 1000
+	}
+	age := now.Unix() - issued
 	if age < -s.skew {
 		return Claims{}, ErrBadToken
 	}

@@ -2,6 +2,7 @@ package token
 
 import (
 	"encoding/base64"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -30,7 +31,7 @@ func newTestSigner(t testing.TB, ttl time.Duration, keys ...[]byte) *Signer {
 }
 
 func sampleClaims(kind Kind) Claims {
-	c := Claims{Kind: kind, ZoneID: 1234, CampaignID: 56789, CreativeID: 4242, PriceMicros: 2_500_000, IssuedAt: testNow.Unix()}
+	c := Claims{Kind: kind, ZoneID: 1234, CampaignID: 56789, CreativeID: 4242, PriceMicros: 2_500_000, IssuedMs: testNow.UnixMilli()}
 	for i := range c.ImpressionID {
 		c.ImpressionID[i] = byte(i*37 + 11)
 	}
@@ -42,8 +43,8 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	cases := []Claims{
 		sampleClaims(KindImpression),
 		sampleClaims(KindClick),
-		{Kind: KindClick, ZoneID: math.MaxInt64, CampaignID: 1, CreativeID: math.MaxInt64, PriceMicros: math.MaxInt64, IssuedAt: testNow.Unix()},
-		{Kind: KindImpression, IssuedAt: testNow.Unix()}, // all-zero ids
+		{Kind: KindClick, ZoneID: math.MaxInt64, CampaignID: 1, CreativeID: math.MaxInt64, PriceMicros: math.MaxInt64, IssuedMs: testNow.UnixMilli()},
+		{Kind: KindImpression, IssuedMs: testNow.UnixMilli()}, // all-zero ids
 	}
 	for _, c := range cases {
 		tok := s.Sign(nil, &c)
@@ -169,7 +170,7 @@ func TestExpiryBoundary(t *testing.T) {
 	s := newTestSigner(t, ttl)
 	c := sampleClaims(KindClick)
 	tok := string(s.Sign(nil, &c))
-	issued := time.Unix(c.IssuedAt, 0)
+	issued := time.UnixMilli(c.IssuedMs)
 	for _, tc := range []struct {
 		now  time.Time
 		want error
@@ -331,6 +332,55 @@ func BenchmarkVerify(b *testing.B) {
 	for b.Loop() {
 		if _, err := s.Verify(tok, KindClick, testNow); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// signV1 signs c in the version-1 format (issue time in whole seconds, no terms), as adnet
+// did before version 3.
+func signV1(s *Signer, c *Claims) string {
+	set := s.keys.set
+	st := set.get()
+	defer set.put(st)
+	b := []byte{tokenVersionV1<<4 | byte(c.Kind), set.ids[0]}
+	b = append(b, c.ImpressionID[:]...)
+	for _, v := range []int64{c.ZoneID, c.CampaignID, c.CreativeID, c.PriceMicros, c.IssuedMs / 1000} {
+		b = binary.AppendUvarint(b, uint64(v))
+	}
+	b = append(b, st.mac(0, b)[:macLen]...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TestTokenCarriesMillisecondsAndTerms: a token carries its issue time to the millisecond and
+// the terms of the sale; version-1 tokens, signed before, still verify during the rollover,
+// with their whole seconds and unknown terms, and expire on the same rule.
+func TestTokenCarriesMillisecondsAndTerms(t *testing.T) {
+	s := newTestSigner(t, time.Hour)
+	issued := testNow.Add(987 * time.Millisecond)
+	c := Claims{Kind: KindClick, ImpressionID: models.ImpressionID{9}, ZoneID: 5, CampaignID: 6, CreativeID: 7,
+		PriceMicros: 1_500_000, IssuedMs: issued.UnixMilli(), Pricing: models.PricingCPA, ShareBP: 6500}
+	got, err := s.Verify(string(s.Sign(nil, &c)), KindClick, issued)
+	c.KeyID = got.KeyID
+	if err != nil || got != c {
+		t.Fatalf("version 3: %+v, %v; want %+v", got, err, c)
+	}
+	old := signV1(s, &c)
+	got, err = s.Verify(old, KindClick, issued)
+	want := c
+	want.IssuedMs, want.Pricing, want.ShareBP = testNow.UnixMilli(), "", 0
+	if err != nil || got != want {
+		t.Fatalf("version 1: %+v, %v; want %+v", got, err, want)
+	}
+	if _, err := s.Verify(old, KindImpression, issued); err != ErrBadToken {
+		t.Errorf("version 1 click token as an impression token: %v", err)
+	}
+	if _, err := s.Verify(old, KindClick, testNow.Add(time.Hour+time.Second)); err != ErrExpiredToken {
+		t.Errorf("version 1 token after its TTL: %v, want expired", err)
+	}
+	for _, bad := range []Claims{{Kind: KindClick, ShareBP: 10001}} {
+		b := bad
+		if _, err := s.Verify(string(s.Sign(nil, &b)), KindClick, testNow); err != ErrBadToken {
+			t.Errorf("%+v: %v, want bad token", bad, err)
 		}
 	}
 }

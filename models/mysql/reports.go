@@ -175,7 +175,12 @@ func (s *Store) Report(ctx context.Context, q models.ReportQuery) (*models.Repor
 	if rep.GroupBy == nil {
 		rep.GroupBy = []string{}
 	}
+	// The totals' money is the stored nano-unit sum rounded once, not the sum of the rows'
+	// rounded-down micro-units: otherwise the totals would change with the grouping.
+	var spend, reven int64
 	for k, a := range accs {
+		spend += a.spend
+		reven += a.reven
 		a.m.SpendMicros = a.spend / 1000
 		a.m.PublisherRevenueMicros = a.reven / 1000
 		a.m.Derive()
@@ -187,6 +192,7 @@ func (s *Store) Report(ctx context.Context, q models.ReportQuery) (*models.Repor
 	for i := range rep.Rows {
 		rep.Totals.Add(&rep.Rows[i].ReportMetrics)
 	}
+	rep.Totals.SpendMicros, rep.Totals.PublisherRevenueMicros = spend/1000, reven/1000
 	rep.Totals.Derive()
 	return rep, nil
 }

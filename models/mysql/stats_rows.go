@@ -87,8 +87,11 @@ func insertClicks(ctx context.Context, tx *sqlx.Tx, clicks []models.ClickRow) er
 	for i := range clicks {
 		c := &clicks[i]
 		seq := next[c.ImpressionID]
-		if seq >= MaxClickRowsPerImpression {
-			continue // counted in the statistics, not stored: see MaxClickRowsPerImpression
+		if seq >= MaxClickRowsPerImpression && c.Reason != models.ReasonValid {
+			// Counted in the statistics, not stored: see MaxClickRowsPerImpression. A valid click
+			// is always stored (there is at most one per impression id): it is what makes every
+			// later click of the impression a duplicate (ConversionFacts).
+			continue
 		}
 		next[c.ImpressionID] = seq + 1
 		keep = append(keep, numbered{c, seq})

@@ -259,8 +259,10 @@ func TestLoadDimensions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	same(t, "zones", d.Zones, map[int64]models.ZoneDims{z.ID: {SiteID: site.ID, PublisherID: pub.ID, RevenueShareBP: 7000}})
-	same(t, "campaigns", d.Campaigns, map[int64]models.CampaignDims{c.ID: {AdvertiserID: adv.ID, Pricing: models.PricingCPC}})
+	same(t, "zones", d.Zones, map[int64]models.ZoneDims{z.ID: {SiteID: site.ID, PublisherID: pub.ID, RevenueShareBP: 7000,
+		Billing: models.Billing{Status: models.StatusPaused}}})
+	same(t, "campaigns", d.Campaigns, map[int64]models.CampaignDims{c.ID: {AdvertiserID: adv.ID, Pricing: models.PricingCPC,
+		Billing: models.Billing{Status: models.StatusArchived}}})
 }
 
 // TestRollupRetention checks that retention deletes exactly the hourly rows and event rows
