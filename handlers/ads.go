@@ -122,11 +122,17 @@ func (a *Ads) country(r *http.Request) [2]byte {
 // setCookie sets a tracking cookie (see appendCookie). The value is the signer's text, as
 // bytes or a string, whichever the caller holds: no conversion on the request path.
 func setCookie[V string | []byte](a *Ads, w http.ResponseWriter, name string, value V, maxAge int) {
+	w.Header()["Set-Cookie"] = append(w.Header()["Set-Cookie"], cookieText(a, name, value, maxAge))
+}
+
+// cookieText is the Set-Cookie value of a tracking cookie (see appendCookie).
+func cookieText[V string | []byte](a *Ads, name string, value V, maxAge int) string {
 	bp := a.bufs.Get().(*[]byte)
 	b := appendCookie((*bp)[:0], name, value, maxAge, a.secure)
-	w.Header()["Set-Cookie"] = append(w.Header()["Set-Cookie"], string(b))
+	s := string(b)
 	*bp = b
 	a.bufs.Put(bp)
+	return s
 }
 
 func noStore(w http.ResponseWriter) {

@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 )
 
 // randomText mixes ASCII, markup, quotes, control characters, multi-byte and invalid UTF-8.
@@ -83,16 +82,20 @@ func TestQueryReadersMatchParseQuery(t *testing.T) {
 // encoding/json writes for the documented ServeJSONAd, for every kind of creative.
 func TestServeJSONMatchesEncodingJSON(t *testing.T) {
 	a := NewAds(AdsOptions{BaseURL: `https://ads.example/a&b"c`})
+	f := newAdsFixture(t)
+	var s adserver.Served
+	if err := f.ads.opt.Service.Serve(&adserver.Visit{UserAgent: "Mozilla/5.0"}, &adserver.AdRequest{ZoneID: 5}, &s); err != nil || !s.Filled {
+		t.Fatalf("serve: %v", err)
+	}
 	for _, cr := range []models.Creative{
 		{ID: 7, Kind: models.CreativeImage, Width: 300, Height: 250, ImageURL: "/static/creatives/a <b>.svg"},
 		{ID: 8, Kind: models.CreativeImage, Width: 728, Height: 90, ImageURL: "https://cdn.example/x.png?a=1&b=2"},
 		{ID: 9, Kind: models.CreativeText, Width: 300, Height: 100, Title: `"Quoted" & <b>bold</b>`, Text: "é\u2028€\x01"},
 		{ID: 10, Kind: models.CreativeHTML, Width: 300, Height: 250, HTML: `<a href="{click_url}">{zone_id}</a><img src="{imp_url}">`},
 	} {
-		s := &adserver.Served{Filled: true, ImpressionID: models.ImpressionID{1, 2, 3, 250}, Time: time.Unix(1700000000, 0),
-			ImpressionToken: []byte("imp-TOKEN_1"), ClickToken: []byte("clk-TOKEN_2")}
-		s.Decision.ZoneID, s.Decision.CampaignID, s.Decision.Creative = 5, 6, &cr
-		ad := &ServeJSONAd{ImpressionID: hexID(s.ImpressionID), ZoneID: 5, CampaignID: 6, CreativeID: cr.ID, Kind: string(cr.Kind),
+		s := &s
+		s.Decision.Creative = &cr
+		ad := &ServeJSONAd{ImpressionID: hexID(s.ImpressionID), ZoneID: s.Decision.ZoneID, CampaignID: s.Decision.CampaignID, CreativeID: cr.ID, Kind: string(cr.Kind),
 			Width: cr.Width, Height: cr.Height, ImageURL: a.assetURL(cr.ImageURL), Title: cr.Title, Text: cr.Text,
 			ClickURL: a.clickURL(s), ImpressionURL: a.impURL(s)}
 		if cr.Kind == models.CreativeHTML {

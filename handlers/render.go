@@ -104,7 +104,7 @@ func (a *Ads) renderFrame(b []byte, s *adserver.Served) []byte {
 func (a *Ads) appendClickURL(b []byte, s *adserver.Served) []byte {
 	b = append(b, a.htmlBase...)
 	b = append(b, "/track/click?t="...)
-	return append(b, s.ClickToken...)
+	return append(b, s.ClickToken()...)
 }
 
 // appendImpURLJS appends the decision's signed impression URL as a JavaScript string
@@ -112,7 +112,7 @@ func (a *Ads) appendClickURL(b []byte, s *adserver.Served) []byte {
 func (a *Ads) appendImpURLJS(b []byte, s *adserver.Served) []byte {
 	b = append(b, a.jsBase...)
 	b = append(b, "/track/imp?t="...)
-	b = append(b, s.ImpressionToken...)
+	b = append(b, s.ImpressionToken()...)
 	return append(b, '"')
 }
 
@@ -128,11 +128,11 @@ func (a *Ads) appendAssetURL(b []byte, u string) []byte {
 // impURL and clickURL are the signed tracking URLs of a decision, as strings (the JSON answer
 // and the macros of HTML creatives).
 func (a *Ads) impURL(s *adserver.Served) string {
-	return a.opt.BaseURL + "/track/imp?t=" + string(s.ImpressionToken)
+	return a.opt.BaseURL + "/track/imp?t=" + string(s.ImpressionToken())
 }
 
 func (a *Ads) clickURL(s *adserver.Served) string {
-	return a.opt.BaseURL + "/track/click?t=" + string(s.ClickToken)
+	return a.opt.BaseURL + "/track/click?t=" + string(s.ClickToken())
 }
 
 // expand fills the creative's macros for this decision.

@@ -65,8 +65,8 @@ func (a *Ads) decide(w http.ResponseWriter, r *http.Request, s *adserver.Served)
 		writeError(w, r, a.opt.Logger, err)
 		return false
 	}
-	if s.ViewerCookie != nil {
-		setCookie(a, w, viewerCookie, s.ViewerCookie, viewerMaxAge)
+	if s.ViewerCookie() != nil {
+		setCookie(a, w, viewerCookie, s.ViewerCookie(), viewerMaxAge)
 	}
 	return true
 }
@@ -201,7 +201,7 @@ func (a *Ads) appendJSONAd(b []byte, s *adserver.Served) []byte {
 	b = append(b, `,"click_url":`...)
 	b = append(b, a.jsBase...)
 	b = append(b, "/track/click?t="...)
-	b = append(b, s.ClickToken...)
+	b = append(b, s.ClickToken()...)
 	b = append(b, `","impression_url":`...)
 	b = a.appendImpURLJS(b, s)
 	return append(b, "}\n"...)

@@ -45,15 +45,23 @@ func (a *Ads) trackClick(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, a.opt.Logger, err)
 		return
 	}
-	if res.LastClick != "" {
-		setCookie(a, w, clickCookie, res.LastClick, int(a.opt.Service.TokenTTL().Seconds()))
-	}
 	// The redirect by hand: http.Redirect re-parses the URL it was given and writes an HTML
-	// body no browser shows; the target is an absolute URL the service built.
+	// body no browser shows; the target is an absolute URL the service built. The Location
+	// and the last-click cookie share one allocation of header values.
 	h := w.Header()
 	h["Cache-Control"] = hdrNoStore
 	h["Referrer-Policy"] = hdrReferrer
-	h["Location"] = []string{res.Target}
+	vals := make([]string, 1, 2)
+	vals[0] = res.Target
+	h["Location"] = vals[:1:1]
+	if res.LastClick != "" {
+		vals = append(vals, cookieText(a, clickCookie, res.LastClick, int(a.opt.Service.TokenTTL().Seconds())))
+		if prev := h["Set-Cookie"]; prev != nil {
+			h["Set-Cookie"] = append(prev, vals[1])
+		} else {
+			h["Set-Cookie"] = vals[1:2:2]
+		}
+	}
 	w.WriteHeader(http.StatusFound)
 }
 

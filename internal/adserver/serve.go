@@ -27,11 +27,27 @@ type Served struct {
 	Filled       bool // a creative was chosen; false: nothing eligible (render the empty answer)
 	ImpressionID models.ImpressionID
 	Time         time.Time
-	// ImpressionToken and ClickToken are the signed tokens of the beacon and click URLs.
-	ImpressionToken []byte
-	ClickToken      []byte
-	// ViewerCookie is the viewer cookie to set (the visitor may be tracked); nil: set none.
-	ViewerCookie []byte
+
+	// The tokens and the cookie are written into these arrays and read through the methods
+	// below: a Served lives on its handler's stack, so a serve signs without allocating. (A
+	// slice field pointing into its own struct would move the whole Served to the heap.)
+	impBuf, clickBuf          [token.MaxTokenLen]byte
+	viewerBuf                 [token.MaxViewerCookieLen]byte
+	impLen, clickLen, viewLen int
+}
+
+// ImpressionToken is the signed token of the beacon URL (empty when not filled).
+func (s *Served) ImpressionToken() []byte { return s.impBuf[:s.impLen] }
+
+// ClickToken is the signed token of the click URL (empty when not filled).
+func (s *Served) ClickToken() []byte { return s.clickBuf[:s.clickLen] }
+
+// ViewerCookie is the viewer cookie to set; nil when the visitor may not be tracked.
+func (s *Served) ViewerCookie() []byte {
+	if s.viewLen == 0 {
+		return nil
+	}
+	return s.viewerBuf[:s.viewLen]
 }
 
 // Serve runs an ad request: the decision on the current snapshot, the per-request verdicts,
@@ -102,9 +118,9 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 			CreativeID: d.Creative.ID, PriceMicros: d.PriceMicros, IssuedMs: now.UnixMilli(),
 			Pricing: d.Pricing, ShareBP: d.ShareBP}
 		c.Kind = token.KindImpression
-		out.ImpressionToken = s.opt.Signer.Sign(nil, &c)
+		out.impLen = copy(out.impBuf[:], s.opt.Signer.Sign(out.impBuf[:0], &c))
 		c.Kind = token.KindClick
-		out.ClickToken = s.opt.Signer.Sign(nil, &c)
+		out.clickLen = copy(out.clickBuf[:], s.opt.Signer.Sign(out.clickBuf[:0], &c))
 	}
 	if err := s.record(&ev); err != nil {
 		return err
@@ -113,7 +129,7 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 		if ok && ev.Reason == models.ReasonValid {
 			d.RecordFrequency(&viewer, now)
 		}
-		out.ViewerCookie = s.opt.Signer.EncodeViewer(nil, &viewer)
+		out.viewLen = copy(out.viewerBuf[:], s.opt.Signer.EncodeViewer(out.viewerBuf[:0], &viewer))
 	}
 	return nil
 }

@@ -28,7 +28,9 @@ import (
 // EventRecorder appends an event to durable storage before the answer is sent. The worker's
 // file event log implements it; a distributed log can replace it for multi-host deployments.
 type EventRecorder interface {
-	Append(ev *models.Event) error
+	// Append takes the event by value: through an interface, a pointer would move every
+	// event to the heap.
+	Append(ev models.Event) error
 }
 
 // Options configures a Service.
@@ -157,7 +159,7 @@ func (s *Service) verdict(v *Visit, t models.EventType, c *token.Claims, now tim
 
 // record appends ev to the event log; the error is EUNAVAILABLE when it cannot.
 func (s *Service) record(ev *models.Event) error {
-	if err := s.opt.Events.Append(ev); err != nil {
+	if err := s.opt.Events.Append(*ev); err != nil {
 		s.opt.Logger.WithError(err).WithField("event", ev.Type.String()).Error("event log write failed; answering 503")
 		return errEventLog
 	}

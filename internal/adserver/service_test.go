@@ -17,11 +17,11 @@ type recorder struct {
 	down   bool
 }
 
-func (r *recorder) Append(ev *models.Event) error {
+func (r *recorder) Append(ev models.Event) error {
 	if r.down {
 		return errors.New("disk full")
 	}
-	r.events = append(r.events, *ev)
+	r.events = append(r.events, ev)
 	return nil
 }
 
@@ -86,15 +86,15 @@ func TestServeRecordsTheServeBeforeAnswering(t *testing.T) {
 	if len(f.events.events) != 1 || f.events.events[0].Type != models.EventServe || f.events.events[0].ImpressionID != s.ImpressionID {
 		t.Fatalf("events after a serve: %+v", f.events.events)
 	}
-	if s.ViewerCookie == nil || len(s.ImpressionToken) == 0 || len(s.ClickToken) == 0 {
+	if s.ViewerCookie() == nil || len(s.ImpressionToken()) == 0 || len(s.ClickToken()) == 0 {
 		t.Fatalf("served without viewer cookie or tokens: %+v", s)
 	}
 
 	f.events.down = true
 	var s2 adserver.Served
 	err := f.svc.Serve(visit(), &adserver.AdRequest{ZoneID: 5}, &s2)
-	if models.ErrorCode(err) != models.EUNAVAILABLE || s2.ViewerCookie != nil {
-		t.Fatalf("event log down: %v, cookie %q; want EUNAVAILABLE and no cookie", err, s2.ViewerCookie)
+	if models.ErrorCode(err) != models.EUNAVAILABLE || s2.ViewerCookie() != nil {
+		t.Fatalf("event log down: %v, cookie %q; want EUNAVAILABLE and no cookie", err, s2.ViewerCookie())
 	}
 	if err := f.svc.Serve(visit(), &adserver.AdRequest{ZoneID: 0}, &s2); models.ErrorCode(err) != models.EINVALID {
 		t.Fatalf("zone 0: %v, want EINVALID", err)
@@ -109,15 +109,15 @@ func TestServeHonoursDoNotTrack(t *testing.T) {
 	if err := f.svc.Serve(v, &adserver.AdRequest{ZoneID: 5}, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.ViewerCookie != nil || f.events.events[0].ViewerID != 0 {
-		t.Fatalf("GPC visitor got a viewer id: cookie %q, event viewer %d", s.ViewerCookie, f.events.events[0].ViewerID)
+	if s.ViewerCookie() != nil || f.events.events[0].ViewerID != 0 {
+		t.Fatalf("GPC visitor got a viewer id: cookie %q, event viewer %d", s.ViewerCookie(), f.events.events[0].ViewerID)
 	}
 }
 
 func TestConversionWindowAndPostbackSecret(t *testing.T) {
 	f := newFixture(t, true)
 	s := f.serve(t)
-	click := string(s.ClickToken)
+	click := string(s.ClickToken())
 
 	var res adserver.ConversionResult
 	err := f.svc.Conversion(visit(), &adserver.Conversion{Postback: true, ClickID: click, Secret: "wrong"}, &res)
@@ -160,10 +160,10 @@ func TestClickGoesToTheSignedLandingPage(t *testing.T) {
 	f := newFixture(t, true)
 	s := f.serve(t)
 	var res adserver.ClickResult
-	if err := f.svc.Click(visit(), string(s.ClickToken), "https://ads.example/safe", &res); err != nil {
+	if err := f.svc.Click(visit(), string(s.ClickToken()), "https://ads.example/safe", &res); err != nil {
 		t.Fatal(err)
 	}
-	if res.Target == "https://ads.example/safe" || res.LastClick != string(s.ClickToken) {
+	if res.Target == "https://ads.example/safe" || res.LastClick != string(s.ClickToken()) {
 		t.Fatalf("valid click: %+v", res)
 	}
 	if err := f.svc.Click(visit(), "forged", "https://ads.example/safe", &res); err != nil {
@@ -183,7 +183,7 @@ func TestImpressionPrefetchIsNeverCounted(t *testing.T) {
 	s := f.serve(t)
 	v := visit()
 	v.Prefetch = true
-	if err := f.svc.Impression(v, string(s.ImpressionToken)); err != nil {
+	if err := f.svc.Impression(v, string(s.ImpressionToken())); err != nil {
 		t.Fatal(err)
 	}
 	if last := f.events.events[len(f.events.events)-1]; last.Reason != models.ReasonPrefetch {
@@ -210,7 +210,7 @@ func TestInvalidServesSpendNoDelivery(t *testing.T) {
 			if err := f.svc.Serve(v, &adserver.AdRequest{ZoneID: 5}, &s); err != nil || !s.Filled {
 				t.Fatalf("%s: prefetch serve %d: filled %v, %v", name, i, s.Filled, err)
 			}
-			cookie = string(s.ViewerCookie)
+			cookie = string(s.ViewerCookie())
 		}
 		if life, today, _ := f.svc.Engine().Delivered(10, f.now); life.Impressions != 0 || today.Impressions != 0 {
 			t.Errorf("%s: delivered after 3 prefetch serves: %d, today %d impressions; want 0", name, life.Impressions, today.Impressions)
@@ -234,7 +234,7 @@ func TestTrackingCarriesServeTimeAndTerms(t *testing.T) {
 	s := f.serve(t)
 	f.now = served.Add(600 * time.Millisecond)
 	var res adserver.ClickResult
-	if err := f.svc.Click(visit(), string(s.ClickToken), "https://fallback.example/", &res); err != nil {
+	if err := f.svc.Click(visit(), string(s.ClickToken()), "https://fallback.example/", &res); err != nil {
 		t.Fatal(err)
 	}
 	ev := f.events.events[len(f.events.events)-1]

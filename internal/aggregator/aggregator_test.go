@@ -230,7 +230,7 @@ func TestDuplicateAfterRestart(t *testing.T) {
 				d   time.Duration
 			}{{models.EventServe, 0}, {models.EventImpression, time.Second}, {models.EventClick, 5 * time.Second}} {
 				ev.Type, ev.Time = x.typ, base.Add(x.d)
-				must(t, first.Append(&ev))
+				must(t, first.Append(ev))
 			}
 			a := e.newAgg(e.options(e.store))
 			stop := run(a)
@@ -241,9 +241,9 @@ func TestDuplicateAfterRestart(t *testing.T) {
 			// The replay, a minute later, through another worker process.
 			second := e.writer(2)
 			ev.Type, ev.Time = models.EventImpression, base.Add(time.Minute)
-			must(t, second.Append(&ev))
+			must(t, second.Append(ev))
 			ev.Type, ev.Time = models.EventClick, base.Add(time.Minute+time.Second)
-			must(t, second.Append(&ev))
+			must(t, second.Append(ev))
 			b := e.newAgg(e.options(e.store))
 			b.hooks.noWarmup = !warm
 			stop = run(b)
@@ -368,7 +368,7 @@ func TestOneValidClickFrom64Goroutines(t *testing.T) {
 	id := models.ImpressionID{6, 4}
 	ev := models.Event{Type: models.EventImpression, Time: base, ServedAt: base.Add(-time.Second), ImpressionID: id,
 		ZoneID: e.zone, CampaignID: e.camp[1], CreativeID: e.creat[1], PriceMicros: cpcRate, IP: [16]byte{15: 7}}
-	must(t, ws[0].Append(&ev))
+	must(t, ws[0].Append(ev))
 	var wg sync.WaitGroup
 	for g := range 64 {
 		wg.Add(1)
@@ -376,7 +376,7 @@ func TestOneValidClickFrom64Goroutines(t *testing.T) {
 			defer wg.Done()
 			c := ev
 			c.Type, c.Time = models.EventClick, base.Add(10*time.Second+time.Duration(g)*time.Microsecond)
-			if err := ws[g%4].Append(&c); err != nil {
+			if err := ws[g%4].Append(c); err != nil {
 				t.Error(err)
 			}
 		}()

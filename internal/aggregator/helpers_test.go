@@ -263,7 +263,7 @@ func spread(t testing.TB, events []models.Event, ws []*eventlog.Writer, seed uin
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for i := range events {
-		must(t, ws[rng.IntN(len(ws))].Append(&events[i]))
+		must(t, ws[rng.IntN(len(ws))].Append(events[i]))
 	}
 }
 

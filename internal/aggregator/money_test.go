@@ -29,7 +29,7 @@ func (e *env) aggregate(want totals, events ...models.Event) {
 	e.t.Helper()
 	w := e.writer(1)
 	for i := range events {
-		must(e.t, w.Append(&events[i]))
+		must(e.t, w.Append(events[i]))
 	}
 	a := e.newAgg(e.options(e.store))
 	stop := run(a)
@@ -186,7 +186,7 @@ func TestPauseStopsBillingAtOnce(t *testing.T) {
 	t0 := time.Now().UTC()
 	s := e.served(models.ImpressionID{8, 1}, 0, t0)
 	for _, ev := range []models.Event{s, at(s, models.EventImpression, time.Millisecond, models.ReasonValid)} {
-		must(t, w.Append(&ev))
+		must(t, w.Append(ev))
 	}
 	e.waitTotals(totals{Requests: 1, Served: 1, Imps: 1, Spend: cpmRate, Revenue: cpmRate * shareBP / 10000,
 		DailyRequests: 1, ZoneRequests: 1, Invalid: map[string]int64{}})
@@ -195,7 +195,7 @@ func TestPauseStopsBillingAtOnce(t *testing.T) {
 	s2 := e.served(models.ImpressionID{8, 2}, 0, t0)
 	late := s2
 	late.Type, late.Time = models.EventImpression, time.Now().UTC().Add(time.Millisecond)
-	must(t, w.Append(&late))
+	must(t, w.Append(late))
 	e.waitTotals(totals{Requests: 1, Served: 1, Imps: 1, InvImps: 1, Spend: cpmRate, Revenue: cpmRate * shareBP / 10000,
 		DailyRequests: 1, ZoneRequests: 1, Invalid: map[string]int64{"impression/paused_zone": 1}})
 	must(t, stop())

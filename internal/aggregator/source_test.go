@@ -50,10 +50,10 @@ func TestNoImpressionOrderingAcrossSources(t *testing.T) {
 			id := models.ImpressionID{4, 2}
 			ev := models.Event{Type: models.EventClick, Time: at, ServedAt: at.Add(-10 * time.Second), ImpressionID: id,
 				ZoneID: e.zone, CampaignID: e.camp[1], CreativeID: e.creat[1], PriceMicros: cpcRate, IP: [16]byte{15: 3}}
-			must(t, clickLog.Append(&ev))
+			must(t, clickLog.Append(ev))
 			steps()
 			ev.Type, ev.Time = models.EventImpression, at.Add(-200*time.Millisecond)
-			must(t, beaconLog.Append(&ev))
+			must(t, beaconLog.Append(ev))
 			steps()
 			clock = clock.Add(10 * time.Second)
 			steps()
@@ -72,12 +72,12 @@ func TestFinishedSourceRemoved(t *testing.T) {
 	gone := e.writer(1)
 	ev := models.Event{Type: models.EventServe, Time: base, ServedAt: base, ZoneID: e.zone}
 	for range 3 {
-		must(t, gone.Append(&ev))
+		must(t, gone.Append(ev))
 	}
 	must(t, gone.Close())
 	live := e.writer(2)
 	for range 200 {
-		must(t, live.Append(&ev))
+		must(t, live.Append(ev))
 	}
 	dirs, err := filepath.Glob(filepath.Join(e.dataDir, "events", "worker-*", "w*"))
 	must(t, err)
@@ -156,7 +156,7 @@ func TestStatsLagAndDisk(t *testing.T) {
 	fs.set(true)
 	ev := models.Event{Type: models.EventServe, Time: base, ServedAt: base, ZoneID: e.zone}
 	for range 100 {
-		must(t, w.Append(&ev))
+		must(t, w.Append(ev))
 	}
 	waitFor(t, "the lag and the disk warning", func() bool {
 		st := a.Stats()

@@ -24,7 +24,7 @@ func BenchmarkAppend(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		ev.ViewerID = uint64(i)
-		if err := w.Append(&ev); err != nil {
+		if err := w.Append(ev); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -47,7 +47,7 @@ func BenchmarkAppendParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		ev := randomEvent(rand.New(rand.NewPCG(2, 2)))
 		for pb.Next() {
-			if err := w.Append(&ev); err != nil {
+			if err := w.Append(ev); err != nil {
 				b.Error(err)
 				return
 			}
@@ -76,7 +76,7 @@ func BenchmarkRead(b *testing.B) {
 	}
 	ev := randomEvent(rand.New(rand.NewPCG(4, 4)))
 	for i := 0; i < b.N; i++ {
-		if err := w.Append(&ev); err != nil {
+		if err := w.Append(ev); err != nil {
 			b.Fatal(err)
 		}
 	}

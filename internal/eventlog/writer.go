@@ -163,10 +163,10 @@ func (w *Writer) openSegment(seq uint64, now time.Time) error {
 // the record survives a crash of this process. It rotates segments by size and age. On
 // failure it returns an error wrapping a *models.Error with code EUNAVAILABLE (the caller
 // answers 503) and counts it.
-func (w *Writer) Append(ev *models.Event) error {
-	if ev == nil {
-		return models.Errorf(models.EINVALID, "Missing event.")
-	}
+//
+// The event is taken by value: callers hold it through an interface (a worker's recorder),
+// and a pointer passed through one would move every event to the heap.
+func (w *Writer) Append(ev models.Event) error {
 	now := w.now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -182,7 +182,7 @@ func (w *Writer) Append(ev *models.Event) error {
 			return w.fail(err, false)
 		}
 	}
-	encodeRecord(w.buf[:], ev)
+	encodeRecord(w.buf[:], &ev)
 	n, err := w.f.Write(w.buf[:])
 	if err != nil {
 		w.diskBytes.Add(int64(n))

@@ -45,7 +45,7 @@ func appendN(t *testing.T, w *Writer, producer, from, n int) {
 	t.Helper()
 	for i := from; i < from+n; i++ {
 		ev := seqEvent(producer, i)
-		if err := w.Append(&ev); err != nil {
+		if err := w.Append(ev); err != nil {
 			t.Fatalf("append %d: %v", i, err)
 		}
 	}
@@ -102,7 +102,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 	var want []models.Event
 	for i := 0; i < 500; i++ {
 		ev := randomEventFromSeed(uint64(i))
-		if err := w.Append(&ev); err != nil {
+		if err := w.Append(ev); err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, normalised(ev))
@@ -192,7 +192,7 @@ func TestConcurrentAppendExactlyOnceInOrder(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < perProducer; i++ {
 				ev := seqEvent(p, i)
-				if err := w.Append(&ev); err != nil {
+				if err := w.Append(ev); err != nil {
 					errs <- err
 					return
 				}
@@ -334,7 +334,7 @@ func TestMaxDiskBytes(t *testing.T) {
 	})
 	appendN(t, w, 0, 0, 5)
 	ev := seqEvent(0, 5)
-	err := w.Append(&ev)
+	err := w.Append(ev)
 	if !isUnavailable(err) {
 		t.Fatalf("append over the limit: %v, want EUNAVAILABLE", err)
 	}
@@ -348,7 +348,7 @@ func TestMaxDiskBytes(t *testing.T) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if err = w.Append(&ev); err == nil || time.Now().After(deadline) {
+		if err = w.Append(ev); err == nil || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
@@ -365,7 +365,7 @@ func TestAppendClosed(t *testing.T) {
 		t.Fatal(err)
 	}
 	ev := seqEvent(0, 1)
-	if err := w.Append(&ev); !isUnavailable(err) {
+	if err := w.Append(ev); !isUnavailable(err) {
 		t.Fatalf("append after close: %v, want EUNAVAILABLE", err)
 	}
 	if st := w.Stats(); st.WriteErrors != 1 {
@@ -404,7 +404,7 @@ func TestAppendFileSizeLimit(t *testing.T) {
 	appendN(t, w, 0, 2, 1)
 	for i := 0; i < 2; i++ {
 		ev := seqEvent(0, 3)
-		err := w.Append(&ev)
+		err := w.Append(ev)
 		if !isUnavailable(err) || !errors.Is(err, syscall.EFBIG) {
 			t.Fatalf("append past the limit: %v, want EUNAVAILABLE wrapping EFBIG", err)
 		}
@@ -440,7 +440,7 @@ func TestAppendBadDescriptor(t *testing.T) {
 	defer good.Close()
 
 	ev := seqEvent(0, 2)
-	if err := w.Append(&ev); !isUnavailable(err) || !errors.Is(err, syscall.EBADF) {
+	if err := w.Append(ev); !isUnavailable(err) || !errors.Is(err, syscall.EBADF) {
 		t.Fatalf("append: %v, want EUNAVAILABLE wrapping EBADF", err)
 	}
 	if st := w.Stats(); st.WriteErrors != 1 || st.LastError == "" {
