@@ -77,26 +77,7 @@ func (u *Uploads) Save(r io.Reader) (*UploadResult, error) {
 	var name [16]byte
 	_, _ = rand.Read(name[:])
 	file := hex.EncodeToString(name[:]) + ext
-	if err := os.MkdirAll(u.Dir, 0o755); err != nil {
-		return nil, err
-	}
-	tmp, err := os.CreateTemp(u.Dir, ".upload-*")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(u.Dir, file)); err != nil {
+	if err := writeFileAtomic(filepath.Join(u.Dir, file), data); err != nil {
 		return nil, err
 	}
 	return &UploadResult{URL: strings.TrimRight(u.URLPrefix, "/") + "/" + file, ContentType: ct,
@@ -145,4 +126,29 @@ func uploadedFile(r *http.Request, limit int64) (io.ReadCloser, error) {
 		return nil, models.Invalid("file", "Send the image in a field named file.")
 	}
 	return f, nil
+}
+
+// writeFileAtomic writes data to path (mode 0644) through a temporary file in the same
+// directory, so that nginx never serves half an image.
+func writeFileAtomic(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".upload-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
 }

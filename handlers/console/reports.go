@@ -74,25 +74,7 @@ func (c *Console) reports(w http.ResponseWriter, r *http.Request, s *session) {
 		_ = handlers.WriteReportCSV(w, rep)
 		return
 	}
-	d := &reportData{Groups: models.ReportGroupings(), Revenue: s.actor.Role == models.RolePublisher}
-	for _, g := range rep.GroupBy {
-		d.Header = append(d.Header, models.MustReportDimension(g).Field)
-	}
-	d.Header = append(d.Header, reportColumns(s.actor)...)
-	for i := range rep.Rows {
-		var row []string
-		for _, g := range rep.GroupBy {
-			row = append(row, models.MustReportDimension(g).Format(&rep.Rows[i].ReportKey, loc))
-		}
-		d.Rows = append(d.Rows, append(row, metricCells(s.actor, &rep.Rows[i].ReportMetrics)...))
-		if len(d.Rows) == 500 {
-			break // the CSV has every row
-		}
-	}
-	d.Totals = append(make([]string, len(rep.GroupBy)), metricCells(s.actor, &rep.Totals)...)
-	if len(rep.GroupBy) > 0 {
-		d.Totals[0] = "total"
-	}
+	d := reportTable(rep, s.actor, loc)
 	// The chart is by day over the same range, whatever the table's grouping.
 	dq := q
 	dq.GroupBy = []string{models.GroupDay}
@@ -271,4 +253,29 @@ func (c *Console) saveBlocklist(w http.ResponseWriter, r *http.Request, s *sessi
 		return
 	}
 	redirect(w, r, "/admin/fraud", "blocklist-saved")
+}
+
+// reportTable is the report's table as the page shows it: its group-by keys and the metrics
+// the actor's role sees, at most 500 rows (the CSV has every row), and the totals.
+func reportTable(rep *models.Report, actor *models.Actor, loc *time.Location) *reportData {
+	d := &reportData{Groups: models.ReportGroupings(), Revenue: actor.Role == models.RolePublisher}
+	for _, g := range rep.GroupBy {
+		d.Header = append(d.Header, models.MustReportDimension(g).Field)
+	}
+	d.Header = append(d.Header, reportColumns(actor)...)
+	for i := range rep.Rows {
+		var row []string
+		for _, g := range rep.GroupBy {
+			row = append(row, models.MustReportDimension(g).Format(&rep.Rows[i].ReportKey, loc))
+		}
+		d.Rows = append(d.Rows, append(row, metricCells(actor, &rep.Rows[i].ReportMetrics)...))
+		if len(d.Rows) == 500 {
+			break
+		}
+	}
+	d.Totals = append(make([]string, len(rep.GroupBy)), metricCells(actor, &rep.Totals)...)
+	if len(rep.GroupBy) > 0 {
+		d.Totals[0] = "total"
+	}
+	return d
 }
