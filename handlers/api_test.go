@@ -13,20 +13,13 @@ import (
 	"time"
 
 	"adnet/internal/manage"
+	"adnet/internal/manage/managetest"
 	"adnet/models"
 	"adnet/models/mysql"
-	"adnet/models/mysql/mysqltest"
 )
 
-// testStore adapts the MariaDB store to the management layer, as main does.
-type testStore struct{ *mysql.Store }
-
-func (s testStore) WithTx(ctx context.Context, fn func(manage.Store) error) error {
-	return s.Store.WithTx(ctx, func(tx *mysql.Store) error { return fn(testStore{tx}) })
-}
-
-// apiFixture is the API over a real database with two advertisers (A, B), two publishers
-// (P, Q) and a user and token for each, plus an admin.
+// apiFixture is the API over a real database with the managetest network (two advertisers
+// A and B, two publishers P and Q, a user of each and an admin) and a token for each user.
 type apiFixture struct {
 	t       *testing.T
 	store   *mysql.Store
@@ -46,48 +39,15 @@ type apiOption func(*APIOptions)
 
 func newAPIFixture(t *testing.T, loc *time.Location, opts ...apiOption) *apiFixture {
 	t.Helper()
-	ctx := context.Background()
-	f := &apiFixture{t: t, store: mysql.NewStore(mysqltest.MustOpenDB(t)), tokens: map[string]string{}, actors: map[string]*models.Actor{},
-		uploads: t.TempDir()}
-	f.svc = manage.NewService(manage.Options{Store: testStore{f.store}, Location: loc, BcryptCost: 4})
-	cli := manage.CommandLine()
-	for _, adv := range []struct {
-		name string
-		id   *int64
-	}{{"Adv A", &f.advA}, {"Adv B", &f.advB}} {
-		a := models.Advertiser{Name: adv.name}
-		if err := f.svc.CreateAdvertiser(ctx, cli, &a); err != nil {
-			t.Fatal(err)
-		}
-		*adv.id = a.ID
-	}
-	for _, pub := range []struct {
-		name string
-		id   *int64
-	}{{"Pub P", &f.pubP}, {"Pub Q", &f.pubQ}} {
-		p := models.Publisher{Name: pub.name, RevenueShareBP: 7000}
-		if err := f.svc.CreatePublisher(ctx, cli, &p); err != nil {
-			t.Fatal(err)
-		}
-		*pub.id = p.ID
-	}
-	for _, u := range []struct {
-		key     string
-		role    models.Role
-		account int64
-	}{{"admin", models.RoleAdmin, 0}, {"advA", models.RoleAdvertiser, f.advA}, {"advB", models.RoleAdvertiser, f.advB},
-		{"pubP", models.RolePublisher, f.pubP}, {"pubQ", models.RolePublisher, f.pubQ}} {
-		nu, err := f.svc.AddUser(ctx, cli, u.key+"@example.test", u.role, u.account)
+	w := managetest.NewWorld(t, loc)
+	f := &apiFixture{t: t, store: w.Store, svc: w.Svc, tokens: map[string]string{}, actors: w.Actors,
+		advA: w.AdvA, advB: w.AdvB, pubP: w.PubP, pubQ: w.PubQ, uploads: t.TempDir()}
+	for key, nu := range w.Users {
+		nt, err := f.svc.TokenForEmail(context.Background(), manage.CommandLine(), nu.User.Email, "test")
 		if err != nil {
 			t.Fatal(err)
 		}
-		nt, err := f.svc.TokenForEmail(ctx, cli, nu.User.Email, "test")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.tokens[u.key] = nt.Token
-		a := models.ActorOf(&nu.User)
-		f.actors[u.key] = &a
+		f.tokens[key] = nt.Token
 	}
 	opt := APIOptions{Manage: f.svc, BaseURL: "https://ads.example",
 		Uploads: &Uploads{Dir: f.uploads, URLPrefix: "/uploads/", MaxBytes: 64 << 10}}

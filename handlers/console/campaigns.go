@@ -284,9 +284,18 @@ func (c *Console) campaignReport(r *http.Request, s *session, cp *models.Campaig
 }
 
 func (c *Console) reviewCampaign(w http.ResponseWriter, r *http.Request, s *session) {
+	c.review(w, r, s, "campaign", func(id int64, approve bool, reason string) error {
+		_, err := c.opt.Manage.ReviewCampaign(ctx(r), s.actor, id, approve, reason)
+		return err
+	})
+}
+
+// review answers an approval form of the queue: approve, or reject with the form's reason; a
+// missing reason shows the queue again with the message.
+func (c *Console) review(w http.ResponseWriter, r *http.Request, s *session, kind string, decide func(id int64, approve bool, reason string) error) {
 	id, err := pathID(r, "id")
 	if err == nil {
-		_, err = c.opt.Manage.ReviewCampaign(ctx(r), s.actor, id, r.PostFormValue("decision") == "approve", r.PostFormValue("reason"))
+		err = decide(id, r.PostFormValue("decision") == "approve", r.PostFormValue("reason"))
 	}
 	if err != nil {
 		if models.ErrorCode(err) == models.EINVALID {
@@ -296,7 +305,7 @@ func (c *Console) reviewCampaign(w http.ResponseWriter, r *http.Request, s *sess
 		c.fail(w, r, s, err)
 		return
 	}
-	redirect(w, r, backTo(r, "/admin/approvals"), "campaign-"+decided(r))
+	redirect(w, r, backTo(r, "/admin/approvals"), kind+"-"+decided(r))
 }
 
 // backTo is the form's "back" field when it is a console path, else def.

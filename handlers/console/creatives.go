@@ -148,17 +148,8 @@ func (c *Console) saveCreative(w http.ResponseWriter, r *http.Request, s *sessio
 }
 
 func (c *Console) reviewCreative(w http.ResponseWriter, r *http.Request, s *session) {
-	id, err := pathID(r, "id")
-	if err == nil {
-		_, err = c.opt.Manage.ReviewCreative(ctx(r), s.actor, id, r.PostFormValue("decision") == "approve", r.PostFormValue("reason"))
-	}
-	if err != nil {
-		if models.ErrorCode(err) == models.EINVALID {
-			c.renderApprovals(w, r, s, http.StatusBadRequest, err)
-			return
-		}
-		c.fail(w, r, s, err)
-		return
-	}
-	redirect(w, r, backTo(r, "/admin/approvals"), "creative-"+decided(r))
+	c.review(w, r, s, "creative", func(id int64, approve bool, reason string) error {
+		_, err := c.opt.Manage.ReviewCreative(ctx(r), s.actor, id, approve, reason)
+		return err
+	})
 }

@@ -19,23 +19,16 @@ import (
 
 	"adnet/handlers"
 	"adnet/internal/manage"
+	"adnet/internal/manage/managetest"
 	"adnet/models"
-	"adnet/models/mysql"
 	"adnet/models/mysql/mysqltest"
 )
 
 // TestMain starts a private MariaDB for the package's tests (or uses ADNET_TEST_DSN).
 func TestMain(m *testing.M) { mysqltest.Main(m) }
 
-// testStore adapts the MariaDB store to the management layer, as main does.
-type testStore struct{ *mysql.Store }
-
-func (s testStore) WithTx(ctx context.Context, fn func(manage.Store) error) error {
-	return s.Store.WithTx(ctx, func(tx *mysql.Store) error { return fn(testStore{tx}) })
-}
-
-// fixture is the console over a real database with two advertisers (A, B), two publishers
-// (P, Q), a user of each and an admin, each with a password.
+// fixture is the console over a real database with the managetest network: two advertisers
+// (A, B), two publishers (P, Q), a user of each and an admin, each with a password.
 type fixture struct {
 	t         *testing.T
 	svc       *manage.Service
@@ -51,42 +44,11 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	ctx := context.Background()
-	store := mysql.NewStore(mysqltest.MustOpenDB(t))
-	f := &fixture{t: t, passwords: map[string]string{}, emails: map[string]string{}, uploads: t.TempDir()}
-	f.svc = manage.NewService(manage.Options{Store: testStore{store}, BcryptCost: 4})
-	cli := manage.CommandLine()
-	for _, adv := range []struct {
-		name string
-		id   *int64
-	}{{"Adv A", &f.advA}, {"Adv B", &f.advB}} {
-		a := models.Advertiser{Name: adv.name}
-		if err := f.svc.CreateAdvertiser(ctx, cli, &a); err != nil {
-			t.Fatal(err)
-		}
-		*adv.id = a.ID
-	}
-	for _, pub := range []struct {
-		name string
-		id   *int64
-	}{{"Pub P", &f.pubP}, {"Pub Q", &f.pubQ}} {
-		p := models.Publisher{Name: pub.name, RevenueShareBP: 7000}
-		if err := f.svc.CreatePublisher(ctx, cli, &p); err != nil {
-			t.Fatal(err)
-		}
-		*pub.id = p.ID
-	}
-	for _, u := range []struct {
-		key     string
-		role    models.Role
-		account int64
-	}{{"admin", models.RoleAdmin, 0}, {"advA", models.RoleAdvertiser, f.advA}, {"advB", models.RoleAdvertiser, f.advB},
-		{"pubP", models.RolePublisher, f.pubP}, {"pubQ", models.RolePublisher, f.pubQ}} {
-		nu, err := f.svc.AddUser(ctx, cli, u.key+"@example.test", u.role, u.account)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.passwords[u.key], f.emails[u.key] = nu.Password, nu.User.Email
+	w := managetest.NewWorld(t, nil)
+	f := &fixture{t: t, svc: w.Svc, passwords: map[string]string{}, emails: map[string]string{},
+		advA: w.AdvA, advB: w.AdvB, pubP: w.PubP, pubQ: w.PubQ, uploads: t.TempDir()}
+	for key, nu := range w.Users {
+		f.passwords[key], f.emails[key] = nu.Password, nu.User.Email
 	}
 	con, err := New(Options{Manage: f.svc, BaseURL: "https://ads.example",
 		Uploads: &handlers.Uploads{Dir: f.uploads, URLPrefix: "/uploads/", MaxBytes: 64 << 10}})

@@ -8,18 +8,13 @@ import (
 	"time"
 
 	"adnet/internal/manage"
+	"adnet/internal/manage/managetest"
 	"adnet/models"
 	"adnet/models/mysql"
 	"adnet/models/mysql/mysqltest"
 )
 
 func TestMain(m *testing.M) { mysqltest.Main(m) }
-
-type store struct{ *mysql.Store }
-
-func (s store) WithTx(ctx context.Context, fn func(manage.Store) error) error {
-	return s.Store.WithTx(ctx, func(tx *mysql.Store) error { return fn(store{tx}) })
-}
 
 // clock is a settable time source.
 type clock struct {
@@ -34,7 +29,7 @@ func newService(t *testing.T) (*manage.Service, *mysql.Store, *clock) {
 	t.Helper()
 	st := mysql.NewStore(mysqltest.MustOpenDB(t))
 	c := &clock{t: time.Now().UTC().Truncate(time.Second)}
-	svc := manage.NewService(manage.Options{Store: store{st}, BcryptCost: 4, Now: c.Now,
+	svc := manage.NewService(manage.Options{Store: managetest.Store{Store: st}, BcryptCost: 4, Now: c.Now,
 		SessionIdle: time.Hour, SessionMax: 8 * time.Hour, FailureWindow: 15 * time.Minute, MaxFailuresPerAccount: 5, MaxFailuresPerIP: 20})
 	return svc, st, c
 }
