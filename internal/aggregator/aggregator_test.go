@@ -414,3 +414,79 @@ func (h *countingHook) count(sub string) int {
 	}
 	return n
 }
+
+// scriptedStore reports its first commit as failed although it committed (an ambiguous
+// outcome), then fails the next commit that carries on from the same sources for real.
+type scriptedStore struct {
+	*mysql.Store
+	mu         sync.Mutex
+	calls      int
+	firstSrcs  map[string]bool
+	realFailed bool
+	ambiguous  chan struct{}
+}
+
+func (s *scriptedStore) FlushBatch(ctx context.Context, b *models.Batch) error {
+	s.mu.Lock()
+	s.calls++
+	call := s.calls
+	shares := false
+	for _, o := range b.Offsets {
+		shares = shares || s.firstSrcs[o.Source]
+	}
+	fail := call > 1 && !s.realFailed && shares
+	if fail {
+		s.realFailed = true
+	}
+	s.mu.Unlock()
+	if fail {
+		return errors.New("Deadlock found when trying to get lock (simulated failure, nothing committed)")
+	}
+	if err := s.Store.FlushBatch(ctx, b); err != nil {
+		return err
+	}
+	if call == 1 {
+		s.mu.Lock()
+		s.firstSrcs = map[string]bool{}
+		for _, o := range b.Offsets {
+			s.firstSrcs[o.Source] = true
+		}
+		s.mu.Unlock()
+		close(s.ambiguous)
+		return errors.New("invalid connection (simulated loss of the COMMIT acknowledgement)")
+	}
+	return nil
+}
+
+// TestAmbiguousCommitThenRealFailure: a commit of unknown outcome (in fact committed),
+// events read meanwhile, then a real failure of their commit: the aggregator must see that
+// the second batch starts where the first one ended, not take the database's offsets for
+// someone else's work ("another aggregator is running") and stop.
+func TestAmbiguousCommitThenRealFailure(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	w := e.workload(base, 300)
+	half := len(w.events) / 2
+	writers := []*eventlog.Writer{e.writer(1), e.writer(2)}
+	spread(t, w.events[:half], writers, 5)
+	st := &scriptedStore{Store: e.store, ambiguous: make(chan struct{})}
+	opt := e.options(st)
+	opt.MaxBatchEvents = 10000 // one batch per flush: the second is read while the first is unsettled
+	a := e.newAgg(opt)
+	stop := run(a)
+	select {
+	case <-st.ambiguous:
+	case <-time.After(time.Minute):
+		t.Fatal("no commit in a minute")
+	}
+	spread(t, w.events[half:], writers, 6)
+	e.waitTotals(w.want)
+	if err := stop(); err != nil {
+		t.Fatalf("the aggregator stopped: %v", err)
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !st.realFailed {
+		t.Error("no commit carrying on from the first one failed: the test did not test anything")
+	}
+}

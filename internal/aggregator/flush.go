@@ -36,6 +36,14 @@ func (a *Aggregator) flush(ctx context.Context) error {
 		case positionsMatch(offs, a.sealed, true):
 			a.log.Info("aggregator: the failed commit had in fact been committed")
 			a.committed(a.sealed, offs)
+			// The events read meanwhile carry on from where the sealed batch ended; their
+			// bases were taken while that was unknown. Were their own commit to fail, the
+			// check above must find them not committed, not "changed behind our back".
+			for src, p := range a.open.sources {
+				if sp, ok := a.sealed.sources[src]; ok {
+					p.base = sp.target
+				}
+			}
 			a.sealed = nil
 		case positionsMatch(offs, a.sealed, false):
 			a.sealed.absorb(a.open)
