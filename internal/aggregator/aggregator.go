@@ -51,7 +51,7 @@ type Options struct {
 
 	FlushInterval   time.Duration // stats.flush_interval
 	Retention       time.Duration // events.retention: committed segments and finished sources older than this are deleted
-	MaxDisk         int64         // events.max_disk, the limit of each worker's log directory (0: none); for the warning
+	MaxDisk         int64         // events.max_disk, the limit of each worker's log directory (0: none): past half of it committed segments are deleted whatever their age
 	HourlyRetention time.Duration // stats.hourly_retention
 	ClickRetention  time.Duration // stats.click_retention
 	ClickWindow     time.Duration // fraud.click_window

@@ -490,3 +490,50 @@ func TestAmbiguousCommitThenRealFailure(t *testing.T) {
 		t.Error("no commit carrying on from the first one failed: the test did not test anything")
 	}
 }
+
+// TestDiskPressurePrunesCommittedSegments: past half of events.max_disk, committed segments are
+// deleted however young (they are in MariaDB); without pressure they keep events.retention.
+func TestDiskPressurePrunesCommittedSegments(t *testing.T) {
+	t.Parallel()
+	for _, pressure := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pressure=%v", pressure), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.segMax = 10 * eventlog.RecordSize
+			w := e.workload(base, 100)
+			wr := e.writer(1)
+			spread(t, w.events, []*eventlog.Writer{wr}, 7)
+			opt := e.options(e.store)
+			opt.Retention = 24 * time.Hour
+			if pressure {
+				opt.MaxDisk = 20 * 10 * eventlog.RecordSize // half of it: 10 segments
+			}
+			a := e.newAgg(opt)
+			a.maintEvery = 20 * time.Millisecond
+			stop := run(a)
+			e.waitTotals(w.want)
+			count := func() int {
+				n := 0
+				srcs, _ := eventlog.Sources(eventlog.Root(e.dataDir))
+				for _, s := range srcs {
+					segs, _, _ := eventlog.Segments(s.Dir)
+					n += len(segs)
+				}
+				return n
+			}
+			deadline := time.Now().Add(10 * time.Second)
+			for pressure && count() > 3 && time.Now().Before(deadline) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(100 * time.Millisecond) // a few more maintenance rounds
+			n := count()
+			must(t, stop())
+			if pressure && n > 3 {
+				t.Errorf("%d segments left under disk pressure, want at most 3 (all but the one holding the committed position and the one being written)", n)
+			}
+			if !pressure && n < 10 {
+				t.Errorf("%d segments left without disk pressure: retention deleted young committed segments", n)
+			}
+		})
+	}
+}

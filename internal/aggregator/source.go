@@ -168,7 +168,16 @@ func (a *Aggregator) maintain(ctx context.Context, now time.Time) {
 			a.log.WithField("source", s.name).Info("aggregator: source finished (its writer is gone)")
 		}
 		if s.committed != (eventlog.Position{}) {
-			if n, err := eventlog.Prune(s.dir, s.committed, a.opt.Retention, now); err != nil {
+			// Committed events are in MariaDB; events.retention only keeps them on disk a
+			// while longer. When a worker's directory passes half of events.max_disk that
+			// courtesy gives way: otherwise a busy worker (1,000 events/s fill 10 GiB in a
+			// day) would reach its limit and answer every ad request 503 while its aggregator
+			// is perfectly healthy.
+			keep := a.opt.Retention
+			if a.opt.MaxDisk > 0 && size > a.opt.MaxDisk/2 {
+				keep = 0
+			}
+			if n, err := eventlog.Prune(s.dir, s.committed, keep, now); err != nil {
 				a.log.WithError(err).WithField("source", s.name).Warn("aggregator: pruning segments")
 			} else if n > 0 {
 				a.log.WithFields(logrus.Fields{"source": s.name, "segments": n}).Debug("aggregator: pruned committed segments")
