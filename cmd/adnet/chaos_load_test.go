@@ -140,9 +140,9 @@ func (l *chaosLoad) do(c *http.Client, k int, method, url string, want ...int) (
 			l.gapErrs[code]++
 		} else {
 			l.byStatus[code]++
-		}
-		if method == http.MethodPost {
-			l.postErrs[code]++
+			if method == http.MethodPost {
+				l.postErrs[code]++
+			}
 		}
 		if code == http.StatusServiceUnavailable {
 			l.lat503 = append(l.lat503, took)
