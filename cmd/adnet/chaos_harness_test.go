@@ -83,6 +83,7 @@ type chaosEnv struct {
 	load   *chaosLoad
 	events string // the event logs' directory, a tmpfs
 	rows   []chaosRow
+	last   *[numKinds]int64 // the recorded totals at the end of the previous scenario
 }
 
 // chaosRun is one scenario in progress.
@@ -165,8 +166,8 @@ func (e *chaosEnv) mountEvents(tp *topology) {
 
 // recorded drains the aggregator (until the recorded ad requests reach want and nothing
 // changes for a few seconds) and returns the totals per event type, valid and invalid.
-func (e *chaosEnv) recorded(want int64) [numKinds]int64 {
-	var n [numKinds]int64
+func (e *chaosEnv) recorded(want int64) *[numKinds]int64 {
+	n := new([numKinds]int64)
 	for _, z := range e.tp.drain(e.store, want) {
 		n[kindServe] += z.requests
 		n[kindImp] += z.imps + z.invImps
@@ -185,7 +186,12 @@ func (e *chaosEnv) scenario(t *testing.T, name string, fault func(r *chaosRun)) 
 		row.Pass = !t.Failed()
 		e.rows = append(e.rows, *row)
 	}()
-	before := e.recorded(0)
+	// The totals after the previous scenario are this one's start: nothing ran in between.
+	before := e.last
+	if e.last == nil {
+		before = e.recorded(0)
+	}
+	e.last = nil
 	e.load.reset()
 	e.load.start(e.sc.conc, 0)
 	stopped := false
@@ -220,6 +226,7 @@ func (e *chaosEnv) scenario(t *testing.T, name string, fault func(r *chaosRun)) 
 		r.check(f)
 	}
 	after := e.recorded(before[kindServe] + f.answered[kindServe])
+	e.last = after
 	for k := range numKinds {
 		row.Expected[k], row.Found[k] = f.answered[k], after[k]-before[k]
 		if r.mayCut {
