@@ -318,21 +318,13 @@ func chaosWorkerKill(r *chaosRun) {
 	// on the other worker: at most one per client connection per kill.
 	r.extraCut = kills * int64(e.sc.conc)
 	r.note("%d workers SIGKILLed, every %s", kills, e.sc.killEvery)
-	// GETs never fail: nginx retries them on the other worker. A POST is never re-sent once
-	// written (nginx protects non-idempotent requests), so a postback fails when it was in
-	// flight at the killed worker (502, at most one per client connection per kill) or when it
-	// reached the dead worker's socket, where the master stands in with 503 + Retry-After
-	// until the new worker is up. Nothing of either is recorded (the reconciliation) and the
-	// sender is told to retry; they are counted and reported (see the table's notes).
-	r.allowPOST[http.StatusBadGateway] = true
-	r.allowPOST[http.StatusServiceUnavailable] = true
+	// Nothing fails: nginx retries a GET cut at the killed worker, or answered 503 by the
+	// master standing in on its socket until the new worker is up, on the other worker; and
+	// so it does for a conversion postback, a POST (location = /track/conv in the nginx site:
+	// a repeat is recorded as duplicate_conversion). Before that, 18 % of the postbacks
+	// failed with a worker SIGKILLed every 3 s.
 	r.check = func(f loadFigures) {
-		if n := f.postErrs[http.StatusBadGateway]; n > kills*int64(e.sc.conc) {
-			r.t.Errorf("%d POSTs answered 502: more than the %d that can be in flight at %d killed workers", n, kills*int64(e.sc.conc), kills)
-		}
-		posts := f.sent[kindConv]
-		r.note("POST postbacks failed: %s of %d (%.1f%%) — 502 in flight at the kill, 503 from the master standing in for the dead worker (nginx does not retry a POST)",
-			statusText(f.postErrs), posts, 100*float64(f.failed[kindConv])/float64(max(posts, 1)))
+		r.note("POST postbacks failed: %s of %d", statusText(f.postErrs), f.sent[kindConv])
 	}
 }
 
