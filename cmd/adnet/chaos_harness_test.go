@@ -41,6 +41,7 @@ import (
 
 // chaosScale sizes the scenarios: seconds in `make test`, minutes in `make chaos`.
 type chaosScale struct {
+	commit      string        // the commit under test, read when the run starts
 	conc        int           // page-view goroutines of the steady mix
 	baseline    time.Duration // undisturbed load before each fault: the throughput baseline
 	after       time.Duration // load after a fault has ended, before the final count
@@ -192,6 +193,7 @@ func (e *chaosEnv) scenario(t *testing.T, name string, fault func(r *chaosRun)) 
 		before = e.recorded(0)
 	}
 	e.last = nil
+	logMark := len(e.tp.nginx.ErrorLog())
 	e.load.reset()
 	e.load.start(e.sc.conc, 0)
 	stopped := false
@@ -224,6 +226,23 @@ func (e *chaosEnv) scenario(t *testing.T, name string, fault func(r *chaosRun)) 
 	}
 	if r.check != nil {
 		r.check(f)
+	}
+	if f.byStatus[http.StatusBadGateway] > 0 {
+		// What nginx saw: the cause of a 502 is in its error log.
+		var lines []string
+		log := e.tp.nginx.ErrorLog()
+		if len(log) >= logMark {
+			log = log[logMark:]
+		}
+		for _, l := range strings.Split(log, "\n") {
+			if strings.Contains(l, "[error]") && strings.Contains(l, "upstream") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) > 5 {
+			lines = lines[len(lines)-5:]
+		}
+		r.note("nginx error log on 502 (last %d upstream errors): %s", len(lines), strings.Join(lines, " / "))
 	}
 	after := e.recorded(before[kindServe] + f.answered[kindServe])
 	e.last = after
@@ -282,12 +301,13 @@ var chaosScenarios = []struct {
 }
 
 // runChaos starts the system and runs every scenario as a subtest; it returns the rows.
-func runChaos(t *testing.T, sc chaosScale) []chaosRow {
-	e := startChaos(t, sc)
+func runChaos(t *testing.T, sc *chaosScale) []chaosRow {
+	sc.commit = chaosCommit()
+	e := startChaos(t, *sc)
 	for _, s := range chaosScenarios {
 		t.Run(s.name, func(t *testing.T) { e.scenario(t, s.name, s.run) })
 	}
-	md := chaosMarkdown(e.rows, sc)
+	md := chaosMarkdown(e.rows, *sc)
 	t.Logf("chaos scenarios:\n%s", md)
 	return e.rows
 }
@@ -785,7 +805,7 @@ func openIdle(t *testing.T, base string, n int) []*idleConn {
 // chaosMarkdown renders the table.
 func chaosMarkdown(rows []chaosRow, sc chaosScale) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "adnet chaos — %s — %s — commit %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), chaosMachine(), chaosCommit())
+	fmt.Fprintf(&b, "adnet chaos — %s — %s — commit %s\n\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), chaosMachine(), sc.commit)
 	fmt.Fprintf(&b, "steady mix from %d clients through nginx (serve → beacon → 1/4 click → 1/3 of those a POST postback); baseline %s before each fault; 2 ad workers\n\n",
 		sc.conc, sc.baseline)
 	b.WriteString("| scenario | requests | errors (outside gaps) | gap errors | req/s before → during | serves exp/found | impressions exp/found | clicks exp/found | conversions exp/found | result |\n")

@@ -11,7 +11,7 @@ func TestShortChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs MariaDB, nginx and root (a tmpfs for the event log)")
 	}
-	runChaos(t, chaosScale{
+	runChaos(t, &chaosScale{
 		conc: 16, baseline: time.Second, after: 500 * time.Millisecond,
 		workerKills: 2, killEvery: 1500 * time.Millisecond,
 		aggKills: 1, aggEvery: 1500 * time.Millisecond,

@@ -14,7 +14,7 @@ import (
 )
 
 func TestChaos(t *testing.T) {
-	sc := chaosScale{
+	sc := &chaosScale{
 		conc: 16, baseline: 10 * time.Second, after: 3 * time.Second,
 		workerKills: 10, killEvery: 3 * time.Second,
 		aggKills: 3, aggEvery: 10 * time.Second,
@@ -32,7 +32,7 @@ func TestChaos(t *testing.T) {
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	md := chaosMarkdown(rows, sc)
+	md := chaosMarkdown(rows, *sc)
 	fmt.Println()
 	fmt.Print(md)
 	p, _ := filepath.Abs(filepath.Join(out, "latest.md"))
