@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test screenshots test-unit lint bench bench-go fraud-eval reconcile-large clean
+.PHONY: all build run test screenshots test-unit lint bench bench-go fraud-eval reconcile-large chaos clean
 
 all: build
 
@@ -48,6 +48,10 @@ reconcile-large:
 ## fraud-eval: a labelled traffic mix through the real system; prints per-rule precision and recall
 fraud-eval:
 	scripts/test.sh -timeout 20m -tags fraudeval -v -run TestFraudEval ./cmd/adnet
+
+## chaos: faults under a steady load through nginx, each reconciled exactly against MariaDB (about 12 min; var/chaos/latest.md)
+chaos:
+	scripts/test.sh -timeout 30m -tags chaos -v -run 'TestChaos$$' ./cmd/adnet
 
 clean:
 	rm -rf bin

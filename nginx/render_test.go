@@ -101,6 +101,8 @@ func TestRenderSite(t *testing.T) {
 		"client_max_body_size 16k;",
 		"fastcgi_keep_conn on;",
 		"fastcgi_next_upstream error timeout http_503;",
+		"location = /track/conv {",
+		"fastcgi_next_upstream error timeout http_503 non_idempotent;",
 		"fastcgi_next_upstream_tries 2;",
 		"fastcgi_connect_timeout 2s;",
 		"fastcgi_read_timeout 15s;",
