@@ -639,35 +639,12 @@ func (r benchReport) markdown() string {
 // adnetProcesses returns the master and every process below it (ad and console workers, the
 // aggregator), with their peak and current resident memory from /proc.
 func adnetProcesses(master int) []benchProc {
-	parent := map[int]int{}
-	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
-	for _, p := range stats {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			continue
-		}
-		// pid (comm) state ppid …; comm may hold spaces and parentheses, so read after the last ')'.
-		s := string(b)
-		rest := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(rest) < 2 {
-			continue
-		}
-		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
-		parent[pid], _ = strconv.Atoi(rest[1])
-	}
-	below := func(pid int) bool {
-		for ; pid > 1; pid = parent[pid] {
-			if pid == master {
-				return true
-			}
-		}
-		return false
+	pids := []int{master}
+	for _, d := range descendants(master) {
+		pids = append(pids, d.PID)
 	}
 	var out []benchProc
-	for pid := range parent {
-		if !below(pid) {
-			continue
-		}
+	for _, pid := range pids {
 		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 		if err != nil {
 			continue
