@@ -41,6 +41,11 @@ func (p *UAParser) Parse(ua string) UA {
 	if ua == "" {
 		return UA{}
 	}
+	if len(ua) > maxCachedUA {
+		// Targeting reads the product tokens at the front; parsing a longer string costs time
+		// in proportion to it for nothing (and long ones are not cached).
+		ua = ua[:maxCachedUA]
+	}
 	if u, ok := p.cache.Get(ua); ok {
 		return u
 	}

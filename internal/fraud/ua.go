@@ -14,6 +14,7 @@ const (
 	UAReasonCrawlerDetect = "crawlerdetect" // matched the crawlerdetect pattern list
 	UAReasonSelfDeclared  = "self_declared" // declares itself a bot: contact URL/e-mail, "compatible; X", bot words
 	UAReasonNotABrowser   = "not_a_browser" // failed the valid-browser pass (not a current real browser)
+	UAReasonTooLong       = "too_long"      // longer than any browser's (maxCachedUALen): judged without parsing
 )
 
 // defaultUACacheSize is the verdict cache size when UAOptions.CacheSize is 0: real traffic
@@ -81,6 +82,12 @@ func (c *UAClassifier) Classify(ua string) UAVerdict {
 		if v, ok := c.cache.Get(ua); ok {
 			return v
 		}
+	}
+	if len(ua) > maxCachedUALen {
+		// No browser sends a User-Agent this long, and the pattern lists cost time in
+		// proportion to it: a client sending fresh long ones (uncached) must not make every
+		// request cost a full scan.
+		return UAVerdict{Bot: true, Reason: UAReasonTooLong}
 	}
 	v := c.classify(ua)
 	if c.cache != nil && len(ua) <= maxCachedUALen {

@@ -3,6 +3,7 @@ package fraud
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -203,5 +204,38 @@ func BenchmarkCrawlerdetect(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		cd.IsCrawler(realBrowserUAs[i%len(realBrowserUAs)])
+	}
+}
+
+// TestLongUserAgentsJudgedWithoutParsing: a User-Agent longer than any browser's is a bot at
+// once, so that fresh long strings (which are not cached) cannot make every request scan them.
+func TestLongUserAgentsJudgedWithoutParsing(t *testing.T) {
+	c := NewUAClassifier(UAOptions{CacheSize: 10})
+	long := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 " +
+		strings.Repeat("x", 8000)
+	if v := c.Classify(long); !v.Bot || v.Reason != UAReasonTooLong {
+		t.Errorf("an 8 KB User-Agent: %+v, want a too_long bot", v)
+	}
+	if v := c.Classify(long[:120]); v.Bot {
+		t.Errorf("the same browser's real User-Agent: %+v", v)
+	}
+}
+
+// BenchmarkClassifyLongFreshUA is the cost of a never-seen 8 KB User-Agent, to compare with
+// BenchmarkClassifyFreshUA in the same run.
+func BenchmarkClassifyLongFreshUA(b *testing.B) {
+	c := NewUAClassifier(UAOptions{CacheSize: 10})
+	base := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0.0.0 Safari/537.36 " + strings.Repeat("x", 8000)
+	for i := 0; b.Loop(); i++ {
+		c.Classify(base + strconv.Itoa(i))
+	}
+}
+
+// BenchmarkClassifyFreshUA is the cost of a never-seen browser-length User-Agent.
+func BenchmarkClassifyFreshUA(b *testing.B) {
+	c := NewUAClassifier(UAOptions{CacheSize: 10})
+	base := "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/130.0.0.0 Safari/537.36 "
+	for i := 0; b.Loop(); i++ {
+		c.Classify(base + strconv.Itoa(i))
 	}
 }
