@@ -36,7 +36,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -308,7 +307,7 @@ func TestBench(t *testing.T) {
 		}
 	}
 
-	rep := benchReport{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: machine(), Commit: commit(), Config: cfg}
+	rep := benchReport{Date: time.Now().UTC().Format("2006-01-02 15:04 MST"), Machine: chaosMachine(), Commit: commit(), Config: cfg}
 	rep.Rows = benchRows(targets, results)
 	if invTargets != nil {
 		// Related to the ceiling and floor of the main rounds, which ran just before.
@@ -677,30 +676,6 @@ func adnetProcesses(master int) []benchProc {
 func kbToMB(v string) float64 {
 	kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 	return kb / 1024
-}
-
-// machine describes the host for the table: CPU model, cores, memory, kernel, nginx and Go.
-func machine() string {
-	model := "unknown CPU"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "model name"); ok {
-				model = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
-				break
-			}
-		}
-	}
-	mem := ""
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		f := strings.Fields(string(b))
-		if len(f) > 1 {
-			mem = fmt.Sprintf(", %.1f GB RAM", kbToMB(f[1])/1024)
-		}
-	}
-	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	ngx, _ := exec.Command("/usr/sbin/nginx", "-v").CombinedOutput()
-	return fmt.Sprintf("%s, %d cores%s, Linux %s, %s, %s", model, runtime.NumCPU(), mem,
-		strings.TrimSpace(string(kernel)), strings.TrimPrefix(strings.TrimSpace(string(ngx)), "nginx version: "), runtime.Version())
 }
 
 func commit() string {

@@ -891,7 +891,8 @@ func descendants(pid int) []chaosProc {
 	return out
 }
 
-// chaosMachine describes the host: CPU, cores, memory, kernel, nginx and Go.
+// chaosMachine describes the host for the chaos and bench tables: CPU, cores, memory,
+// kernel, nginx and Go.
 func chaosMachine() string {
 	model := "unknown CPU"
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
