@@ -50,13 +50,18 @@ type chaosScale struct {
 	aggKills    int // aggregator-kill: SIGKILLs, one every aggEvery
 	aggEvery    time.Duration
 	dbDown      time.Duration // mariadb-stop: how long MariaDB is down
-	hups        int           // sighup: reloads, one every hupEvery
-	hupEvery    time.Duration
-	idleConns   int           // overload: idle keep-alive connections held open
-	overload    time.Duration // overload: how long the busy clients run
-	diskFull    time.Duration // disk-full: how long the event log's file system stays full
-	restarts    int           // nginx-restart: restarts, one every restartEvery
-	restartGap  time.Duration
+	// dbMinShare is the share of the baseline throughput that must be answered while
+	// MariaDB is down: the issue's 90 % in `make chaos`, where minutes of load average
+	// out a shared machine's noise; a looser bound in `make test`, whose 1 s baseline
+	// and 3 s outage swing ±15 % on two shared cores, still fails if serving stalls.
+	dbMinShare float64
+	hups       int // sighup: reloads, one every hupEvery
+	hupEvery   time.Duration
+	idleConns  int           // overload: idle keep-alive connections held open
+	overload   time.Duration // overload: how long the busy clients run
+	diskFull   time.Duration // disk-full: how long the event log's file system stays full
+	restarts   int           // nginx-restart: restarts, one every restartEvery
+	restartGap time.Duration
 }
 
 // chaosRow is one scenario's line in the table.
@@ -409,8 +414,9 @@ func chaosMasterKill(r *chaosRun) {
 	time.Sleep(e.sc.killEvery)
 }
 
-// 4. MariaDB stopped, then started: serving goes on from the snapshot, at ≥ 90 % of its
-// throughput, and the aggregator commits everything once MariaDB is back.
+// 4. MariaDB stopped, then started: serving goes on from the snapshot, at ≥ dbMinShare of
+// its throughput (90 % in `make chaos`), and the aggregator commits everything once
+// MariaDB is back.
 func chaosMariaDBStop(r *chaosRun) {
 	e := r.e
 	e.mdb.stop()
@@ -418,8 +424,8 @@ func chaosMariaDBStop(r *chaosRun) {
 	r.measured = true
 	e.mdb.start()
 	r.note("MariaDB down %s: %.0f req/s answered, %.0f%% of the baseline", e.sc.dbDown, r.during, 100*r.during/r.row.Baseline)
-	if r.during < 0.9*r.row.Baseline {
-		r.t.Errorf("throughput with MariaDB down %.0f req/s < 90%% of the baseline %.0f", r.during, r.row.Baseline)
+	if r.during < e.sc.dbMinShare*r.row.Baseline {
+		r.t.Errorf("throughput with MariaDB down %.0f req/s < %.0f%% of the baseline %.0f", r.during, 100*e.sc.dbMinShare, r.row.Baseline)
 	}
 }
 
