@@ -55,6 +55,8 @@ const (
 	ReasonNoClick             Reason = 14 // conversion that matches no known valid click
 	ReasonPausedZone          Reason = 15 // zone paused (by fraud.auto_pause or a person), archived or deleted
 	ReasonPausedCampaign      Reason = 16 // campaign paused, archived or deleted
+	ReasonTokenMismatch       Reason = 17 // click or conversion from another network (/24, IPv6 /48) or User-Agent family than its serve
+	ReasonAutomation          Reason = 18 // the tag saw an automated browser (navigator.webdriver, headless hints)
 )
 
 // reasonNames is indexed by Reason; it is read-only after package initialisation.
@@ -76,6 +78,65 @@ var reasonNames = [...]string{
 	ReasonNoClick:             "no_click",
 	ReasonPausedZone:          "paused_zone",
 	ReasonPausedCampaign:      "paused_campaign",
+	ReasonTokenMismatch:       "token_mismatch",
+	ReasonAutomation:          "automation",
+}
+
+// IVTClass is the MRC invalid-traffic class of a Reason: general invalid traffic (GIVT),
+// caught by routine, list-based or parameter checks, or sophisticated invalid traffic (SIVT),
+// which needs corroboration across events or signals from the page.
+type IVTClass uint8
+
+// The classes; ClassNone is the class of ReasonValid.
+const (
+	ClassNone IVTClass = iota
+	ClassGIVT
+	ClassSIVT
+)
+
+// String returns "givt", "sivt" or "" for ClassNone.
+func (c IVTClass) String() string {
+	switch c {
+	case ClassGIVT:
+		return "givt"
+	case ClassSIVT:
+		return "sivt"
+	}
+	return ""
+}
+
+// reasonClasses is indexed by Reason, like reasonNames. Paused zones and campaigns are not
+// traffic quality at all, but the MRC's two classes are the only invalid buckets an invoice
+// knows: they are routine, rule-based filtration, hence GIVT.
+var reasonClasses = [...]IVTClass{
+	ReasonValid:               ClassNone,
+	ReasonBadToken:            ClassGIVT, // invalid tracking parameters
+	ReasonExpiredToken:        ClassGIVT,
+	ReasonBotUA:               ClassGIVT, // known crawlers, non-browser user agents
+	ReasonPrefetch:            ClassGIVT,
+	ReasonBlockedIP:           ClassGIVT, // list-based
+	ReasonDatacenter:          ClassGIVT, // known data-center traffic
+	ReasonDuplicateClick:      ClassGIVT, // routine duplicate filtration
+	ReasonDuplicateImpression: ClassGIVT,
+	ReasonClickFlood:          ClassSIVT, // rate anomalies across events
+	ReasonFastClick:           ClassSIVT,
+	ReasonNoImpression:        ClassSIVT, // multipoint corroboration: a click needs its impression
+	ReasonReferrerMismatch:    ClassSIVT, // misappropriated or spoofed placement
+	ReasonDuplicateConversion: ClassGIVT,
+	ReasonNoClick:             ClassSIVT,
+	ReasonPausedZone:          ClassGIVT,
+	ReasonPausedCampaign:      ClassGIVT,
+	ReasonTokenMismatch:       ClassSIVT, // harvested tokens, click injection
+	ReasonAutomation:          ClassSIVT, // automated browsers that look human
+}
+
+// Class returns the reason's MRC class: ClassNone for ReasonValid, and ClassGIVT for a
+// reason this build does not know (written by a newer one), which is invalid all the same.
+func (r Reason) Class() IVTClass {
+	if int(r) < len(reasonClasses) {
+		return reasonClasses[r]
+	}
+	return ClassGIVT
 }
 
 // NumReasons is one more than the highest Reason; arrays indexed by Reason use it as length.

@@ -129,3 +129,20 @@ func TestReasonNames(t *testing.T) {
 		t.Error("unknown reason")
 	}
 }
+
+func TestReasonClasses(t *testing.T) {
+	if len(reasonClasses) != NumReasons {
+		t.Fatalf("%d reasons but %d classes", NumReasons, len(reasonClasses))
+	}
+	if ReasonValid.Class() != ClassNone {
+		t.Error("valid has a class")
+	}
+	for i := 1; i < NumReasons; i++ {
+		if c := Reason(i).Class(); c != ClassGIVT && c != ClassSIVT {
+			t.Errorf("reason %s has no MRC class", Reason(i))
+		}
+	}
+	if Reason(200).Class() != ClassGIVT {
+		t.Error("an unknown invalid reason must stay invalid")
+	}
+}
