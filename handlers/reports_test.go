@@ -130,10 +130,11 @@ func TestReportsCSV(t *testing.T) {
 		"spend_micros,publisher_revenue_micros,ctr,conversion_rate,ecpm_micros,ecpc_micros,invalid_rate," +
 		"invalid_bad_token,invalid_expired_token,invalid_bot_ua,invalid_prefetch,invalid_blocked_ip,invalid_datacenter," +
 		"invalid_duplicate_click,invalid_duplicate_impression,invalid_click_flood,invalid_fast_click,invalid_no_impression," +
-		"invalid_referrer_mismatch,invalid_duplicate_conversion,invalid_no_click,invalid_paused_zone,invalid_paused_campaign\n" +
-		"1,10,8,6,2,1,1,1,0,6500,4550,0.333333,0.5,1083333,3250,0.2,0,0,1,0,0,0,1,0,0,0,0,0,0,0,0,0\n" +
-		"2,20,10,10,1,0,0,0,1,1000,500,0.1,0,100000,1000,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,0,0\n" +
-		"total,30,18,16,3,1,1,1,1,7500,5050,0.1875,0.333333,468750,2500,0.095238,0,0,1,0,0,0,1,0,0,0,0,0,0,1,0,0\n"
+		"invalid_referrer_mismatch,invalid_duplicate_conversion,invalid_no_click,invalid_paused_zone,invalid_paused_campaign," +
+		"invalid_token_mismatch,invalid_automation\n" +
+		"1,10,8,6,2,1,1,1,0,6500,4550,0.333333,0.5,1083333,3250,0.2,0,0,1,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0\n" +
+		"2,20,10,10,1,0,0,0,1,1000,500,0.1,0,100000,1000,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,0\n" +
+		"total,30,18,16,3,1,1,1,1,7500,5050,0.1875,0.333333,468750,2500,0.095238,0,0,1,0,0,0,1,0,0,0,0,0,0,1,0,0,0,0\n"
 	if got := w.Body.String(); got != want {
 		t.Errorf("CSV:\n got %s\nwant %s", got, want)
 	}
