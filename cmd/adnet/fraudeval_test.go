@@ -4,13 +4,20 @@ package main
 
 // The invalid-traffic evaluation (`make fraud-eval`): the real system — MariaDB, the adnet
 // master with its workers and the aggregator, nginx in front — receives a labelled mix of
-// people, crawlers, a click farm, replays, forgeries, prefetches, spoofed and listed
-// addresses, click bots and a publisher inflating its CTR (internal/fraud/evalmix), through
-// the public endpoints, from distinct loopback addresses. When the aggregator has committed
-// every answered event, the anomaly monitor runs one scan (`adnet fraud scan`) and every
-// event's verdict is read back from MariaDB and compared with its label: per-rule precision
-// and recall, and the totals the issue sets as targets. The seed is random per run and
-// printed; ADNET_FRAUDEVAL_SEED repeats a run, ADNET_FRAUDEVAL_SCALE resizes it.
+// people (on their own addresses, behind carrier NATs, and in a real Chromium), crawlers with
+// User-Agents from a held-out list, a click farm, replays within and after the duplicate
+// window, clicks from another network or browser than their serve, forgeries, prefetches,
+// script- and iframe-tag domain spoofing, listed addresses, sub-second click bots, an
+// automated headless Chromium and a publisher inflating its CTR (internal/fraud/evalmix and
+// fraudeval_chromium_test.go), through the public endpoints, from distinct loopback
+// addresses. When the aggregator has committed every answered event, the anomaly monitor
+// runs one scan (`adnet fraud scan`) and every event's stored verdict is read back from
+// MariaDB and compared with its label. An invalid event counts as caught only if it was not
+// billed (its stored verdict is invalid: adnet has no restatement of confirmed flags, so a
+// flagged zone's billed events stay billed). The test fails when a target of issue 13 is
+// missed: at least 99% of the invalid events not billed, at most 0.1% of people's events
+// invalid. The seed is random per run and printed; ADNET_FRAUDEVAL_SEED repeats a run,
+// ADNET_FRAUDEVAL_SCALE resizes the HTTP mix.
 
 import (
 	"bytes"
@@ -38,6 +45,10 @@ import (
 	"adnet/models"
 	"adnet/models/mysql"
 )
+
+// evalClickWindow is fraud.click_window for the run: the late replays wait this long (and the
+// duplicate filters' slack) after their originals.
+const evalClickWindow = 40 * time.Second
 
 // evalTokens gives the generator what the tracking key holder knows.
 type evalTokens struct{ s *token.Signer }
@@ -101,7 +112,9 @@ flush_interval = "1s"
 [fraud]
 auto_pause = true
 datacenter_file = %q
-`, dcFile), before: func(tp *topology) { nw = buildEvalNetwork(t, tp, rng) }})
+# short, so that the replays after the window fit in the run (the default is 10 minutes)
+click_window = %q
+`, dcFile, evalClickWindow.String()), before: func(tp *topology) { nw = buildEvalNetwork(t, tp, rng) }})
 	ctx := context.Background()
 	db, err := openDB(ctx, tp.cfg)
 	if err != nil {
@@ -127,14 +140,20 @@ datacenter_file = %q
 		AttackZones: nw.attackZones, Tokens: evalTokens{signer},
 		PostbackSecret: func(c int64) string { return nw.secrets[c] },
 		MaxClicksPerIP: tp.cfg.Fraud.MaxClicksPerIP, MinHumanDelay: tp.cfg.Fraud.MinClickDelay.D() + 1500*time.Millisecond,
-		Scale: scale, Log: &log,
+		ClickWindow: tp.cfg.Fraud.ClickWindow.D(), Scale: scale, Log: &log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	gctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
 	defer cancel()
+	browsers := make(chan struct{})
+	go func() {
+		defer close(browsers)
+		runEvalBrowsers(gctx, t, gen, nw, seed)
+	}()
 	ledger, err := gen.Run(gctx)
+	<-browsers // the browsers' events are in the ledger once they are done
 	t.Logf("%s", log.String())
 	if err != nil {
 		t.Fatalf("generator: %v", err)
@@ -169,11 +188,13 @@ datacenter_file = %q
 	if len(report.Problems) > 0 {
 		t.Errorf("%d events were not accounted for exactly once (see the report)", len(report.Problems))
 	}
-	if r := report.InvalidRecall(); r < 0.99 {
-		t.Errorf("only %.2f%% of the labelled invalid events were flagged; the target is at least 99%%", 100*r)
+	if !report.PassInvalid() {
+		t.Errorf("FAIL: only %.2f%% of the invalid events were not billed; the target is at least %.0f%%",
+			100*report.InvalidNotBilledRate(), 100*evalmix.TargetInvalidNotBilled)
 	}
-	if r := report.HumanFlagRate(); r > 0.001 {
-		t.Errorf("%.3f%% of human events were flagged; the target is at most 0.1%%", 100*r)
+	if !report.PassHuman() {
+		t.Errorf("FAIL: %.3f%% of people's events were invalid; the target is at most %.1f%%",
+			100*report.HumanInvalidRate(), 100*evalmix.TargetHumanInvalid)
 	}
 	for z := range obs.FlaggedZones {
 		if nw.humanZones[z] {
