@@ -58,7 +58,7 @@ func runEvalBrowsers(ctx context.Context, t *testing.T, gen *evalmix.Generator, 
 		{ID: nw.attackZones[evalmix.Automation]}, {ID: nw.attackZones[evalmix.AutomationFrame], Frame: true}}}
 	groups := []chromiumGroup{
 		{name: "automated", cat: evalmix.Automation, expect: models.ReasonAutomation, ipIndex: 300, automated: true, sites: []evalmix.Site{shady}},
-		{name: "people", cat: evalmix.HumanChromium, expect: models.ReasonValid, ipIndex: 0, sites: nw.sites},
+		{name: "people", cat: evalmix.HumanChromium, expect: models.ReasonValid, ipIndex: 0, sites: nw.chromeSites},
 	}
 	var wg sync.WaitGroup
 	for k, g := range groups {
@@ -169,9 +169,11 @@ func (g chromiumGroup) view(bctx context.Context, proxy *evalmix.BrowserProxy, p
 	if err := chromedp.Do(tctx, chromedp.Navigate(page)); err != nil {
 		return false, err
 	}
+	var rendered time.Time
 	for {
 		s, f, b, _ := proxy.Counts()
 		if s-s0 >= int64(tags) && b-b0 >= f-f0 {
+			rendered = time.Now()
 			break
 		}
 		if time.Since(start) > 30*time.Second {
@@ -182,7 +184,9 @@ func (g chromiumGroup) view(bctx context.Context, proxy *evalmix.BrowserProxy, p
 	if !click {
 		return false, nil
 	}
-	time.Sleep(time.Until(start.Add(3500 * time.Millisecond)))
+	// A person reads for a few seconds after the ads rendered (on a loaded box the tags can
+	// take seconds to arrive: the delay counts from the render, not from the navigation).
+	time.Sleep(2500 * time.Millisecond)
 	found, err := chromedp.Run(tctx, chromedp.Evaluate[bool](`(function(){var a=document.querySelector('.adnet-ad a');
 		if(!a)return false;a.removeAttribute('target');a.click();return true})()`))
 	if err != nil {
@@ -195,7 +199,7 @@ func (g chromiumGroup) view(bctx context.Context, proxy *evalmix.BrowserProxy, p
 		if _, _, _, c := proxy.Counts(); c > c0 {
 			return true, nil
 		}
-		if time.Since(start) > 40*time.Second {
+		if time.Since(rendered) > 30*time.Second {
 			return false, fmt.Errorf("the click did not go through")
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -81,7 +81,9 @@ func (e evalTokens) Expired(tok string, t models.EventType) (string, error) {
 // evalNetwork is what the eval adds to the demo network: the fraudulent publisher's zones
 // and a week of statistics history.
 type evalNetwork struct {
-	sites       []evalmix.Site
+	sites       []evalmix.Site // the demo network's, where people browse
+	natSites    []evalmix.Site // where the people behind carrier NATs browse
+	chromeSites []evalmix.Site // where the people in Chromium browse
 	attackZones map[evalmix.Category]int64
 	shadyZones  map[int64]bool
 	humanZones  map[int64]bool
@@ -98,6 +100,8 @@ func TestFraudEval(t *testing.T) {
 		}
 	}
 	t.Logf("fraud eval: seed %d (repeat with ADNET_FRAUDEVAL_SEED=%d), scale %g", seed, seed, scale)
+	t.Logf("User-Agents: %d held-out bots (testdata/bot-uas.txt), %d browsers (testdata/browser-uas.txt; %d entries no browser sends left out: %q)",
+		len(evalmix.BotUAs()), len(evalmix.BrowserUAs()), len(evalmix.DroppedBrowserUAs()), evalmix.DroppedBrowserUAs())
 	rng := rand.New(rand.NewPCG(seed, 1))
 
 	dcFile := filepath.Join(t.TempDir(), "datacenters.txt")
@@ -136,7 +140,7 @@ click_window = %q
 	start := time.Now().UTC()
 	var log bytes.Buffer
 	gen, err := evalmix.New(evalmix.Options{
-		BaseURL: tp.cfg.Tracking.BaseURL, Seed: seed, Sites: nw.sites, ShadyDomain: "shady.example",
+		BaseURL: tp.cfg.Tracking.BaseURL, Seed: seed, Sites: nw.sites, NATSites: nw.natSites, ShadyDomain: "shady.example",
 		AttackZones: nw.attackZones, Tokens: evalTokens{signer},
 		PostbackSecret: func(c int64) string { return nw.secrets[c] },
 		MaxClicksPerIP: tp.cfg.Fraud.MaxClicksPerIP, MinHumanDelay: tp.cfg.Fraud.MinClickDelay.D() + 1500*time.Millisecond,
@@ -294,6 +298,45 @@ func buildEvalNetwork(t *testing.T, tp *topology, rng *rand.Rand) evalNetwork {
 		n.attackZones[cat], n.shadyZones[z.ID] = z.ID, true
 	}
 
+	// Two sites of an honest publisher that only the people behind carrier NATs, and only the
+	// people in Chromium, visit: the statistics count impressions per zone, so each group's
+	// verdicts are told apart by its zones. Each has script tags and an iframe tag.
+	readers := &models.Publisher{Name: "Eval Readers", Status: models.StatusActive, RevenueShareBP: 7000}
+	if err := store.CreatePublisher(ctx, readers); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []struct {
+		domain string
+		sites  *[]evalmix.Site
+		zones  int
+	}{{"cgnat-news.example", &n.natSites, 3}, {"browser-news.example", &n.chromeSites, 2}} {
+		site := &models.Site{PublisherID: readers.ID, Name: g.domain, Domain: g.domain, Status: models.StatusActive}
+		if err := store.CreateSite(ctx, site); err != nil {
+			t.Fatal(err)
+		}
+		es := evalmix.Site{Domain: g.domain}
+		for k := 0; k < g.zones; k++ {
+			z := &models.Zone{SiteID: site.ID, Name: fmt.Sprintf("%s %d", g.domain, k), Width: 300, Height: 250, Status: models.StatusActive}
+			if err := store.CreateZone(ctx, z); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range link {
+				if err := store.LinkZoneCampaign(ctx, &models.ZoneCampaign{ZoneID: z.ID, CampaignID: c, Weight: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			es.Zones = append(es.Zones, evalmix.Zone{ID: z.ID, CTR: 0.01 + 0.02*rng.Float64(), Frame: k == g.zones-1})
+			n.humanZones[z.ID] = true
+		}
+		*g.sites = []evalmix.Site{es}
+	}
+	own := map[int64]bool{}
+	for _, s := range append(append([]evalmix.Site(nil), n.natSites...), n.chromeSites...) {
+		for _, z := range s.Zones {
+			own[z.ID] = true
+		}
+	}
+
 	// The demo page's tags: the first three zones as script tags, the others as iframes.
 	sites, err := store.ListSites(ctx, models.SiteFilter{})
 	if err != nil {
@@ -310,7 +353,7 @@ func buildEvalNetwork(t *testing.T, tp *topology, rng *rand.Rand) evalNetwork {
 	}
 	for i, z := range zones {
 		ctr[z.ID] = 0.01 + 0.02*rng.Float64()
-		if n.shadyZones[z.ID] {
+		if n.shadyZones[z.ID] || own[z.ID] {
 			continue
 		}
 		n.humanZones[z.ID] = true
@@ -329,6 +372,14 @@ func buildEvalNetwork(t *testing.T, tp *topology, rng *rand.Rand) evalNetwork {
 				k = len(n.sites) - 1
 			}
 			n.sites[k].Zones = append(n.sites[k].Zones, evalmix.Zone{ID: z.ID, CTR: ctr[z.ID], Frame: i >= 3})
+		}
+	}
+
+	for _, ss := range [][]evalmix.Site{n.natSites, n.chromeSites} {
+		for i := range ss {
+			for k := range ss[i].Zones {
+				ss[i].Zones[k].CTR = ctr[ss[i].Zones[k].ID] // as in their history
+			}
 		}
 	}
 

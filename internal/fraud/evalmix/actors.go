@@ -33,7 +33,7 @@ const (
 	listed        = 150 // per list
 	clickBots     = 200 // of each kind
 	natGateways   = 2   // carrier-grade NAT addresses
-	natPeople     = 250 // per gateway (not scaled: it is the per-address load that matters)
+	natPeople     = 500 // per gateway (not scaled: it is the per-address load that matters)
 	lateReplayers = 40
 	mismatchers   = 150
 	frameSpoofers = 200
@@ -93,9 +93,13 @@ func (g *Generator) viewTasks() []task {
 	for i := 0; i < clickBots; i++ {
 		ts = append(ts, g.fastClicker(i), g.noImpressionClicker(i))
 	}
+	natSites := g.opt.NATSites
+	if len(natSites) == 0 {
+		natSites = g.opt.Sites
+	}
 	for gw := 0; gw < natGateways; gw++ {
 		for i := 0; i < natPeople; i++ {
-			ts = append(ts, g.humanAt(addr(NATPrefix, gw), HumanNAT))
+			ts = append(ts, g.humanAt(addr(NATPrefix, gw), HumanNAT, natSites))
 		}
 	}
 	for i := 0; i < g.n(lateReplayers); i++ {
@@ -126,15 +130,15 @@ func (g *Generator) clickAfter(ctx context.Context, rng *rand.Rand, a *ad) {
 }
 
 // human is a person on an address of their own.
-func (g *Generator) human(i int) task { return g.humanAt(addr(HumanPrefix, i), Human) }
+func (g *Generator) human(i int) task { return g.humanAt(addr(HumanPrefix, i), Human, g.opt.Sites) }
 
 // humanAt is a person reading a page of one of the sites (all its zones' tags render) or
 // using an app (one ad from /serve/json), from ip (their own, or a carrier NAT's that
 // hundreds of people share: each keeps their own browser and cookies). Some click, a few
 // twice; some clicks convert.
-func (g *Generator) humanAt(ip netip.Addr, cat Category) task {
+func (g *Generator) humanAt(ip netip.Addr, cat Category, sites []Site) task {
 	return func(ctx context.Context, rng *rand.Rand) {
-		site := g.opt.Sites[rng.IntN(len(g.opt.Sites))]
+		site := sites[rng.IntN(len(sites))]
 		app := rng.Float64() < humanAppShare
 		ua, page, zones := pick(rng, browserUAs), fmt.Sprintf("https://%s/article/%d", site.Domain, rng.IntN(100000)), site.Zones
 		if app {

@@ -130,9 +130,13 @@ type Tokens interface {
 
 // Options configure a Generator.
 type Options struct {
-	BaseURL     string // the ad server as people reach it (nginx)
-	Seed        uint64
-	Sites       []Site             // where people browse
+	BaseURL string // the ad server as people reach it (nginx)
+	Seed    uint64
+	Sites   []Site // where people browse
+	// NATSites are where the people behind carrier NATs browse (Sites if empty): sites of
+	// their own, so that the statistics' per-zone counts of impressions tell their verdicts
+	// from other people's.
+	NATSites    []Site
 	ShadyDomain string             // the fraudulent publisher's site, which carries AttackZones
 	AttackZones map[Category]int64 // a zone of that site for each of AttackZoneCategories
 	Tokens      Tokens

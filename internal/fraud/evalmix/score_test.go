@@ -115,3 +115,17 @@ func TestScore(t *testing.T) {
 		t.Fatal("a run with accounting problems passes")
 	}
 }
+
+func TestUALists(t *testing.T) {
+	if len(botUAs) < 1000 || len(browserUAs) < 80 {
+		t.Fatalf("%d bot and %d browser User-Agents", len(botUAs), len(browserUAs))
+	}
+	if len(droppedBrowserUAs) > 5 {
+		t.Errorf("%d of the top list's entries dropped as no browser's: %q", len(droppedBrowserUAs), droppedBrowserUAs)
+	}
+	for _, ua := range []string{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"} {
+		if browserUA.MatchString(ua) {
+			t.Errorf("%q taken for a browser's", ua)
+		}
+	}
+}

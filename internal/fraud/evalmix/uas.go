@@ -2,6 +2,7 @@ package evalmix
 
 import (
 	_ "embed"
+	"regexp"
 	"strings"
 )
 
@@ -20,13 +21,34 @@ var (
 // package crawler-user-agents. browserUAs are the most common browser User-Agents of the
 // moment (npm top-user-agents), most common first: people's browsers.
 var (
-	botUAs     = uaLines(botUAFile)
-	browserUAs = uaLines(browserUAFile)
+	botUAs                        = uaLines(botUAFile)
+	browserUAs, droppedBrowserUAs = browserShaped(uaLines(browserUAFile))
 )
 
-// BotUAs and BrowserUAs return copies of the lists (for reports and tests).
-func BotUAs() []string     { return append([]string(nil), botUAs...) }
-func BrowserUAs() []string { return append([]string(nil), browserUAs...) }
+// BotUAs and BrowserUAs return copies of the lists (for reports and tests); DroppedBrowserUAs
+// are the top list's entries that are not a browser's (see browserShaped).
+func BotUAs() []string            { return append([]string(nil), botUAs...) }
+func BrowserUAs() []string        { return append([]string(nil), browserUAs...) }
+func DroppedBrowserUAs() []string { return append([]string(nil), droppedBrowserUAs...) }
+
+// browserUA is the shape every browser's User-Agent has (how browsers build the string, not
+// the detector's rules): a rendering engine token followed by a browser version token —
+// AppleWebKit/… then Chrome/, Version/ (Safari), CriOS/, FxiOS/, EdgiOS/ or an iOS WebView's
+// Mobile/; or Gecko/… then Firefox/. The top list also counts a few truncated strings
+// ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0") that no browser sends:
+// labelling them people would measure the list's scrapers, not false positives.
+var browserUA = regexp.MustCompile(`AppleWebKit/[0-9.]+ .*(Chrome|Version|CriOS|FxiOS|EdgiOS|Mobile)/[0-9A-Z]|Gecko/[0-9.]+ .*Firefox/[0-9]`)
+
+func browserShaped(list []string) (keep, drop []string) {
+	for _, ua := range list {
+		if browserUA.MatchString(ua) {
+			keep = append(keep, ua)
+		} else {
+			drop = append(drop, ua)
+		}
+	}
+	return keep, drop
+}
 
 // uaLines returns the non-comment lines of a list, without those no HTTP client can send
 // (control characters).
