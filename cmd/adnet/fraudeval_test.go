@@ -40,6 +40,7 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
+	"adnet/internal/fraud"
 	"adnet/internal/fraud/evalmix"
 	"adnet/internal/token"
 	"adnet/models"
@@ -102,6 +103,20 @@ func TestFraudEval(t *testing.T) {
 	t.Logf("fraud eval: seed %d (repeat with ADNET_FRAUDEVAL_SEED=%d), scale %g", seed, seed, scale)
 	t.Logf("User-Agents: %d held-out bots (testdata/bot-uas.txt), %d browsers (testdata/browser-uas.txt; %d entries no browser sends left out: %q)",
 		len(evalmix.BotUAs()), len(evalmix.BrowserUAs()), len(evalmix.DroppedBrowserUAs()), evalmix.DroppedBrowserUAs())
+	// The whole lists through the workers' User-Agent classifier (the traffic only samples
+	// them): recall on the held-out bots, false positives on the browsers.
+	uac := fraud.NewUAClassifier(fraud.UAOptions{CacheSize: -1})
+	count := func(list []string) (n int) {
+		for _, ua := range list {
+			if uac.Classify(ua).Bot {
+				n++
+			}
+		}
+		return n
+	}
+	botList, browserList := evalmix.BotUAs(), evalmix.BrowserUAs()
+	t.Logf("the User-Agent classifier on the whole lists: %d of %d held-out bots are bot_ua (%.2f%%), %d of %d browsers are",
+		count(botList), len(botList), 100*float64(count(botList))/float64(len(botList)), count(browserList), len(browserList))
 	rng := rand.New(rand.NewPCG(seed, 1))
 
 	dcFile := filepath.Join(t.TempDir(), "datacenters.txt")

@@ -91,6 +91,9 @@ type Report struct {
 	// Invalid-labelled events, how many were not billed, and how many of the billed ones
 	// were in a zone the anomaly monitor flagged (caught, but billed all the same).
 	InvalidEvents, InvalidNotBilled, InvalidBilledInFlaggedZone int64
+	// The invalid events and those not billed by the MRC class of their expected reason
+	// (events only an anomaly can reveal are SIVT), indexed by models.IVTClass.
+	ClassEvents, ClassNotBilled [3]int64
 	// Problems are events sent but not recorded, or recorded but not sent: the statistics
 	// must account for every answered request exactly once.
 	Problems []string
@@ -284,6 +287,10 @@ func Score(l *Ledger, obs *Observed) *Report {
 				}
 			}
 			r.InvalidEvents++
+			r.ClassEvents[class]++
+			if notBilled {
+				r.ClassNotBilled[class]++
+			}
 			if notBilled {
 				r.InvalidNotBilled++
 			} else if inFlagged {
@@ -364,6 +371,9 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "\ninvalid events not billed: %d of %d = %s (target ≥ %s): %s; billed although their zone was flagged: %d\n",
 		r.InvalidNotBilled, r.InvalidEvents, pct(r.InvalidNotBilledRate()), pct(TargetInvalidNotBilled), verdict(r.PassInvalid()),
 		r.InvalidBilledInFlaggedZone)
+	for _, c := range []models.IVTClass{models.ClassGIVT, models.ClassSIVT} {
+		fmt.Fprintf(w, "  of which %s:             %d of %d = %s\n", c, r.ClassNotBilled[c], r.ClassEvents[c], pct(ratio(r.ClassNotBilled[c], r.ClassEvents[c])))
+	}
 	fmt.Fprintf(w, "human events invalid:      %d of %d = %s (target ≤ %s): %s\n",
 		r.HumanInvalid, r.HumanEvents, pct(r.HumanInvalidRate()), pct(TargetHumanInvalid), verdict(r.PassHuman()))
 	if len(r.Problems) > 0 {

@@ -70,7 +70,7 @@ func TestScore(t *testing.T) {
 	var b strings.Builder
 	r.Print(&b)
 	for _, s := range []string{"invalid events not billed: 5 of 7 = 71.43% (target ≥ 99.00%): FAIL; billed although their zone was flagged: 1",
-		"human events invalid:      1 of 6 = 16.67% (target ≤ 0.10%): FAIL", "fast_click", "FP 16.67%", "recall 66.67%"} {
+		"human events invalid:      1 of 6 = 16.67% (target ≤ 0.10%): FAIL", "of which givt:             5 of 5 = 100.00%", "of which sivt:             0 of 2 = 0.00%", "fast_click", "FP 16.67%", "recall 66.67%"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, b.String())
 		}
