@@ -33,7 +33,7 @@ const (
 	listed        = 150 // per list
 	clickBots     = 200 // of each kind
 	natGateways   = 2   // carrier-grade NAT addresses
-	natPeople     = 500 // per gateway (not scaled: it is the per-address load that matters)
+	natPeople     = 500 // per gateway, arriving over one click window (not scaled: the load per address and window is the point)
 	lateReplayers = 40
 	mismatchers   = 150
 	frameSpoofers = 200
@@ -54,6 +54,33 @@ const (
 	inflateClickShare  = 0.4
 	attackClickShare   = 0.3
 )
+
+// natArrivals starts the people behind the carrier NATs on goroutines of their own, each
+// gateway's natPeople arriving evenly over one fraud.click_window from now: the load per
+// address and window is then the same on a fast box and a slow one (in the pool, it would
+// follow the pool's pace).
+func (g *Generator) natArrivals(ctx context.Context) {
+	sites := g.opt.NATSites
+	if len(sites) == 0 {
+		sites = g.opt.Sites
+	}
+	start := time.Now()
+	for gw := 0; gw < natGateways; gw++ {
+		for i := 0; i < natPeople; i++ {
+			t := g.humanAt(addr(NATPrefix, gw), HumanNAT, sites)
+			at := start.Add(time.Duration(i) * g.opt.ClickWindow / natPeople)
+			rng := rand.New(rand.NewPCG(g.opt.Seed, 5<<40|uint64(gw*natPeople+i)))
+			g.delayed.Add(1)
+			go func() {
+				defer g.delayed.Done()
+				waitUntil(ctx, at)
+				if ctx.Err() == nil {
+					t(ctx, rng)
+				}
+			}()
+		}
+	}
+}
 
 // viewTasks returns the page-view actors of phase 1, shuffled so that the categories
 // interleave in time as they would on a live network.
@@ -92,15 +119,6 @@ func (g *Generator) viewTasks() []task {
 	}
 	for i := 0; i < clickBots; i++ {
 		ts = append(ts, g.fastClicker(i), g.noImpressionClicker(i))
-	}
-	natSites := g.opt.NATSites
-	if len(natSites) == 0 {
-		natSites = g.opt.Sites
-	}
-	for gw := 0; gw < natGateways; gw++ {
-		for i := 0; i < natPeople; i++ {
-			ts = append(ts, g.humanAt(addr(NATPrefix, gw), HumanNAT, natSites))
-		}
 	}
 	for i := 0; i < g.n(lateReplayers); i++ {
 		ts = append(ts, g.lateReplayer(i))

@@ -250,7 +250,9 @@ func (g *Generator) Run(ctx context.Context) (*Ledger, error) {
 	start := time.Now()
 	g.ctx = ctx
 	views := g.viewTasks()
-	fmt.Fprintf(g.opt.Log, "evalmix: seed %d: phase 1, %d page-view actors\n", g.opt.Seed, len(views))
+	fmt.Fprintf(g.opt.Log, "evalmix: seed %d: phase 1, %d page-view actors, and %d people behind %d carrier NATs arriving over %v\n",
+		g.opt.Seed, len(views), natGateways*natPeople, natGateways, g.opt.ClickWindow)
+	g.natArrivals(ctx)
 	g.runPool(ctx, views, 1)
 	fmt.Fprintf(g.opt.Log, "evalmix: phase 2, waiting for the clicks (%.1fs)\n", time.Since(start).Seconds())
 	g.delayed.Wait()
