@@ -45,7 +45,7 @@ bench-go:
 reconcile-large:
 	ADNET_RECONCILE_EVENTS=1200000 scripts/test.sh -timeout 90m -v -run TestStatisticsReconcile ./cmd/adnet
 
-## fraud-eval: a labelled traffic mix through the real system; prints per-rule precision and recall
+## fraud-eval: a labelled traffic mix (held-out bot UAs, real Chromium, late replays, carrier NAT…) through the real system; per-reason precision/recall, per-actor recall/FP, FAILS when a target is missed (ADNET_FRAUDEVAL_SEED, ADNET_FRAUDEVAL_SCALE)
 fraud-eval:
 	scripts/test.sh -timeout 20m -tags fraudeval -v -run TestFraudEval ./cmd/adnet
 
