@@ -139,4 +139,3 @@ func TestDedupBelowDesignLoad(t *testing.T) {
 		t.Errorf("estimate %.4g (bound %.4g), capacity used %.2f", st.FalsePositiveRate, st.Bound, st.SegmentCapacityUsed)
 	}
 }
-
