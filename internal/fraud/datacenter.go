@@ -56,8 +56,8 @@ type ListFile struct {
 // ListFileStatus describes a ListFile for status pages.
 type ListFileStatus struct {
 	Path     string    `json:"path"`
-	Ranges   int       `json:"ranges"`              // of the set in force
-	LoadedAt time.Time `json:"loaded_at,omitzero"`  // of the set in force
+	Ranges   int       `json:"ranges"`               // of the set in force
+	LoadedAt time.Time `json:"loaded_at,omitzero"`   // of the set in force
 	Error    string    `json:"load_error,omitempty"` // of the latest read, "" when it was good
 	FailedAt time.Time `json:"failed_at,omitzero"`
 }
