@@ -13,6 +13,13 @@
 //     so it can be swapped atomically. 8 bytes per IPv4 range and 32 per IPv6 range (1M
 //     random entries, half of each: 20 bytes/entry, 19 MiB); Contains takes 170-280 ns on a
 //     1M-entry set (a few cache misses) and never allocates.
+//   - BuiltinDatacenter: the cloud providers' published ranges, embedded from datacenter.txt
+//     (its header names the source module and version, the date and `make
+//     update-datacenter-list`, which regenerates it); no ISP, mobile or relay ranges. 5,689
+//     merged ranges, 115 KiB of range tables.
+//   - ListFile: an IP list file read again at every reload that keeps its last good content:
+//     an unreadable file or a bad line leaves the previous set in force and reports the
+//     error naming the file and the lines.
 //   - ClientIP and GroupKey: the client address, trusting X-Forwarded-For only from trusted
 //     proxies, and its flood-counting group (IPv4 /32, IPv6 /64).
 //   - RefererMatches: referrer_mismatch (host equal to the site domain or a subdomain).
