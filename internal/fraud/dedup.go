@@ -44,10 +44,11 @@ type DedupOptions struct {
 // window is cleared and reused.
 //
 // Guarantees: no false negatives for two occurrences less than Window apart (the older one
-// is still in a live filter); an occurrence is forgotten at most Window*(1+1/Segments) after
-// it (rounded up to whole nanoseconds per slot); a key never seen is reported as a duplicate
-// with probability at most FalsePositiveRate while the load is at most ExpectedPerWindow.
-// Filters are sized per slot (ExpectedPerWindow/Segments keys each).
+// is still in a live filter) while no slot gets more than about 99% of its share of the
+// design load; an occurrence is forgotten at most Window*(1+1/Segments) after it (rounded up
+// to whole nanoseconds per slot); a key never seen is reported as a duplicate with
+// probability at most FalsePositiveRate at any load. Filters are sized per slot
+// (ExpectedPerWindow/Segments keys each).
 //
 // Above the design load (or in a burst that puts more than ExpectedPerWindow/Segments keys
 // into one slot) a Dedup degrades toward counting, never toward calling fresh keys
@@ -57,7 +58,7 @@ type DedupOptions struct {
 // it, so the false-positive rate stays at most FalsePositiveRate at any load; what is lost
 // is memory: an occurrence refused by a saturated filter is not remembered, so its repeat
 // may pass as fresh (counted, not called a duplicate). Stats reports the fill, the
-// estimated false-positive rate and the occurrences left unrecorded; the Complete answer of
+// estimated false-positive rate and the occurrences left unrecorded; the complete answer of
 // Lookup tells a caller for whom "not seen" is the incriminating answer (no_impression)
 // that the window is not fully remembered. Memory never grows.
 //
@@ -139,7 +140,7 @@ func NewDedup(o DedupOptions) (*Dedup, error) {
 // saturated: a margin for the randomness of which keys a filter holds, so that the rate
 // measured stays under the bound, not only its estimate. With 9-12 bits per key the
 // false-positive rate grows as a high power of the load, so 95% of the rate is reached at
-// about 99.5% of the design load.
+// 99.2-99.4% of the design load (1% and 0.1% bounds).
 const saturationShare = 0.95
 
 // saturationFill returns the fraction of its bits set at which a blocked Bloom filter with k
