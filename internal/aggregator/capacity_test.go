@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +62,41 @@ func TestVerdictsAboveDesignLoad(t *testing.T) {
 		if !strings.Contains(w, want) {
 			t.Errorf("warning %q lacks %q", w, want)
 		}
+	}
+}
+
+// noStore is an aggregator.Store that Stats never touches.
+type noStore struct{ Store }
+
+// TestStatsCarryCapacity: the aggregator's status, as the master decodes it from the control
+// socket, carries fraud.design_load, every duplicate filter's figures and, above the design
+// load, the warning.
+func TestStatsCarryCapacity(t *testing.T) {
+	a, err := New(Options{DataDir: t.TempDir(), Store: noStore{}, IPHashKey: []byte(testHash), ExpectedEventsPerSecond: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	decode := func() Stats {
+		raw, err := json.Marshal(a.Stats())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st Stats
+		if err := json.Unmarshal(raw, &st); err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	st := decode()
+	if st.DesignLoad != 1 || len(st.Dedup) != 3 || st.CapacityWarning != "" || st.Dedup["clicks"].Bound != dedupFalsePositive {
+		t.Fatalf("idle status: %+v", st)
+	}
+	for i := 0; i < 5000; i++ {
+		a.fraud.judge(beacon(impID(i), t0.Add(time.Duration(i)*time.Millisecond)))
+	}
+	st = decode()
+	if d := st.Dedup["impressions"]; d.SaturatedSegments == 0 || d.Unrecorded == 0 || d.SegmentFill == 0 ||
+		!strings.Contains(st.CapacityWarning, "fraud.design_load = 1 events/s") {
+		t.Errorf("overloaded status: %+v", st)
 	}
 }
