@@ -13,6 +13,13 @@
 //     so it can be swapped atomically. 8 bytes per IPv4 range and 32 per IPv6 range (1M
 //     random entries, half of each: 20 bytes/entry, 19 MiB); Contains takes 170-280 ns on a
 //     1M-entry set (a few cache misses) and never allocates.
+//   - BuiltinDatacenter: the cloud providers' published ranges, embedded from datacenter.txt
+//     (its header names the source module and version, the date and `make
+//     update-datacenter-list`, which regenerates it); no ISP, mobile or relay ranges. 5,689
+//     merged ranges, 115 KiB of range tables.
+//   - ListFile: an IP list file read again at every reload that keeps its last good content:
+//     an unreadable file or a bad line leaves the previous set in force and reports the
+//     error naming the file and the lines.
 //   - ClientIP and GroupKey: the client address, trusting X-Forwarded-For only from trusted
 //     proxies, and its flood-counting group (IPv4 /32, IPv6 /64).
 //   - RefererMatches: referrer_mismatch (host equal to the site domain or a subdomain).
@@ -25,7 +32,15 @@
 //     Window*(1+1/Segments) later; the false-positive rate at the design load is at most the
 //     configured one. With 10 segments it costs 2.09 bytes per event of the window at 1%
 //     false positives and 2.88 bytes at 0.1% (measured at 15M events per window: 0.088% in
-//     the worst case, the current slot full, and about 0.04% on average).
+//     the worst case, the current slot full, and about 0.04% on average). Above the design
+//     load it degrades toward counting: a filter whose fill reaches 95% of its share of the
+//     false-positive bound (at about 99.3% of the design load) is saturated and records
+//     nothing more until its slot leaves the window, so the rate stays under the bound at any
+//     load (3x the design: 0.09% measured for a 0.1% bound, where the unbounded filter called
+//     65% of fresh keys duplicates) and the repeats of unrecorded occurrences are counted, not
+//     flagged. Stats gives the fill, the false-positive rate estimated from it, the saturated
+//     segments and the occurrences left unrecorded; Lookup's complete answer tells a caller
+//     that "not seen" is not proof (no_impression must then pass).
 //   - RateCounter: click_flood, per IP group or viewer over a jumping window. Exact below its
 //     capacity (apart from per-slot saturation at 255 and a ~5e-6 chance per Add of two keys
 //     sharing a fingerprint), never under-counting above it; 6.2 bytes per event of capacity.
