@@ -196,3 +196,19 @@ func TestRequestFilterSignals(t *testing.T) {
 		t.Errorf("Check of a tag beacon: %v allocs", n)
 	}
 }
+
+func BenchmarkUAFamily(b *testing.B) {
+	const ua = "Mozilla/5.0 (Linux; Android 14; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36"
+	b.ReportAllocs()
+	for b.Loop() {
+		UAFamily(ua)
+	}
+}
+
+func BenchmarkNetworkOf(b *testing.B) {
+	ip := netip.MustParseAddr("2001:db8:aa::1")
+	b.ReportAllocs()
+	for b.Loop() {
+		NetworkOf(ip)
+	}
+}
