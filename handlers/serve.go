@@ -17,7 +17,7 @@ const (
 )
 
 // reservedParams are the tag's own query parameters, never taken as targeting key-values.
-var reservedParams = map[string]bool{"zone": true, "cb": true, "page": true, "ref": true, "sig": true, "po": true}
+var reservedParams = map[string]bool{"zone": true, "cb": true, "page": true, "ref": true}
 
 // serve decodes an ad request, runs it and sets the viewer cookie, then renders the answer
 // of the script tag (frame false) or the iframe tag into a pooled buffer. Errors go through

@@ -123,3 +123,29 @@ func BenchmarkServeJSFiltered(b *testing.B) {
 	r.Header.Set("Referer", "https://news.example/a")
 	benchRequestWith(b, f, r)
 }
+
+// TestTagHTMLCreativeImpURL: in an HTML creative shown by the script or iframe tag, {imp_url}
+// is a blank image (the tag fires the beacon with its signals; the creative's copy, loading
+// first and without them, would make a person's impression automation); /serve/json keeps
+// the signed beacon URL for the app or the creative to fire.
+func TestTagHTMLCreativeImpURL(t *testing.T) {
+	f := newAdsFixture(t)
+	var s adserver.Served
+	if err := f.ads.opt.Service.Serve(&adserver.Visit{UserAgent: "Mozilla/5.0"}, &adserver.AdRequest{ZoneID: 5}, &s); err != nil || !s.Filled {
+		t.Fatalf("serve: %v", err)
+	}
+	cr := models.Creative{ID: 10, Kind: models.CreativeHTML, Width: 300, Height: 250, HTML: `<a href="{click_url}">x</a><img src="{imp_url}">`}
+	s.Decision.Creative = &cr
+	for _, inFrame := range []bool{false, true} {
+		html := string(f.ads.appendCreativeHTML(nil, &s, inFrame))
+		if strings.Contains(html, "/track/imp") || !strings.Contains(html, "data:image/gif;base64,") {
+			t.Errorf("tag (in frame %v): {imp_url} is not the blank image:\n%s", inFrame, html)
+		}
+		if !strings.Contains(html, "/track/click?t=") {
+			t.Errorf("tag (in frame %v): {click_url} lost:\n%s", inFrame, html)
+		}
+	}
+	if json := string(f.ads.appendJSONAd(nil, &s)); !strings.Contains(json, `img src=\"https://ads.example/track/imp?t=`) {
+		t.Errorf("/serve/json: {imp_url} is not the beacon URL:\n%s", json)
+	}
+}

@@ -162,8 +162,8 @@ func (f *RequestFilter) mismatch(in *RequestFacts, family uint8) bool {
 // UAFamily returns UAFamily(ua), from the bot verdict's cache when there is a classifier
 // (the serve has just classified the same string: a cache hit, no allocation).
 func (f *RequestFilter) UAFamily(ua string) uint8 {
-	if f != nil && f.UA != nil {
+	if f != nil && f.UA != nil && f.UA.cache != nil {
 		return f.UA.Classify(ua).Family
 	}
-	return UAFamily(ua)
+	return UAFamily(ua) // without a cache, Classify would run every pattern again
 }
