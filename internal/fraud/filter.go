@@ -130,17 +130,14 @@ func (f *RequestFilter) isAdHost(u string) bool {
 //
 // It is a per-event verdict, and a soft one for real people: a phone moving between Wi-Fi
 // and cellular between the serve and the click changes networks (the beacon, fired within
-// seconds, rarely does), and so does a laptop moving between networks; such a click is not
+// seconds, rarely does), and so does a laptop moving between networks or a browser behind a
+// relay that rotates its egress addresses (iCloud Private Relay, some VPNs); such a click is not
 // billed but the person still reaches the landing page, and the impression stays valid.
 // Harvested tokens and injected clicks, which come from elsewhere, are what it is for.
 func (f *RequestFilter) TokenMismatch(in *RequestFacts) bool {
 	var family uint8
 	if in.ServeUAFamily != 0 {
-		if f.UA != nil {
-			family = f.UA.Classify(in.UA).Family
-		} else {
-			family = UAFamily(in.UA)
-		}
+		family = f.UAFamily(in.UA)
 	}
 	return f.mismatch(in, family)
 }
