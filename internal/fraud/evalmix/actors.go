@@ -386,15 +386,15 @@ func (g *Generator) forger(i int) task {
 		l := label{cat: Forged, expect: models.ReasonBadToken}
 		page := g.shadyPage(rng)
 		for k := 0; k < 3; k++ {
-			c.track(ctx, models.EventImpression, randomToken(rng), Claims{}, page, nil, l)
-			c.track(ctx, models.EventClick, randomToken(rng), Claims{}, page, nil, l)
+			c.track(ctx, models.EventImpression, randomToken(rng), Claims{}, page, "", l)
+			c.track(ctx, models.EventClick, randomToken(rng), Claims{}, page, "", l)
 		}
 		a, ok := c.serve(ctx, "json", g.opt.AttackZones[Forged], "")
 		if !ok {
 			return
 		}
-		c.track(ctx, models.EventImpression, tamper(rng, a.imp), Claims{}, page, nil, l)
-		c.track(ctx, models.EventClick, tamper(rng, a.click), Claims{}, page, nil, l)
+		c.track(ctx, models.EventImpression, tamper(rng, a.imp), Claims{}, page, "", l)
+		c.track(ctx, models.EventClick, tamper(rng, a.click), Claims{}, page, "", l)
 	}
 }
 
@@ -432,12 +432,12 @@ func (g *Generator) harvester(i int) task {
 		}
 		l := label{cat: Expired, expect: models.ReasonExpiredToken}
 		if tok, err := g.opt.Tokens.Expired(a.imp, models.EventImpression); err == nil {
-			c.track(ctx, models.EventImpression, tok, a.claims, "", nil, l)
+			c.track(ctx, models.EventImpression, tok, a.claims, "", "", l)
 		} else {
 			g.failure("expired impression token: " + err.Error())
 		}
 		if tok, err := g.opt.Tokens.Expired(a.click, models.EventClick); err == nil {
-			c.track(ctx, models.EventClick, tok, a.claims, "", nil, l)
+			c.track(ctx, models.EventClick, tok, a.claims, "", "", l)
 		} else {
 			g.failure("expired click token: " + err.Error())
 		}

@@ -99,28 +99,24 @@ func (a *ad) pageOrigin() string {
 	return u.Scheme + "://" + u.Host
 }
 
-// beaconQuery is what the tag adds to the beacon and click URLs of a script or iframe tag
-// (nothing for apps' /serve/json ads).
-func (a *ad) beaconQuery() url.Values {
-	if a.endpoint == "json" {
-		return nil
+// beaconQuery is what the tag adds to the impression beacon URL of a script or iframe tag
+// (nothing for apps' /serve/json ads, nothing on clicks).
+func (a *ad) beaconQuery(t models.EventType) string {
+	if a.endpoint == "json" || t != models.EventImpression {
+		return ""
 	}
 	return tagBeaconQuery(a.pageOrigin())
 }
 
 // tagBeaconQuery is the ONE place that says what a real browser's tag adds to its impression
-// beacon (and click) URL beyond the token: the page the tag runs on (for the iframe tag, the
-// embedding page from document.referrer / location.ancestorOrigins) and the automation-signals
-// bitmask of a browser with none of them (navigator.webdriver false, no headless hints).
-//
-// TODO(signals): the tags' signals helper (token_mismatch / automation work, issue 13) names
-// these parameters; until it is merged the tags send none, so neither does a person here. At
-// the merge, set them from the tag's code, e.g. url.Values{"o": {pageOrigin}, "s": {"0"}}.
-// Chromium's page views (cmd/adnet) send whatever the real tag sends, so only the
-// generator's hand-made beacons depend on this function.
-func tagBeaconQuery(pageOrigin string) url.Values {
-	_ = pageOrigin
-	return nil
+// beacon URL beyond the token (handlers/render.go, the contract in internal/fraud/doc.go): the
+// automation signals of a browser that shows none (sig=0: navigator.webdriver false, no
+// headless hints) and the origin of the page the tag runs on (po; for the iframe tag, the
+// embedding page from location.ancestorOrigins / document.referrer), sent unescaped as the
+// tags send it. Chromium's page views (cmd/adnet) send whatever the real tag sends, so only
+// the generator's hand-made beacons depend on this function.
+func tagBeaconQuery(pageOrigin string) string {
+	return "sig=0&po=" + pageOrigin
 }
 
 // beaconReferer is the Referer a browser sends with the ad's impression beacon and click: the
@@ -208,14 +204,14 @@ func (c *client) trackAd(ctx context.Context, t models.EventType, a *ad, l label
 	if t == models.EventClick {
 		tok = a.click
 	}
-	return c.track(ctx, t, tok, a.claims, a.beaconReferer(), a.beaconQuery(), l, hdr...)
+	return c.track(ctx, t, tok, a.claims, a.beaconReferer(), a.beaconQuery(t), l, hdr...)
 }
 
 // track sends an impression beacon (t = EventImpression) or a click with token tok, the given
-// Referer and extra query parameters q, and records it in the ledger when the server answered
+// Referer and extra raw query parameters q, and records it in the ledger when the server answered
 // it (a beacon's GIF, a click's redirect): an answered tracking request is a recorded event.
 // cl are the token's claims (zero for a forged token).
-func (c *client) track(ctx context.Context, t models.EventType, tok string, cl Claims, referer string, q url.Values, l label, hdr ...string) bool {
+func (c *client) track(ctx context.Context, t models.EventType, tok string, cl Claims, referer string, q string, l label, hdr ...string) bool {
 	path, want, kind := "/track/imp?t=", http.StatusOK, "impression"
 	if t == models.EventClick {
 		path, want, kind = "/track/click?t=", http.StatusFound, "click"
@@ -223,8 +219,8 @@ func (c *client) track(ctx context.Context, t models.EventType, tok string, cl C
 	ev := l.event(t, cl)
 	ev.Seq = c.g.seq.Add(1)
 	extra := ""
-	if len(q) > 0 {
-		extra = "&" + q.Encode()
+	if q != "" {
+		extra = "&" + q
 	}
 	status, _, err := c.get(ctx, path+url.QueryEscape(tok)+extra+"&cb="+strconv.FormatInt(ev.Seq, 36), append([]string{"Referer", referer}, hdr...)...)
 	if err != nil {
