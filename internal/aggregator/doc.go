@@ -17,8 +17,11 @@
 //
 // An event keeps the worker's verdict (Reason != 0). Otherwise the aggregator, which sees all
 // workers, adds the verdicts that need that global view (see verdicts.judge): duplicate
-// impressions and clicks, click floods per IP group (IPv6 /64) and per viewer, fast clicks and
-// clicks without impression, with internal/fraud's bounded-memory filters sized for
+// impressions and clicks, click floods per IP group (IPv6 /64) and per viewer, fast clicks,
+// clicks without impression, and clicks on an impression whose beacon the worker judged
+// automation, referrer_mismatch or token_mismatch (the click inherits that reason: the
+// automated browser's click, the spoofed iframe's click, which carries no page of its own to
+// check), with internal/fraud's bounded-memory filters sized for
 // Options.ExpectedEventsPerSecond (fraud.design_load). Above that load the duplicate filters
 // degrade toward counting: they stop recording rather than let their false-positive rate pass
 // its bound, so a repeat of an unrecorded event is counted valid and a click whose beacon may

@@ -246,7 +246,8 @@ type Stats struct {
 	// DesignLoad is fraud.design_load (events/s), what the duplicate filters are sized for.
 	DesignLoad int `json:"design_load"`
 	// Dedup is the capacity of each duplicate filter ("impressions": duplicate_impression,
-	// "beacons": no_impression, "clicks": duplicate_click): fill, estimated false-positive
+	// "beacons": no_impression, "clicks": duplicate_click, "tainted": the beacon verdicts a
+	// click inherits): fill, estimated false-positive
 	// rate, saturation and occurrences left unrecorded.
 	Dedup map[string]fraud.DedupStats `json:"dedup"`
 	// NoImpressionUnchecked counts the clicks (warm-up included) that the no_impression rule

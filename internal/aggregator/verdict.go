@@ -20,6 +20,13 @@ import (
 const (
 	impressionShare = 0.4
 	clickShare      = 0.1
+	// taintedShare sizes the memory of beacons judged automation, referrer_mismatch or
+	// token_mismatch: a small part of the traffic; above it the filter degrades toward
+	// counting (a click on such an impression is then judged on its own).
+	taintedShare = 0.05
+	// taintedFalsePositive is lower than dedupFalsePositive because a false positive here
+	// calls a real person's click invalid, and a click asks up to len(inheritedReasons) keys.
+	taintedFalsePositive = 0.0001
 	// dedupFalsePositive is the design false-positive rate of the duplicate filters: at most one
 	// valid impression or click in 1000 wrongly called a duplicate at the design load.
 	dedupFalsePositive = 0.001
@@ -34,6 +41,7 @@ type verdicts struct {
 	impValid  *fraud.Dedup       // impression ids counted valid: duplicate_impression
 	beacons   *fraud.Dedup       // impression ids beaconed (or asked about by a click): no_impression
 	clicked   *fraud.Dedup       // impression ids clicked (worker-valid clicks): duplicate_click
+	tainted   *fraud.Dedup       // (impression id, reason) of beacons with an inherited reason (inheritedReasons)
 	perIP     *fraud.RateCounter // clicks per IP group (IPv4 /32, IPv6 /64): click_flood
 	perViewer *fraud.RateCounter // clicks per viewer cookie: click_flood
 	maxClicks uint32
@@ -71,6 +79,9 @@ func newVerdicts(o verdictOptions) (*verdicts, error) {
 	if v.clicked, err = dedup(clickShare); err != nil {
 		return nil, err
 	}
+	if v.tainted, err = fraud.NewDedup(fraud.DedupOptions{Window: o.Window, ExpectedPerWindow: perWindow(taintedShare), FalsePositiveRate: taintedFalsePositive}); err != nil {
+		return nil, err
+	}
 	if v.perIP, err = fraud.NewRateCounter(o.Window, rateSegments, perWindow(clickShare)); err != nil {
 		return nil, err
 	}
@@ -83,16 +94,18 @@ func newVerdicts(o verdictOptions) (*verdicts, error) {
 // MemoryBytes is the fixed memory of the fraud state.
 func (v *verdicts) MemoryBytes() int {
 	return v.impValid.MemoryBytes() + v.beacons.MemoryBytes() + v.clicked.MemoryBytes() +
-		v.perIP.MemoryBytes() + v.perViewer.MemoryBytes()
+		v.tainted.MemoryBytes() + v.perIP.MemoryBytes() + v.perViewer.MemoryBytes()
 }
 
 // dedupStats returns the capacity figures of the duplicate filters, by the name shown in
-// /status and /metrics (filter="impressions", "beacons", "clicks"). Safe from any goroutine.
+// /status and /metrics (filter="impressions", "beacons", "clicks", "tainted"). Safe from any
+// goroutine.
 func (v *verdicts) dedupStats() map[string]fraud.DedupStats {
 	return map[string]fraud.DedupStats{
 		"impressions": v.impValid.Stats(),
 		"beacons":     v.beacons.Stats(),
 		"clicks":      v.clicked.Stats(),
+		"tainted":     v.tainted.Stats(),
 	}
 }
 
@@ -110,6 +123,9 @@ func (v *verdicts) judge(ev *models.Event) models.Reason {
 		// is not a no_impression click.
 		v.beacons.SeenOrAdd(ev.ImpressionID, ev.Time)
 		if ev.Reason != models.ReasonValid {
+			if inherited(ev.Reason) {
+				v.tainted.SeenOrAdd(taintKey(ev.ImpressionID, ev.Reason), ev.Time)
+			}
 			return ev.Reason
 		}
 		// The duplicate filter remembers a beacon for the window only, while the token lives
@@ -141,6 +157,7 @@ func (v *verdicts) judge(ev *models.Event) models.Reason {
 			flood = true
 		}
 		fast := v.minDelay > 0 && !ev.ServedAt.IsZero() && ev.Time.Sub(ev.ServedAt) < v.minDelay
+		taint := v.taintOf(ev)
 		// fraud.Dedup has no membership test that does not record: asking the beacon filter
 		// records the click's impression id in it, which is harmless because only clicks ask
 		// it and a later click on the same impression is a duplicate_click anyway.
@@ -156,6 +173,8 @@ func (v *verdicts) judge(ev *models.Event) models.Reason {
 		switch {
 		case dup:
 			return models.ReasonDuplicateClick
+		case taint != models.ReasonValid:
+			return taint
 		case flood:
 			return models.ReasonClickFlood
 		case fast:
@@ -166,6 +185,42 @@ func (v *verdicts) judge(ev *models.Event) models.Reason {
 		return models.ReasonValid
 	}
 	return ev.Reason
+}
+
+// inheritedReasons are the beacon verdicts a click on the same impression inherits: they say
+// the impression itself was not a person's view on the publisher's page — an automated
+// browser (whose click comes from the same automation), a placement on another site than the
+// zone's (whose click is on that other site too, but an iframe tag's click carries no page
+// to check), a token used away from the browser it was served to. The others do not: a
+// prefetched beacon says nothing of the click that follows, and the list-, User-Agent- and
+// token-based ones are judged on the click itself.
+var inheritedReasons = [...]models.Reason{models.ReasonAutomation, models.ReasonReferrerMismatch, models.ReasonTokenMismatch}
+
+func inherited(r models.Reason) bool {
+	for _, x := range inheritedReasons {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}
+
+// taintKey is the key of (impression id, reason) in the tainted filter: the impression id
+// with its last byte changed by the reason, which stays a uniformly random key per pair.
+func taintKey(id models.ImpressionID, r models.Reason) [16]byte {
+	id[15] ^= byte(r) * 0x9d
+	return id
+}
+
+// taintOf returns the reason a click inherits from its impression's beacon, or ReasonValid.
+// It only looks: a "not seen" of a saturated filter passes the click, judged on its own.
+func (v *verdicts) taintOf(ev *models.Event) models.Reason {
+	for _, r := range inheritedReasons {
+		if seen, _ := v.tainted.Lookup(taintKey(ev.ImpressionID, r), ev.Time, false); seen {
+			return r
+		}
+	}
+	return models.ReasonValid
 }
 
 // late reports whether ev came more than the window after its serve (or its serve time is

@@ -17,7 +17,7 @@ type AggregatorFetch func(ctx context.Context) (*aggregator.Stats, error)
 const aggregatorScrapeTimeout = time.Second
 
 // NewAggregatorCollector returns a Prometheus collector of the aggregator's duplicate-filter
-// capacity (adnet_dedup_*, label filter="impressions" | "beacons" | "clicks") and design
+// capacity (adnet_dedup_*, label filter="impressions" | "beacons" | "clicks" | "tainted") and design
 // load, fetched at each scrape.
 func NewAggregatorCollector(fetch AggregatorFetch) prometheus.Collector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
