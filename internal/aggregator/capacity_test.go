@@ -88,7 +88,7 @@ func TestStatsCarryCapacity(t *testing.T) {
 		return st
 	}
 	st := decode()
-	if st.DesignLoad != 1 || len(st.Dedup) != 3 || st.CapacityWarning != "" || st.Dedup["clicks"].Bound != dedupFalsePositive {
+	if st.DesignLoad != 1 || len(st.Dedup) != 4 || st.CapacityWarning != "" || st.Dedup["clicks"].Bound != dedupFalsePositive {
 		t.Fatalf("idle status: %+v", st)
 	}
 	for i := 0; i < 5000; i++ {
