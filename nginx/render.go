@@ -20,6 +20,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"dur":         nginxDuration,
 	"readTimeout": func(d time.Duration) time.Duration { return d + ReadTimeoutMargin },
 	"dir":         func(p string) string { return strings.TrimRight(p, "/") + "/" },
+	"upstream":    upstreamServer,
 }).ParseFS(templateFS, "templates/*.tmpl"))
 
 // RenderSite writes the upstream and server blocks (and the http-level map and

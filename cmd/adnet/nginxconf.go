@@ -42,10 +42,7 @@ func runNginxConf(_ context.Context, args []string, stdout, stderr io.Writer) er
 
 // nginxParams maps adnet's configuration onto the nginx templates.
 func nginxParams(cfg *config.Config) nginx.Params {
-	sockets := make([]string, cfg.Workers)
-	for i := range sockets {
-		sockets[i] = cfg.WorkerSocket(i + 1)
-	}
+	sockets := cfg.PoolAddresses("worker") // socket paths, or IP:PORT with a TCP listen
 	return nginx.Params{
 		Listen:            cfg.Nginx.Listen,
 		ServerName:        cfg.Nginx.ServerName,
