@@ -320,6 +320,13 @@ func (p Params) validate(main bool) error {
 	if p.AccessLog != "" && p.AccessLog != "off" {
 		v.path("AccessLog", p.AccessLog)
 	}
+	p.checkMainOnly(&v)
+	return v.err()
+}
+
+// checkMainOnly checks User and WorkerProcesses, the settings only a standalone
+// nginx.conf has.
+func (p Params) checkMainOnly(v *validator) {
 	if p.User != "" {
 		names := strings.Split(p.User, " ")
 		if len(names) > 2 {
@@ -337,7 +344,6 @@ func (p Params) validate(main bool) error {
 			v.addf("WorkerProcesses: want \"auto\" or a positive number, got %q", p.WorkerProcesses)
 		}
 	}
-	return v.err()
 }
 
 // validator collects problems so that Validate reports all of them at once.
