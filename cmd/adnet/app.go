@@ -38,7 +38,8 @@ type workerApp struct {
 	mux       *http.ServeMux
 	engine    *decision.Engine
 	events    *eventlog.Writer // nil in a console worker
-	refresher *adserver.Refresher[*mysql.Reads]
+	refresher *adserver.Refresher[listStore]
+	lists     *workerLists                 // the ad worker's own data-center ranges; nil in a console worker
 	db        atomic.Pointer[mysql.DB]     // closed on exit; set by the refresher's Connect
 	reads     atomic.Pointer[mysql.Reads]  // reports and snapshots (replica or primary); set by Connect
 	api       atomic.Pointer[http.Handler] // the REST API, once the database answered
@@ -63,13 +64,13 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, pool string, 
 	clientIP := func(r *http.Request) netip.Addr {
 		return fraud.ClientIP(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), trusted)
 	}
-	ropt := adserver.RefresherOptions[*mysql.Reads]{
+	ropt := adserver.RefresherOptions[listStore]{
 		// The snapshot and the IP lists are read where reports are: on the replica when
 		// there is one (mysql.replica_dsn_file); writes stay on the primary.
-		Connect: func(ctx context.Context) (*mysql.Reads, error) {
+		Connect: func(ctx context.Context) (listStore, error) {
 			db, err := openDB(ctx, cfg)
 			if err != nil {
-				return nil, err
+				return listStore{}, err
 			}
 			a.db.Store(db)
 			store := mysql.NewStore(db)
@@ -77,10 +78,10 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, pool string, 
 			a.reads.Store(reads)
 			if pool == config.ConsolePool {
 				if err := a.buildConsole(store, reads, clientIP, log); err != nil {
-					return nil, err
+					return listStore{}, err
 				}
 			}
-			return reads, nil
+			return listStore{InventoryStore: reads, lists: a.lists}, nil
 		},
 		Engine: a.engine, Interval: cfg.Inventory.RefreshInterval.D(), Location: cfg.Location(), Logger: log,
 	}
@@ -100,7 +101,12 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, pool string, 
 		if err != nil {
 			return nil, err
 		}
-		ropt.Filter, ropt.DatacenterFile = filter, cfg.Fraud.DatacenterFile
+		// The worker's own data-center ranges (built-in, fraud.datacenter_file) are added by
+		// listStore, so that a bad file keeps its last good version and never stops the
+		// database's lists from loading; until the database answers they are in force alone.
+		a.lists = newWorkerLists(cfg, log)
+		filter.SetLists(nil, a.lists.initial())
+		ropt.Filter = filter
 	}
 	a.refresher = adserver.NewRefresher(ropt)
 	a.refresher.Start(ctx)
@@ -213,6 +219,9 @@ func (a *workerApp) StatusExtra() map[string]any {
 	}
 	if s := a.engine.Snapshot(); s != nil {
 		m["inventory_zones"] = s.NumZones()
+	}
+	if a.lists != nil {
+		m["ip_lists"] = a.lists.status()
 	}
 	if r := a.reads.Load(); r != nil {
 		if st := r.Status(); st.Replica {
