@@ -102,7 +102,7 @@ func (w *workerLists) status() map[string]any {
 // listStore is the worker's store as the inventory refresher sees it: the database's IP
 // lists with the worker's own data-center ranges added.
 type listStore struct {
-	adserver.InventoryStore              // the database (*mysql.Store)
+	adserver.InventoryStore              // the database (*mysql.Reads: the replica, or the primary)
 	lists                   *workerLists // nil: the database's lists only (console workers)
 }
 

@@ -66,7 +66,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	defer db.Close()
-	rep, err := mysql.NewStore(db).Report(ctx, q)
+	reads := newReads(cfg, mysql.NewStore(db), nil) // the replica when configured
+	defer reads.Close()
+	rep, err := reads.Report(ctx, q)
 	if err != nil {
 		if models.ErrorCode(err) == models.EINVALID {
 			return fmt.Errorf("%s", models.ErrorMessage(err))

@@ -48,6 +48,10 @@ type Config struct {
 	ListenBacklog   int      `toml:"listen_backlog"`
 	PidFile         string   `toml:"pid_file"`
 	DebugEndpoints  bool     `toml:"debug_endpoints"`
+	// Listen is where the ad workers listen for FastCGI: "" for Unix sockets in socket_dir
+	// (one host), or "tcp://IP:PORT" so that nginx on another host can reach them; worker
+	// n then listens on PORT+n-1. See ListenTCP.
+	Listen string `toml:"listen"`
 
 	FCGI      FCGI      `toml:"fcgi"`
 	Nginx     Nginx     `toml:"nginx"`
@@ -60,6 +64,7 @@ type Config struct {
 	Fraud     Fraud     `toml:"fraud"`
 	Monitor   Monitor   `toml:"monitor"`
 	Pools     Pools     `toml:"pools"`
+	NATS      NATS      `toml:"nats"`
 }
 
 // FCGI configures the FastCGI serving of each worker.
@@ -67,6 +72,11 @@ type FCGI struct {
 	// Engine is the FastCGI implementation: "native" (adnet's own responder, the default)
 	// or "stdlib" (Go's net/http/fcgi, kept as the reference).
 	Engine string `toml:"engine"`
+	// AllowPeers are the addresses or CIDRs that may connect to a TCP listen (top-level
+	// listen, pools.console.listen). FastCGI has no authentication, so a worker reachable
+	// over TCP closes every connection from anyone else at accept. Required with a TCP
+	// listen; Unix sockets are guarded by socket_mode instead.
+	AllowPeers []string `toml:"allow_peers"`
 }
 
 // Nginx configures the nginx site that adnet renders (`adnet nginx-conf`).
@@ -87,7 +97,14 @@ type Nginx struct {
 type MySQL struct {
 	DSN          string `toml:"dsn"`
 	PasswordFile string `toml:"password_file"`
-	MaxOpenConns int    `toml:"max_open_conns"`
+	// DSNFile, when set, is a file (mode 0600) holding the primary's whole DSN, password
+	// included; it replaces dsn and password_file (a cluster's hosts share one such file).
+	DSNFile string `toml:"dsn_file"`
+	// ReplicaDSNFile, when set, is a file (mode 0600) holding the DSN of a read replica:
+	// reports and the workers' inventory snapshot read there, writes stay on the primary.
+	// A replica that does not answer is bypassed for the primary (logged, and in /status).
+	ReplicaDSNFile string `toml:"replica_dsn_file"`
+	MaxOpenConns   int    `toml:"max_open_conns"`
 }
 
 // Inventory configures the decision engine's in-memory snapshot.
@@ -111,6 +128,10 @@ type Privacy struct {
 
 // Events configures each worker's append-only event log.
 type Events struct {
+	// Transport is how events leave the host: TransportFile (the aggregator reads the
+	// workers' logs on this host, the default) or TransportJetStream (a shipper forwards
+	// them to the NATS JetStream stream of section [nats], for a cluster of hosts).
+	Transport string `toml:"transport"`
 	// Fsync is the durability policy: FsyncInterval (page cache, fsync every
 	// fsync_interval) or FsyncAlways (fsync before answering).
 	Fsync           string   `toml:"fsync"`
@@ -119,6 +140,22 @@ type Events struct {
 	SegmentMaxAge   Duration `toml:"segment_max_age"`
 	Retention       Duration `toml:"retention"`
 	MaxDisk         ByteSize `toml:"max_disk"`
+}
+
+// Values of events.transport.
+const (
+	TransportFile      = "file"
+	TransportJetStream = "jetstream"
+)
+
+// NATS configures the NATS JetStream cluster that carries events between hosts when
+// events.transport is "jetstream".
+type NATS struct {
+	Servers   []string `toml:"servers"`    // nats://host:4222 URLs of the cluster's servers
+	Host      string   `toml:"host"`       // this host's name in the cluster (unique; part of message ids)
+	Stream    string   `toml:"stream"`     // the JetStream stream of events
+	Replicas  int      `toml:"replicas"`   // the stream's replication factor (R3: survives one server lost)
+	CredsFile string   `toml:"creds_file"` // NATS credentials file (mode 0600); "" = none
 }
 
 // Stats configures the aggregator and the statistics tables.
@@ -187,6 +224,9 @@ type Pool struct {
 	Workers     int `toml:"workers"`
 	MaxChildren int `toml:"max_children"`
 	Queue       int `toml:"queue"`
+	// Listen is the pool's FastCGI listen, as the top-level listen: "" for Unix sockets,
+	// "tcp://IP:PORT" for worker n on PORT+n-1.
+	Listen string `toml:"listen"`
 }
 
 // ConsolePool is the name of the console's pool: its sockets are console-<n>.sock.
@@ -211,7 +251,8 @@ func Defaults() *Config {
 		ListenBacklog:   1024,
 		PidFile:         "run/adnet.pid",
 		Pools:           Pools{Console: Pool{Workers: 1, MaxChildren: 8, Queue: 16}},
-		FCGI:            FCGI{Engine: "native"},
+		FCGI:            FCGI{Engine: "native", AllowPeers: []string{}},
+		NATS:            NATS{Servers: []string{}, Stream: "ADNET_EVENTS", Replicas: 3},
 		Nginx: Nginx{
 			Listen:            "127.0.0.1:8080",
 			ServerName:        "_",
@@ -231,6 +272,7 @@ func Defaults() *Config {
 		},
 		Privacy: Privacy{ViewerCookie: true, HonorGPC: true},
 		Events: Events{
+			Transport:       TransportFile,
 			Fsync:           FsyncInterval,
 			FsyncInterval:   Duration(time.Second),
 			SegmentMaxBytes: 64 << 20,
@@ -318,7 +360,7 @@ func (c *Config) resolvePaths(dir string) {
 	// data_dir anchors the other data paths when they stay relative.
 	abs(&c.DataDir)
 	for _, p := range []*string{&c.LogFile, &c.SocketDir, &c.PidFile, &c.Nginx.StaticDir, &c.Nginx.DemoDir,
-		&c.MySQL.PasswordFile, &c.Tracking.KeyFile, &c.Fraud.DatacenterFile} {
+		&c.MySQL.PasswordFile, &c.MySQL.DSNFile, &c.MySQL.ReplicaDSNFile, &c.NATS.CredsFile, &c.Tracking.KeyFile, &c.Fraud.DatacenterFile} {
 		abs(p)
 	}
 	// A unix socket path inside the DSN is relative to the config file too.
@@ -350,13 +392,10 @@ func (c *Config) PoolSocket(pool string, n int) string {
 	return filepath.Join(c.SocketDir, fmt.Sprintf("%s-%d.sock", pool, n))
 }
 
-// ConsoleSockets returns the console pool's sockets.
+// ConsoleSockets returns where the console pool's workers listen (PoolAddresses): Unix
+// socket paths, or IP:PORT with a TCP pools.console.listen.
 func (c *Config) ConsoleSockets() []string {
-	out := make([]string, c.Pools.Console.Workers)
-	for i := range out {
-		out[i] = c.PoolSocket(ConsolePool, i+1)
-	}
-	return out
+	return c.PoolAddresses(ConsolePool)
 }
 
 // StatusSocket returns the path of the master's HTTP status socket, which nginx proxies
@@ -490,6 +529,8 @@ func (c *Config) Validate() Problems {
 		add("fraud.design_load = %d with fraud.click_window = %q is %.0f events per window: at most %d (the aggregator's duplicate filters would need about %.0f MiB); lower one of them",
 			c.Fraud.DesignLoad, c.Fraud.ClickWindow.D().String(), perWindow, MaxEventsPerWindow, perWindow*FraudBytesPerEvent/(1<<20))
 	}
+
+	c.validateCluster(add)
 
 	positive("monitor.interval", c.Monitor.Interval)
 	if c.Monitor.History < c.Monitor.Interval {
