@@ -53,7 +53,7 @@ func (s *Service) RestateFraudFlag(ctx context.Context, a *models.Actor, id int6
 		if out, err = tx.RestateFraudFlag(ctx, id, s.restatementPeriod(f), actorName(a), false); err != nil {
 			return change{}, err
 		}
-		return change{action: "restate", entity: "fraud_flag", id: id, after: out}, nil
+		return change{action: "restate", entity: "fraud_flag", id: id, after: out, none: out.Entries == 0}, nil
 	})
 	if err != nil {
 		return nil, err

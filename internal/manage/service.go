@@ -208,6 +208,7 @@ type change struct {
 	action, entity string
 	id             int64
 	before, after  any
+	none           bool // nothing changed after all (a restatement with nothing to write): no entry
 }
 
 // audited runs fn in a transaction and appends the audit entry fn describes in the same
@@ -215,7 +216,7 @@ type change struct {
 func (s *Service) audited(ctx context.Context, a *models.Actor, fn func(tx Store) (change, error)) error {
 	return s.opt.Store.WithTx(ctx, func(tx Store) error {
 		c, err := fn(tx)
-		if err != nil {
+		if err != nil || c.none {
 			return err
 		}
 		e := models.AuditEntry{UserEmail: a.Email, Action: c.action, Entity: c.entity, EntityID: c.id, IP: a.IP,
