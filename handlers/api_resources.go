@@ -323,6 +323,16 @@ func (h *API) reviewFraudFlag(confirm bool) apiHandler {
 	}
 }
 
+// unconfirmFraudFlag withdraws a confirmation, reversing its restatement.
+func (h *API) unconfirmFraudFlag(r *http.Request, a *models.Actor) (int, any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := h.opt.Manage.WithdrawFraudConfirmation(ctx(r), a, id)
+	return http.StatusOK, v, err
+}
+
 // restateFraudFlag tops up a confirmed flag's restatement.
 func (h *API) restateFraudFlag(r *http.Request, a *models.Actor) (int, any, error) {
 	id, err := pathID(r, "id")

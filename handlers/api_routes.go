@@ -86,6 +86,7 @@ func (h *API) apiRoutes() []apiRoute {
 		{"GET", "/api/v1/fraud-flags", "The anomaly monitor's fraud flags, newest first (admin; filters: status, entity_kind, entity_id).", nil, listBody[models.FraudFlag]{}, ok, h.listFraudFlags},
 		{"POST", "/api/v1/fraud-flags/{id}/confirm", "Confirm an open flag (admin): its period's billed events are restated as invalid (SIVT) through the adjustment ledger.", nil, manage.FlagReview{}, ok, h.reviewFraudFlag(true)},
 		{"POST", "/api/v1/fraud-flags/{id}/dismiss", "Dismiss an open flag as a false alarm (admin): resumes the zone it auto-paused.", nil, manage.FlagReview{}, ok, h.reviewFraudFlag(false)},
+		{"POST", "/api/v1/fraud-flags/{id}/unconfirm", "Withdraw a confirmation (admin): the flag becomes dismissed and the ledger gets the reverse of its entries.", nil, manage.FlagReview{}, ok, h.unconfirmFraudFlag},
 		{"POST", "/api/v1/fraud-flags/{id}/restate", "Restate a confirmed flag's period again (admin): the events counted since the confirmation; nothing if there are none.", nil, models.Restatement{}, ok, h.restateFraudFlag},
 		{"GET", "/api/v1/audit", "The audit log, newest first (admin; filters: entity, entity_id, user_id).", nil, listBody[models.AuditEntry]{}, ok, h.listAudit},
 	}

@@ -215,7 +215,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 	}
 	for _, who := range []string{"advA", "pubP"} {
 		add(who, "GET", "/api/v1/fraud-flags", nil, nil, forb)
-		for _, action := range []string{"confirm", "dismiss", "restate"} {
+		for _, action := range []string{"confirm", "dismiss", "restate", "unconfirm"} {
 			add(who, "POST", "/api/v1/fraud-flags/{id}/"+action, []int64{flag.ID}, nil, forb)
 		}
 	}
@@ -225,6 +225,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 	add("admin", "POST", "/api/v1/fraud-flags/{id}/confirm", []int64{flag.ID}, nil, http.StatusConflict) // twice
 	add("admin", "POST", "/api/v1/fraud-flags/{id}/dismiss", []int64{flag.ID}, nil, http.StatusConflict)
 	add("admin", "POST", "/api/v1/fraud-flags/{id}/restate", []int64{flag.ID}, nil, ok)
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/unconfirm", []int64{flag.ID}, nil, ok)
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/unconfirm", []int64{flag.ID}, nil, http.StatusConflict) // twice
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/restate", []int64{flag.ID}, nil, http.StatusConflict)   // dismissed now
 	add("admin", "POST", "/api/v1/fraud-flags/{id}/confirm", []int64{999999}, nil, missing)
 	// Statements: each account its own, whatever it asks; an admin names the account.
 	add("advA", "GET", "/api/v1/statements", nil, nil, ok)

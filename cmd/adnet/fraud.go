@@ -23,6 +23,8 @@ const fraudUsage = `usage:
   adnet fraud dismiss ID    close a flag as a false alarm (resumes the zone its auto-pause paused)
   adnet fraud confirm ID    close a flag as fraud (the zone stays as it is) and restate its period's
                             billed events as invalid through the adjustment ledger
+  adnet fraud unconfirm ID  withdraw a confirmation: the flag becomes dismissed and the ledger gets
+                            the reverse of its restatement (appended, never deleted)
   adnet fraud restate ID    restate a confirmed flag's period again: the events counted since the
                             confirmation (late events), nothing if there are none`
 
@@ -46,7 +48,7 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		run = fraudFlags(fs)
 	case "scan":
 		run = fraudScan(fs)
-	case "dismiss", "confirm", "restate":
+	case "dismiss", "confirm", "restate", "unconfirm":
 		run = fraudReview(sub)
 	default:
 		return fmt.Errorf("unknown subcommand %q\n%s", sub, fraudUsage)
@@ -120,7 +122,7 @@ func fraudScan(fs *flag.FlagSet) fraudSubcommand {
 	}
 }
 
-// fraudReview is `adnet fraud dismiss|confirm|restate ID`, which have no flags of their own.
+// fraudReview is `adnet fraud dismiss|confirm|unconfirm|restate ID`, which have no flags of their own.
 // They go through the management layer, as the console and the API do: the review, the
 // restatement and the audit entry (by "(command line)") are one transaction.
 func fraudReview(sub string) fraudSubcommand {
@@ -144,7 +146,13 @@ func fraudReview(sub string) fraudSubcommand {
 			status = models.FlagConfirmed
 		}
 		return review.CloseFlag(ctx, func(ctx context.Context, id int64, confirm bool) (*models.FraudFlag, bool, *models.Restatement, error) {
-			rv, err := svc.ReviewFraudFlag(ctx, cli, id, confirm)
+			var rv *manage.FlagReview
+			var err error
+			if sub == "unconfirm" {
+				rv, err = svc.WithdrawFraudConfirmation(ctx, cli, id)
+			} else {
+				rv, err = svc.ReviewFraudFlag(ctx, cli, id, confirm)
+			}
 			if err != nil {
 				return nil, false, nil, err
 			}

@@ -55,6 +55,14 @@ func TestConfirmRestatesInTheConsole(t *testing.T) {
 	if body := adv.get("/admin/").Body.String(); !strings.Contains(body, "restated as invalid") {
 		t.Errorf("advertiser A's dashboard does not show the restatement:\n%s", body)
 	}
+	// Withdrawing the confirmation reverses the restatement (the ledger keeps both).
+	if w := a.post(path, url.Values{"decision": {"unconfirm"}}); w.Code != http.StatusSeeOther ||
+		!strings.Contains(w.Header().Get("Location"), "flag-unconfirmed") {
+		t.Fatalf("unconfirm: %d %v", w.Code, w.Header())
+	}
+	if body := a.get("/admin/reports?group_by=zone").Body.String(); strings.Contains(body, "<td>-4</td>") {
+		t.Error("the reversed restatement still shows")
+	}
 	b := f.browser()
 	b.login("advB")
 	if body := b.get("/admin/reports?group_by=zone").Body.String(); strings.Contains(body, "<td>-4</td>") || strings.Contains(body, "-0.0025") {

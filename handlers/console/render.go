@@ -226,6 +226,7 @@ var notices = map[string]string{
 	"flag-restated":          "Restatement topped up: the period's events counted since the confirmation are restated too.",
 	"flag-restated-nothing":  "Nothing to restate: the ledger already restates every event of the flag's period.",
 	"flag-dismissed":         "Flag dismissed.",
+	"flag-unconfirmed":       "Confirmation withdrawn: the flag is dismissed and its restatement reversed in the ledger.",
 	"flag-dismissed-resumed": "Flag dismissed; the zone it paused serves again.",
 	"blocklist-saved":        "Blocklist saved; workers load it within a minute.",
 }

@@ -241,9 +241,12 @@ func (c *Console) reviewFlag(w http.ResponseWriter, r *http.Request, s *session)
 	var rv *manage.FlagReview
 	var rs *models.Restatement
 	if err == nil {
-		if decision == "restate" {
+		switch decision {
+		case "restate":
 			rs, err = c.opt.Manage.RestateFraudFlag(ctx(r), s.actor, id)
-		} else {
+		case "unconfirm":
+			rv, err = c.opt.Manage.WithdrawFraudConfirmation(ctx(r), s.actor, id)
+		default:
 			rv, err = c.opt.Manage.ReviewFraudFlag(ctx(r), s.actor, id, decision == "confirm")
 		}
 	}
@@ -259,6 +262,8 @@ func (c *Console) reviewFlag(w http.ResponseWriter, r *http.Request, s *session)
 		key = "flag-restated"
 	case decision == "confirm":
 		key = "flag-confirmed"
+	case decision == "unconfirm":
+		key = "flag-unconfirmed"
 	case rv.ZoneResumed:
 		key = "flag-dismissed-resumed"
 	}

@@ -61,6 +61,33 @@ func (s *Service) RestateFraudFlag(ctx context.Context, a *models.Actor, id int6
 	return out, nil
 }
 
+// WithdrawFraudConfirmation un-confirms a confirmed flag (a mistaken confirmation): the flag
+// becomes dismissed and the ledger gets the reverse of every entry the flag wrote — appended,
+// never deleted — so that the restated figures are the original ones again. The zone stays as
+// it is (paused or not): that is the operator's decision. Admins only, audited, one
+// transaction.
+func (s *Service) WithdrawFraudConfirmation(ctx context.Context, a *models.Actor, id int64) (*FlagReview, error) {
+	if !a.IsAdmin() {
+		return nil, forbidden("review fraud flags")
+	}
+	out := &FlagReview{}
+	err := s.audited(ctx, a, func(tx Store) (change, error) {
+		f, err := tx.WithdrawFraudFlagConfirmation(ctx, id, s.opt.Now())
+		if err != nil {
+			return change{}, hide(err, "fraud flag", id)
+		}
+		out.Flag = f
+		if out.Restatement, err = tx.RestateFraudFlag(ctx, id, s.restatementPeriod(f), actorName(a), true); err != nil {
+			return change{}, err
+		}
+		return change{action: "unconfirm", entity: "fraud_flag", id: id, after: out}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // Statement returns the monthly statement of an account: an advertiser's spend or a
 // publisher's earnings in month (YYYY-MM, network time zone), from the restated figures, per
 // campaign or zone. An advertiser or publisher user gets its own account's, whatever it asked

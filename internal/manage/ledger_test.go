@@ -109,4 +109,32 @@ func TestConfirmRestatesThePeriod(t *testing.T) {
 	if _, err := svc.RestateFraudFlag(ctx, adv50, flag.ID); models.ErrorCode(err) != models.EFORBIDDEN {
 		t.Errorf("advertiser restating: %v", err)
 	}
+	if _, err := svc.WithdrawFraudConfirmation(ctx, adv50, flag.ID); models.ErrorCode(err) != models.EFORBIDDEN {
+		t.Errorf("advertiser un-confirming: %v", err)
+	}
+
+	// Un-confirming appends the reverse of the flag's entries: restated = original again.
+	un, err := svc.WithdrawFraudConfirmation(ctx, cli, flag.ID)
+	if err != nil || un.Flag.Status != models.FlagDismissed || un.Restatement.Kind != models.AdjustReverse ||
+		un.Restatement.Impressions != 6 || un.Restatement.SpendNanos != 5_001_004 || un.Restatement.Entries != 2 {
+		t.Fatalf("un-confirm: %+v, %v", un, err)
+	}
+	for _, g := range [][]string{nil, {"hour", "zone"}} {
+		tot := report(cli, g...).Totals
+		if tot.Adjustment.SpendMicros != 0 || tot.Adjustment.Impressions != 0 || tot.Restated.SpendMicros != tot.SpendMicros || tot.SpendMicros != 15001 { // 15_001_014 nanos
+			t.Errorf("after un-confirming, by %v: %+v", g, tot)
+		}
+	}
+	if entries, _ := st.ListAdjustments(ctx, flag.ID); len(entries) != 5 {
+		t.Errorf("ledger after the reversal: %d entries, want 5 (2 + 1 top-up + 2 reversed buckets)", len(entries))
+	}
+	if _, err := svc.WithdrawFraudConfirmation(ctx, cli, flag.ID); models.ErrorCode(err) != models.ECONFLICT {
+		t.Errorf("un-confirming twice: %v", err)
+	}
+	if _, err := svc.RestateFraudFlag(ctx, cli, flag.ID); models.ErrorCode(err) != models.ECONFLICT {
+		t.Errorf("restating an un-confirmed flag: %v", err)
+	}
+	if audit, _ := svc.ListAudit(ctx, cli, models.AuditFilter{Entity: "fraud_flag", EntityID: flag.ID}); len(audit) != 3 || audit[0].Action != "unconfirm" {
+		t.Errorf("audit after un-confirming: %+v", audit)
+	}
 }

@@ -96,6 +96,7 @@ type Store interface {
 	ReviewFraudFlag(ctx context.Context, id int64, status string, at time.Time) (*models.FraudFlag, error)
 	ListFraudFlags(ctx context.Context, f models.FraudFlagFilter) ([]models.FraudFlag, error)
 	GetFraudFlag(ctx context.Context, id int64) (*models.FraudFlag, error)
+	WithdrawFraudFlagConfirmation(ctx context.Context, id int64, at time.Time) (*models.FraudFlag, error)
 	// RestateFraudFlag writes a restatement run of a confirmed flag (or, reverse, the reversal
 	// of its entries) into the adjustment ledger, in one transaction.
 	RestateFraudFlag(ctx context.Context, id int64, p models.RestatementPeriod, confirmedBy string, reverse bool) (*models.Restatement, error)

@@ -122,6 +122,15 @@ func RestateFlag(ctx context.Context, rs Restater, out Output, id int64) error {
 // writeRestatement prints a restatement run for people, money in currency units.
 func writeRestatement(w io.Writer, r *models.Restatement) {
 	period := r.Period.From.UTC().Format("2006-01-02 15:04") + " – " + r.Period.To.UTC().Format("2006-01-02 15:04") + " UTC"
+	if r.Kind == models.AdjustReverse {
+		if r.Entries == 0 {
+			fmt.Fprintf(w, "adnet fraud: flag %d: nothing to reverse (its restatement had no entries)\n", r.FlagID)
+			return
+		}
+		fmt.Fprintf(w, "adnet fraud: flag %d: restatement reversed (run %d, %d ledger entries): impressions %+d, clicks %+d, conversions %+d, spend %s, publisher revenue %s\n",
+			r.FlagID, r.Run, r.Entries, r.Impressions, r.Clicks, r.Conversions, units(r.SpendMicros), units(r.PublisherRevenueMicros))
+		return
+	}
 	if r.Entries == 0 {
 		fmt.Fprintf(w, "adnet fraud: flag %d: nothing to restate in %s (the ledger already restates every billed event of the period)\n", r.FlagID, period)
 		return
