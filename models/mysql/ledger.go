@@ -63,7 +63,14 @@ const adjustmentColumns = `flag_id, run, kind, hour, zone_id, campaign_id, creat
 // reverse true: the flag's entries are summed per bucket and the opposite appended.
 //
 // Restatements of overlapping subjects are serialised by the locking read of the ledger's
-// range; restatements of one flag by the lock on its row.
+// range; restatements of one flag by the lock on its row. Overlapping flags (a zone's and its
+// publisher's) restate a bucket once: the second finds nothing valid left there. A reversal
+// undoes exactly its own flag's entries, so reversing the first of two overlapping flags
+// leaves their common buckets valid again until the other is topped up (RestateFraudFlag
+// again), which restates them for it.
+//
+// Only stats_hourly is read: hours older than stats.hourly_retention (at least 48 h, 90 days
+// by default), folded into daily rows, are not restated.
 func (s *Store) RestateFraudFlag(ctx context.Context, id int64, p models.RestatementPeriod, confirmedBy string, reverse bool) (*models.Restatement, error) {
 	from, to := p.From.UTC().Truncate(time.Hour), p.To.UTC()
 	if !from.Before(to) {
