@@ -43,6 +43,7 @@ func siteParams(cfg *config.Config, geo nginx.GeoIP) nginx.Params {
 	return nginx.Params{
 		Listen: cfg.Nginx.Listen, ServerName: cfg.Nginx.ServerName, WorkerSockets: sockets,
 		Keepalive: cfg.Nginx.Keepalive, RequestTimeout: cfg.RequestTimeout.D(), ConnectTimeout: cfg.Nginx.ConnectTimeout.D(),
+		KeepaliveTimeout:  nginx.KeepaliveTimeout(cfg.IdleTimeout.D(), cfg.ShutdownTimeout.D()),
 		NextUpstreamTries: cfg.Nginx.NextUpstreamTries, StaticDir: cfg.Nginx.StaticDir, DemoDir: cfg.Nginx.DemoDir,
 		StatusSocket: cfg.StatusSocket(), StatusAllow: cfg.Nginx.StatusAllow, GeoIP: geo, User: cfg.Nginx.User,
 		ClientConnections: cfg.Nginx.ClientConnections, UploadsDir: filepath.Join(cfg.DataDir, "uploads"),

@@ -209,6 +209,20 @@ func (c *fcgiConn) tryGet(uri string) (*fcgiResponse, error) {
 	return c.readResponse()
 }
 
+// readGoodbye reads the record a draining server sends after END_REQUEST to make the web
+// server drop the connection: an empty STDERR record of request 1.
+func (c *fcgiConn) readGoodbye() {
+	c.t.Helper()
+	c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	var h [8]byte
+	if _, err := io.ReadFull(c.br, h[:]); err != nil {
+		c.t.Fatalf("reading the goodbye record: %v", err)
+	}
+	if h != [8]byte{1, recStderr, 0, 1, 0, 0, 0, 0} {
+		c.t.Fatalf("goodbye record % x, want an empty STDERR record of request 1", h)
+	}
+}
+
 // waitClosed reads until the server closes the connection (EOF or reset), failing the
 // test if it is still open after timeout. Any bytes the server sends first are skipped.
 func (c *fcgiConn) waitClosed(timeout time.Duration) {

@@ -6,7 +6,6 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 )
 
@@ -61,9 +60,6 @@ type trackedConn struct {
 	// that are busy in the sense above.
 	native atomic.Pointer[nconn]
 	nbusy  atomic.Int32
-	// kicked is set when the reading side was woken by a read deadline in the past (see
-	// kick); the read then either ends the connection, if idle during a drain, or resumes.
-	kicked atomic.Bool
 
 	closeOnce sync.Once
 	closeErr  error
@@ -86,102 +82,41 @@ func (c *trackedConn) busy() bool {
 	return c.open.Load() > 0 && c.inputDone.Load() || c.nbusy.Load() > 0
 }
 
-// errDrainIdle ends the reading side of a connection that is idle between two requests
-// when a drain begins: closing it at once, rather than at the end of the drain, stops the
-// web server from sending more requests on it (each would be a 503 and a retry).
-var errDrainIdle = errors.New("fcgi: idle connection closed for shutdown")
-
 // Read reads from the peer, noting progress for the idle reaper and following records.
-// A read woken by kick ends with errDrainIdle if the connection is idle between requests
-// and a drain has begun, and otherwise resumes transparently.
 func (c *trackedConn) Read(p []byte) (int, error) {
-	for {
-		t := c.s.tick.Load()
-		c.lastTick.Store(t)
-		c.reading.Store(true)
-		n, err := c.Conn.Read(p)
-		c.reading.Store(false)
-		if n == 0 && err != nil && c.kicked.Load() && isTimeout(err) {
-			if c.drainIdle() {
-				return 0, errDrainIdle
-			}
-			c.kicked.Store(false)
-			c.Conn.SetReadDeadline(time.Time{})
-			// Re-check after clearing: a kick from the end of the last request may have
-			// come between the check and the clearing, and been undone by it.
-			if c.drainIdle() {
-				return 0, errDrainIdle
-			}
-			continue
+	t := c.s.tick.Load()
+	c.lastTick.Store(t)
+	c.reading.Store(true)
+	n, err := c.Conn.Read(p)
+	c.reading.Store(false)
+	if n > 0 {
+		if t2 := c.s.tick.Load(); t2 != t {
+			c.lastTick.Store(t2)
 		}
-		if n > 0 {
-			if t2 := c.s.tick.Load(); t2 != t {
-				c.lastTick.Store(t2)
-			}
-			if c.native.Load() == nil {
-				if serr := c.scanIn(p[:n]); serr != nil {
-					c.s.c.badInput.Add(1)
-					return 0, serr
-				}
+		if c.native.Load() == nil {
+			if serr := c.scanIn(p[:n]); serr != nil {
+				c.s.c.badInput.Add(1)
+				return 0, serr
 			}
 		}
-		return n, err
 	}
+	return n, err
 }
 
-// isTimeout reports whether err is a deadline error.
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
+// goodbyeLen is the length of the record appendGoodbye appends.
+const goodbyeLen = recHeaderLen
 
-// kick wakes the connection's reading side with a read deadline in the past, so that it
-// checks whether it may close (see Read). Safe from any goroutine.
-func (c *trackedConn) kick() {
-	c.kicked.Store(true)
-	c.Conn.SetReadDeadline(aLongTimeAgo)
-}
-
-// aLongTimeAgo is a deadline that has passed.
-var aLongTimeAgo = time.Unix(1, 0)
-
-// drainIdle reports whether a drain has begun and the connection is between requests:
-// no request begun and not answered, no partial record read, and no input waiting in the
-// socket (a deadline in the past makes Go skip the read, so the socket is peeked: bytes
-// already sent by the web server must be served, not cut off).
-func (c *trackedConn) drainIdle() bool {
-	if !c.s.draining.Load() {
-		return false
-	}
-	if nc := c.native.Load(); nc != nil {
-		if !nc.atBoundary.Load() || nc.liveA.Load() != 0 {
-			return false
-		}
-	} else if c.open.Load() != 0 || c.in.hn != 0 || c.in.left != 0 {
-		return false
-	}
-	return !pendingInput(c.Conn)
-}
-
-// pendingInput reports whether bytes are waiting to be read on conn, without consuming
-// them. Connections that are not sockets report false.
-func pendingInput(conn net.Conn) bool {
-	sc, ok := conn.(syscall.Conn)
-	if !ok {
-		return false
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	pending := false
-	var buf [1]byte
-	// Control, not Read: RawConn.Read fails at once when the read deadline has passed.
-	rc.Control(func(fd uintptr) {
-		n, _, err := syscall.Recvfrom(int(fd), buf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		pending = n > 0 || err == nil // err nil with n == 0 is EOF: let the read see it
-	})
-	return pending
+// appendGoodbye appends, after the END_REQUEST of request id, an empty STDERR record of
+// the same request: the way a draining worker tells nginx to drop a kept-alive connection
+// instead of reusing it. nginx keeps an upstream connection only if END_REQUEST is the
+// last byte it has read (ngx_http_fastcgi_input_filter: "f->pos + f->padding == f->last");
+// bytes after it in the same read make it close the connection itself, after the complete
+// response. Were the worker to close the connection instead, nginx could write its next
+// request on it in the meantime and fail it — a 502 for a POST, which nginx never retries.
+// An empty STDERR record is what nginx skips silently should it ever read one at the start
+// of a response, and what other FastCGI clients ignore as an empty error stream.
+func appendGoodbye(b []byte, id uint16) []byte {
+	return appendRecordHeader(b, recStderr, id, 0, 0)
 }
 
 // responseEnded notes the end of a response: the connection's idleness counts from here,
@@ -197,10 +132,29 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 	if c.native.Load() != nil {
 		return c.Conn.Write(p) // the native engine keeps its own state
 	}
+	if c.s.draining.Load() && c.out.left == 0 && c.out.hn == 0 && len(p) == recHeaderLen+8 && p[1] == recEndRequest {
+		// net/http/fcgi writes each END_REQUEST with one Write: send the goodbye in the
+		// same write, so that nginx reads both at once (see appendGoodbye).
+		b := appendGoodbye(append(make([]byte, 0, len(p)+goodbyeLen), p...), uint16(p[2])<<8|uint16(p[3]))
+		n, err := c.Conn.Write(b)
+		if n >= len(p) {
+			c.s.c.drainGoodbyes.Add(1)
+			c.scanOut(p)
+			return len(p), err
+		}
+		c.scanOut(p[:n])
+		return n, err
+	}
 	n, err := c.Conn.Write(p)
-	if n > 0 {
+	c.scanOut(p[:n])
+	return n, err
+}
+
+// scanOut follows the records written to the peer, to see END_REQUESTs.
+func (c *trackedConn) scanOut(p []byte) {
+	if len(p) > 0 {
 		c.outMu.Lock()
-		for q := p[:n]; len(q) > 0; {
+		for q := p; len(q) > 0; {
 			k, ev := c.out.feed(q)
 			q = q[k:]
 			if ev&evHeader != 0 && c.out.typ == recStderr {
@@ -218,14 +172,10 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 					}
 				}
 				c.responseEnded()
-				if c.open.Load() == 0 && c.s.draining.Load() {
-					c.kick()
-				}
 			}
 		}
 		c.outMu.Unlock()
 	}
-	return n, err
 }
 
 // scanIn follows the records read from the peer.

@@ -15,7 +15,6 @@ import (
 // nginx (which retries a 503 elsewhere) and by operators, not by browsers.
 const (
 	bodyOverloaded = "503 overloaded, retry later\n"
-	bodyDraining   = "503 shutting down, retry later\n"
 	bodyPanic      = "500 internal server error\n"
 	bodyBadRequest = "400 bad request\n"
 )
@@ -50,18 +49,11 @@ func (s *Server) serveWith(w http.ResponseWriter, r *http.Request, inner http.Ha
 	ep := &c.endpoints[s.endpoint(r.URL.Path)]
 	ep.requests.Add(1)
 
-	if s.draining.Load() {
-		c.rejectedDraining.Add(1)
-		s.reject(w, ep, bodyDraining)
-		return
-	}
+	// A drain serves what reaches it: a request on a kept-alive connection, or one queued
+	// when Shutdown began, was written by nginx to this process, and a 503 for a POST is
+	// never retried elsewhere (see Shutdown).
 	ok, waited := s.acquire(r.Context())
 	if !ok {
-		if s.draining.Load() {
-			c.rejectedDraining.Add(1) // was queued when Shutdown began
-			s.reject(w, ep, bodyDraining)
-			return
-		}
 		c.rejected.Add(1)
 		s.reject(w, ep, bodyOverloaded)
 		return
@@ -207,7 +199,6 @@ func (s *Server) acquire(ctx context.Context) (ok, waited bool) {
 		return true, true
 	case <-t.C:
 		c.queueTimeouts.Add(1)
-	case <-s.drainCh:
 	case <-ctx.Done():
 	}
 	return false, true

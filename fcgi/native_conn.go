@@ -7,7 +7,6 @@ import (
 	"io"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 
 	"github.com/sirupsen/logrus"
 )
@@ -53,9 +52,6 @@ type nconn struct {
 	cond sync.Cond // broadcast when live drops
 	reqs [maxConnReqs]*nreq
 	live int // requests begun and not finished, aborted ones included until their handler returns
-
-	liveA      atomic.Int32 // live, for the drain's idle check from the reading goroutine
-	atBoundary atomic.Bool  // the loop waits for a record header with nothing buffered
 
 	// work hands requests to the connection's handler goroutine, which is started with the
 	// first request and kept: a new goroutine per request would allocate and grow a fresh
@@ -125,11 +121,7 @@ func (s *Server) serveNative(tc *trackedConn) {
 // loop reads and dispatches records until the connection fails or must close.
 func (c *nconn) loop() error {
 	for {
-		if c.br.Buffered() == 0 {
-			c.atBoundary.Store(true)
-		}
 		h, err := readHeader(c.br)
-		c.atBoundary.Store(false)
 		if err != nil {
 			return err
 		}
@@ -267,7 +259,6 @@ func (c *nconn) begin(h recHeader) error {
 		}
 	}
 	c.live++
-	c.liveA.Store(int32(c.live))
 	c.mu.Unlock()
 	return nil
 }
@@ -356,7 +347,6 @@ func (c *nconn) remove(q *nreq) {
 // released counts one request less on the connection; c.mu is held.
 func (c *nconn) released() {
 	c.live--
-	c.liveA.Store(int32(c.live))
 	c.cond.Broadcast()
 }
 

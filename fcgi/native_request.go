@@ -103,8 +103,9 @@ func (q *nreq) run() {
 }
 
 // finished releases q after its END_REQUEST: the connection is idle for the reaper from
-// now (not from its last read, which may be long before for a slow request), the drain
-// may close it if nothing else runs, and without FCGI_KEEP_CONN it is closed.
+// now (not from its last read, which may be long before for a slow request), and without
+// FCGI_KEEP_CONN it is closed. During a drain a kept connection stays open for the peer
+// to close (see Server.Shutdown).
 func (q *nreq) finished() {
 	c := q.c
 	q.mu.Lock()
@@ -120,13 +121,10 @@ func (q *nreq) finished() {
 	c.tc.responseEnded()
 	c.mu.Lock()
 	c.released()
-	live := c.live
 	c.mu.Unlock()
 	c.s.writing.Add(-1)
 	if !q.keep {
 		c.tc.Close()
-	} else if live == 0 && c.s.draining.Load() {
-		c.tc.kick()
 	}
 }
 

@@ -238,6 +238,12 @@ func (w *nresp) finish() error {
 	// The open record, empty, is the end of the STDOUT stream.
 	appendRecordHeader(w.buf[w.rec:w.rec], recStdout, w.q.id, 0, 0)
 	w.buf = appendEndRequest(w.buf, w.q.id, 0, statusRequestComplete)
+	if w.q.keep && w.q.c.s.draining.Load() {
+		// Draining: nginx is to drop this connection after reading the response, rather
+		// than reuse it (see appendGoodbye).
+		w.buf = appendGoodbye(w.buf, w.q.id)
+		w.q.c.s.c.drainGoodbyes.Add(1)
+	}
 	err := w.q.c.write(w.q, w.buf)
 	w.buf = w.buf[:0]
 	w.rec = 0

@@ -23,8 +23,8 @@ import (
 // without it.
 
 // startNginx runs a private nginx in front of the FastCGI socket sock and returns its base
-// URL. It is stopped when the test ends.
-func startNginx(t *testing.T, sock string) string {
+// URL. It is stopped when the test ends. upstream adds directives to the upstream block.
+func startNginx(t *testing.T, sock string, upstream ...string) string {
 	t.Helper()
 	bin := "/usr/sbin/nginx"
 	if _, err := os.Stat(bin); err != nil {
@@ -57,7 +57,7 @@ http {
   uwsgi_temp_path %[2]s/uwsgi;
   scgi_temp_path %[2]s/scgi;
   client_max_body_size 10m;
-  upstream worker { server unix:%[3]s; keepalive 4; }
+  upstream worker { server unix:%[3]s; keepalive 4; %[5]s }
   server {
     listen %[4]s;
     location / {
@@ -77,7 +77,7 @@ http {
     }
   }
 }
-`, user, dir, sock, addr)
+`, user, dir, sock, addr, strings.Join(upstream, " "))
 	path := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)

@@ -18,8 +18,8 @@
 // worker, because nothing has been sent to the client yet. The cost of a rejection is a
 // few microseconds instead of a connection and a backlog slot. Connections are only
 // closed when idle (IdleTimeout, for stuck peers, counted from the end of the last
-// response), when the peer breaks the protocol, between two requests as soon as Shutdown
-// begins (so that nginx stops reusing them), or at the very end of Shutdown after the drain.
+// response), when the peer breaks the protocol, or at the very end of Shutdown if the
+// peer has not closed them by then (a drain asks nginx to close them: see Shutdown).
 //
 // # Why counters
 //
@@ -303,12 +303,22 @@ func (s *Server) serveNativeLoop(l *listener) error {
 }
 
 // Shutdown stops the server gracefully: it stops accepting (closing this process's
-// listener descriptors), closes connections that are idle between two requests at once
-// (so that nginx stops reusing them; busy ones close after their response), answers 503 to requests that arrive meanwhile on kept-alive
-// connections and to queued ones (nginx retries them elsewhere), waits until no request
-// is being handled or written, bounded by ctx and ShutdownTimeout, and then closes every
-// connection. It returns ctx's error (or context.DeadlineExceeded) if the drain was cut
-// short; handlers still running then are left to finish on their own.
+// listener descriptors) and serves, as usual, every request that still reaches it on a
+// kept-alive connection or waits in the queue; after each such response it tells the web
+// server to drop the connection (appendGoodbye) instead of reusing it. It returns once no
+// request is being handled or written and the peers have closed every connection — nginx
+// closes the ones it keeps idle after its upstream keepalive_timeout, which adnet's
+// rendered configuration keeps below ShutdownTimeout — bounded by ctx and ShutdownTimeout;
+// then it closes whatever is left.
+//
+// Why the worker never closes a kept-alive connection itself while nginx may still use
+// it: nginx can write its next request on an idle connection at the very moment the
+// worker closes it, and then fails that request; it retries GETs on another worker, but
+// never a POST it has written (conversion postbacks, console and API changes). Nor does a
+// drain answer 503: nginx does not retry a POST after a 503 either.
+//
+// It returns ctx's error (or context.DeadlineExceeded) if the drain was cut short;
+// handlers still running then are left to finish on their own.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.drainOnce.Do(func() {
 		s.mu.Lock()
@@ -316,9 +326,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		close(s.drainCh)
 		for ln := range s.listeners {
 			ln.Close()
-		}
-		for c := range s.conns {
-			c.kick()
 		}
 		s.mu.Unlock()
 	})
@@ -340,9 +347,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // waitDrained polls, with a growing interval, until no request is in the wrapped
-// handler and no connection is between a complete request and its END_REQUEST (the
-// response is written by net/http/fcgi after the handler returns, so the handler count
-// alone would let Shutdown cut the tail of a response).
+// handler or being written and the peers have closed every connection (the response is
+// written by net/http/fcgi after the handler returns, so the handler count alone would
+// let Shutdown cut the tail of a response).
 func (s *Server) waitDrained(ctx context.Context) error {
 	wait := time.Millisecond
 	t := time.NewTimer(wait)
@@ -367,12 +374,7 @@ func (s *Server) drained() bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c := range s.conns {
-		if c.busy() {
-			return false
-		}
-	}
-	return true
+	return len(s.conns) == 0
 }
 
 // listener wraps the listener given to Serve: it retries temporary accept errors (Go's
@@ -383,8 +385,8 @@ type listener struct {
 }
 
 // Accept returns the next connection. A connection accepted while Shutdown begins is
-// still returned and served (its requests get 503), never closed unanswered: an
-// accepted-then-closed connection is a 502 in nginx.
+// still returned and served, never closed unanswered: an accepted-then-closed connection
+// is a 502 in nginx.
 func (l *listener) Accept() (net.Conn, error) {
 	var backoff time.Duration
 	for {

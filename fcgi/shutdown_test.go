@@ -12,11 +12,13 @@ import (
 
 // Drain tests, against both engines.
 
-// TestShutdownDrains: in-flight requests finish; a kept-alive connection idle between
-// requests is closed as soon as the drain begins (issue 12: nginx would otherwise keep
-// sending requests to the draining worker, each a 503 and a retry); a request already
-// on its way when the drain begins gets 503; new connections are refused; Serve returns
-// nil.
+// TestShutdownDrains: in-flight requests finish; requests that reach the draining worker
+// on kept-alive connections — one sent on an idle connection after the drain began, one
+// half-written when it began — are served, not refused (issue 12: nginx never retries a
+// POST it has written, not even after a 503), and each response is followed by the
+// goodbye record that makes nginx drop the connection; the worker itself closes no
+// kept-alive connection while the peer may still write on it, so Shutdown returns only
+// once the peers have closed them; new connections are refused; Serve returns nil.
 func TestShutdownDrains(t *testing.T) { forEngines(t, testShutdownDrains) }
 
 func testShutdownDrains(t *testing.T) {
@@ -46,21 +48,27 @@ func testShutdownDrains(t *testing.T) {
 	go func() { shut <- ts.Shutdown(context.Background()) }()
 	eventually(t, "draining", func() bool { return ts.Stats().Draining })
 
-	// The idle connection is closed at once, long before the in-flight request ends.
-	idle.waitClosed(10 * time.Second)
+	// The idle connection stays open: a request the web server writes on it now is served.
+	time.Sleep(20 * time.Millisecond) // the old drain closed idle connections within this
+	if resp := idle.get("/after-drain-began"); resp.Status != 200 || !strings.HasPrefix(string(resp.Body), "hello GET /after-drain-began") {
+		t.Fatalf("request on an idle connection during the drain: %d %q", resp.Status, resp.Body)
+	}
+	idle.readGoodbye()
 	if _, err := midway.conn.Write(req.Bytes()[cut:]); err != nil {
 		t.Fatal(err)
 	}
 	resp, err := midway.readResponse()
-	if err != nil || resp.Status != 503 || resp.Header.Get("Retry-After") != "1" || string(resp.Body) != bodyDraining {
+	if err != nil || resp.Status != 200 || !strings.HasPrefix(string(resp.Body), "hello GET /during-drain") {
 		t.Fatalf("request during drain: %+v %v", resp, err)
 	}
-	// ... and once answered, that connection is closed too, the drain still going on.
-	midway.waitClosed(10 * time.Second)
+	midway.readGoodbye()
 	if c, err := net.Dial("unix", ts.path); err == nil {
 		c.Close()
 		t.Fatal("new connection accepted during drain")
 	}
+	// The peer closes what it was told to drop, as nginx does.
+	idle.conn.Close()
+	midway.conn.Close()
 	select {
 	case err := <-shut:
 		t.Fatalf("Shutdown returned %v with a request in flight", err)
@@ -72,6 +80,13 @@ func testShutdownDrains(t *testing.T) {
 	if err != nil || resp.Status != 200 || string(resp.Body) != "released drain=1" {
 		t.Fatalf("in-flight request: %+v %v", resp, err)
 	}
+	busy.readGoodbye()
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v while the peer kept a connection open", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	busy.conn.Close()
 	if err := <-shut; err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
@@ -79,11 +94,30 @@ func testShutdownDrains(t *testing.T) {
 		t.Fatalf("Serve returned %v, want nil", err)
 	}
 	ts.served <- nil // for the cleanup
-	busy.waitClosed(10 * time.Second)
 	st := ts.Stats()
-	if st.RejectedDraining != 1 || st.Rejected != 0 || st.ConnsOpen != 0 || st.Status.S2xx != 2 {
+	if st.DrainGoodbyes != 3 || st.Rejected != 0 || st.ConnsOpen != 0 || st.Status.S2xx != 4 || st.Status.S5xx != 0 {
 		t.Fatalf("stats: %+v", st)
 	}
+}
+
+// TestShutdownClosesLeftoverConns: a peer that keeps an idle connection open through the
+// whole drain has it closed at the end of ShutdownTimeout, and Shutdown says it was cut.
+func TestShutdownClosesLeftoverConns(t *testing.T) { forEngines(t, testShutdownClosesLeftoverConns) }
+
+func testShutdownClosesLeftoverConns(t *testing.T) {
+	ts := startServer(t, Options{ShutdownTimeout: 200 * time.Millisecond})
+	c := dialFCGI(t, ts.path)
+	if resp := c.get("/warmup"); resp.Status != 200 {
+		t.Fatal(resp.Status)
+	}
+	if err := ts.Shutdown(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Shutdown: %v, want deadline exceeded", err)
+	}
+	c.waitClosed(10 * time.Second)
+	if err := <-ts.served; err != nil {
+		t.Fatalf("Serve returned %v", err)
+	}
+	ts.served <- nil
 }
 
 // TestShutdownTimeout: a handler that does not finish cannot hold Shutdown beyond ctx.
@@ -108,11 +142,12 @@ func testShutdownTimeout(t *testing.T) {
 	c.waitClosed(10 * time.Second)
 }
 
-// TestQueuedRejectedOnShutdown: a request waiting in the queue is not kept for the
-// drain; it gets 503 so that nginx retries it elsewhere at once.
-func TestQueuedRejectedOnShutdown(t *testing.T) { forEngines(t, testQueuedRejectedOnShutdown) }
+// TestQueuedServedOnShutdown: a request waiting in the queue when the drain begins is
+// served once a slot frees, not refused: nginx has written it to this worker, and would
+// pass a 503 for a POST to the client.
+func TestQueuedServedOnShutdown(t *testing.T) { forEngines(t, testQueuedServedOnShutdown) }
 
-func testQueuedRejectedOnShutdown(t *testing.T) {
+func testQueuedServedOnShutdown(t *testing.T) {
 	ts := startServer(t, Options{MaxChildren: 1, Queue: 1, QueueTimeout: time.Minute})
 	holder, queued := dialFCGI(t, ts.path), dialFCGI(t, ts.path)
 	holder.send(getParams("/block"), nil)
@@ -121,18 +156,20 @@ func testQueuedRejectedOnShutdown(t *testing.T) {
 	eventually(t, "a queued request", func() bool { return ts.Stats().Queued == 1 })
 	shut := make(chan error, 1)
 	go func() { shut <- ts.Shutdown(context.Background()) }()
-	resp, err := queued.readResponse()
-	if err != nil || resp.Status != 503 || string(resp.Body) != bodyDraining {
-		t.Fatalf("queued request at shutdown: %+v %v", resp, err)
-	}
+	eventually(t, "draining", func() bool { return ts.Stats().Draining })
 	ts.app.unblock()
 	if resp, err := holder.readResponse(); err != nil || resp.Status != 200 {
 		t.Fatalf("holder: %+v %v", resp, err)
 	}
+	if resp, err := queued.readResponse(); err != nil || resp.Status != 200 {
+		t.Fatalf("queued request at shutdown: %+v %v", resp, err)
+	}
+	holder.conn.Close()
+	queued.conn.Close()
 	if err := <-shut; err != nil {
 		t.Fatal(err)
 	}
-	if st := ts.Stats(); st.RejectedDraining != 1 || st.Rejected != 0 {
+	if st := ts.Stats(); st.Rejected != 0 || st.Status.S2xx != 2 {
 		t.Fatalf("stats: %+v", st)
 	}
 }
@@ -175,6 +212,7 @@ func testShutdownWaitsForResponseTail(t *testing.T) {
 	if resp.Status != 200 || string(resp.Body) != body {
 		t.Fatalf("response during drain: %d, body %d bytes", resp.Status, len(resp.Body))
 	}
+	c.conn.Close()
 	if err := <-shut; err != nil {
 		t.Fatal(err)
 	}

@@ -60,19 +60,19 @@ type Stats struct {
 	IdleClosed    uint64 `json:"idle_closed"`    // connections closed by IdleTimeout
 	BadInput      uint64 `json:"bad_input"`      // connections closed for breaking input limits
 
-	Accepted         uint64 `json:"accepted"`          // requests received (php-fpm "accepted conn")
-	InFlight         int64  `json:"in_flight"`         // requests inside the handler now (php-fpm "active processes")
-	MaxInFlight      int64  `json:"max_in_flight"`     // highest InFlight seen (php-fpm "max active processes")
-	Queued           int64  `json:"queued"`            // requests waiting for a slot now (php-fpm "listen queue")
-	MaxQueued        int64  `json:"max_queued"`        // highest Queued seen (php-fpm "max listen queue")
-	CapReached       uint64 `json:"cap_reached"`       // requests that found all MaxChildren busy (php-fpm "max children reached", but per request)
-	Rejected         uint64 `json:"rejected"`          // 503s because of the cap (queue full or queue timeout)
-	QueueTimeouts    uint64 `json:"queue_timeouts"`    // of Rejected, those that waited QueueTimeout in the queue
-	RejectedDraining uint64 `json:"rejected_draining"` // 503s because Shutdown had begun
-	Panics           uint64 `json:"panics"`            // handler panics recovered (not counting http.ErrAbortHandler)
-	Aborts           uint64 `json:"aborts"`            // http.ErrAbortHandler panics
-	Timeouts         uint64 `json:"timeouts"`          // requests whose context deadline passed before the handler returned
-	Slow             uint64 `json:"slow"`              // requests slower than SlowTimeout
+	Accepted      uint64 `json:"accepted"`       // requests received (php-fpm "accepted conn")
+	InFlight      int64  `json:"in_flight"`      // requests inside the handler now (php-fpm "active processes")
+	MaxInFlight   int64  `json:"max_in_flight"`  // highest InFlight seen (php-fpm "max active processes")
+	Queued        int64  `json:"queued"`         // requests waiting for a slot now (php-fpm "listen queue")
+	MaxQueued     int64  `json:"max_queued"`     // highest Queued seen (php-fpm "max listen queue")
+	CapReached    uint64 `json:"cap_reached"`    // requests that found all MaxChildren busy (php-fpm "max children reached", but per request)
+	Rejected      uint64 `json:"rejected"`       // 503s because of the cap (queue full or queue timeout)
+	QueueTimeouts uint64 `json:"queue_timeouts"` // of Rejected, those that waited QueueTimeout in the queue
+	DrainGoodbyes uint64 `json:"drain_goodbyes"` // responses during a drain that told the web server to drop their connection (see Shutdown)
+	Panics        uint64 `json:"panics"`         // handler panics recovered (not counting http.ErrAbortHandler)
+	Aborts        uint64 `json:"aborts"`         // http.ErrAbortHandler panics
+	Timeouts      uint64 `json:"timeouts"`       // requests whose context deadline passed before the handler returned
+	Slow          uint64 `json:"slow"`           // requests slower than SlowTimeout
 
 	Status    StatusCounts    `json:"status"`    // every response, rejections included, by status class
 	Endpoints []EndpointStats `json:"endpoints"` // per configured path prefix, then "other"
@@ -123,19 +123,19 @@ type counters struct {
 	idleDeferred  atomic.Uint64 // idle deadline passed on a busy conn; kept open (tests observe it)
 	badInput      atomic.Uint64
 
-	accepted         atomic.Uint64
-	inFlight         atomic.Int64
-	maxInFlight      atomic.Int64
-	queued           atomic.Int64
-	maxQueued        atomic.Int64
-	capReached       atomic.Uint64
-	rejected         atomic.Uint64
-	queueTimeouts    atomic.Uint64
-	rejectedDraining atomic.Uint64
-	panics           atomic.Uint64
-	aborts           atomic.Uint64
-	timeouts         atomic.Uint64
-	slow             atomic.Uint64
+	accepted      atomic.Uint64
+	inFlight      atomic.Int64
+	maxInFlight   atomic.Int64
+	queued        atomic.Int64
+	maxQueued     atomic.Int64
+	capReached    atomic.Uint64
+	rejected      atomic.Uint64
+	queueTimeouts atomic.Uint64
+	drainGoodbyes atomic.Uint64
+	panics        atomic.Uint64
+	aborts        atomic.Uint64
+	timeouts      atomic.Uint64
+	slow          atomic.Uint64
 
 	status    [6]atomic.Uint64 // 1xx..5xx, other
 	endpoints []endpointCounters
@@ -216,7 +216,7 @@ func (s *Server) Stats() Stats {
 		CapReached:       c.capReached.Load(),
 		Rejected:         c.rejected.Load(),
 		QueueTimeouts:    c.queueTimeouts.Load(),
-		RejectedDraining: c.rejectedDraining.Load(),
+		DrainGoodbyes:    c.drainGoodbyes.Load(),
 		Panics:           c.panics.Load(),
 		Aborts:           c.aborts.Load(),
 		Timeouts:         c.timeouts.Load(),

@@ -28,6 +28,11 @@ const (
 	// DefaultKeepalivePerSocket sizes the upstream keepalive cache when Params.Keepalive is 0:
 	// this many idle connections per worker socket, per nginx worker process.
 	DefaultKeepalivePerSocket = 8
+	// DefaultKeepaliveTimeout is the upstream keepalive_timeout when Params.KeepaliveTimeout
+	// is 0: how long nginx keeps an idle connection to a worker. It must stay below the
+	// workers' idle_timeout and shutdown_timeout, so that nginx, never the worker, closes
+	// an idle connection (see KeepaliveTimeout).
+	DefaultKeepaliveTimeout = 4 * time.Second
 	// DefaultMaxNextUpstreamTries bounds the default of Params.NextUpstreamTries, which is
 	// the number of worker sockets up to this many: retrying beyond a few workers that all
 	// shed load only multiplies the work done for a request that will fail anyway.
@@ -60,6 +65,7 @@ type Params struct {
 	ServerName        string        // server_name; "_" (catch-all) when empty
 	WorkerSockets     []string      // absolute Unix socket paths, one upstream server line each
 	Keepalive         int           // idle upstream connections kept per nginx worker; 0 = 8 per socket
+	KeepaliveTimeout  time.Duration // upstream keepalive_timeout; 0 = DefaultKeepaliveTimeout (see KeepaliveTimeout)
 	RequestTimeout    time.Duration // the workers' request_timeout (required); fastcgi_read_timeout is this + ReadTimeoutMargin
 	ConnectTimeout    time.Duration // fastcgi_connect_timeout; 0 = 2s
 	NextUpstreamTries int           // fastcgi_next_upstream_tries; 0 = min(len(WorkerSockets), 3)
@@ -137,6 +143,21 @@ func isFile(p string) bool {
 	return err == nil && fi.Mode().IsRegular()
 }
 
+// KeepaliveTimeout returns the upstream keepalive_timeout for workers with the given
+// idle_timeout and shutdown_timeout: DefaultKeepaliveTimeout, or half the shorter of the
+// two if that is less, in whole milliseconds.
+//
+// Why nginx must be the side that closes: it may write a request on an idle connection at
+// the very moment a worker closes it, and it retries that request elsewhere only if it is
+// not a POST. A worker closes a connection it has waited on for idle_timeout, and a
+// draining worker waits shutdown_timeout for nginx to drop its connections (it asks nginx
+// to after every response, but an idle one is dropped only by this timeout), so nginx's
+// timeout must come first.
+func KeepaliveTimeout(idleTimeout, shutdownTimeout time.Duration) time.Duration {
+	d := min(DefaultKeepaliveTimeout, idleTimeout/2, shutdownTimeout/2)
+	return max(d.Truncate(time.Millisecond), time.Millisecond)
+}
+
 // withDefaults returns p with the documented defaults filled in.
 func (p Params) withDefaults() Params {
 	if p.ServerName == "" {
@@ -147,6 +168,9 @@ func (p Params) withDefaults() Params {
 	}
 	if p.ConnectTimeout == 0 {
 		p.ConnectTimeout = DefaultConnectTimeout
+	}
+	if p.KeepaliveTimeout == 0 {
+		p.KeepaliveTimeout = DefaultKeepaliveTimeout
 	}
 	if p.NextUpstreamTries == 0 {
 		p.NextUpstreamTries = max(min(len(p.WorkerSockets), DefaultMaxNextUpstreamTries), 1)

@@ -95,6 +95,7 @@ func TestRenderSite(t *testing.T) {
 		"upstream adnet_workers {",
 		"least_conn;",
 		"keepalive 12;",
+		"keepalive_timeout 4s;",
 		"listen 127.0.0.1:8080;",
 		"server_name _;",
 		"server_tokens off;",
@@ -327,5 +328,24 @@ func TestRenderRejectsInvalidParams(t *testing.T) {
 	p = validParams() // valid for the site, but the main config needs TempDir
 	if err := RenderMain(&buf, p); err == nil || !strings.Contains(err.Error(), "TempDir:") || buf.Len() != 0 {
 		t.Errorf("RenderMain without TempDir: err %v, wrote %d bytes", err, buf.Len())
+	}
+}
+
+// TestKeepaliveTimeout: nginx's upstream keepalive_timeout stays below both the workers'
+// idle_timeout and shutdown_timeout, so that nginx always closes an idle connection first.
+func TestKeepaliveTimeout(t *testing.T) {
+	for _, c := range []struct{ idle, shutdown, want time.Duration }{
+		{5 * time.Minute, 30 * time.Second, DefaultKeepaliveTimeout},
+		{5 * time.Minute, 3 * time.Second, 1500 * time.Millisecond},
+		{time.Second, 30 * time.Second, 500 * time.Millisecond},
+		{time.Millisecond, time.Millisecond, time.Millisecond},
+	} {
+		got := KeepaliveTimeout(c.idle, c.shutdown)
+		if got != c.want {
+			t.Errorf("KeepaliveTimeout(%s, %s) = %s, want %s", c.idle, c.shutdown, got, c.want)
+		}
+		if c.idle > time.Millisecond && (got >= c.idle || got >= c.shutdown) {
+			t.Errorf("KeepaliveTimeout(%s, %s) = %s is not below both", c.idle, c.shutdown, got)
+		}
 	}
 }

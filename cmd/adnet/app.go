@@ -38,7 +38,8 @@ type workerApp struct {
 	mux       *http.ServeMux
 	engine    *decision.Engine
 	events    *eventlog.Writer // nil in a console worker
-	refresher *adserver.Refresher[*mysql.Store]
+	refresher *adserver.Refresher[listStore]
+	lists     *workerLists                 // the ad worker's own data-center ranges; nil in a console worker
 	db        atomic.Pointer[mysql.DB]     // closed on exit; set by the refresher's Connect
 	api       atomic.Pointer[http.Handler] // the REST API, once the database answered
 	admin     atomic.Pointer[http.Handler] // the console, once the database answered
@@ -62,20 +63,20 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, pool string, 
 	clientIP := func(r *http.Request) netip.Addr {
 		return fraud.ClientIP(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), trusted)
 	}
-	ropt := adserver.RefresherOptions[*mysql.Store]{
-		Connect: func(ctx context.Context) (*mysql.Store, error) {
+	ropt := adserver.RefresherOptions[listStore]{
+		Connect: func(ctx context.Context) (listStore, error) {
 			db, err := openDB(ctx, cfg)
 			if err != nil {
-				return nil, err
+				return listStore{}, err
 			}
 			a.db.Store(db)
 			store := mysql.NewStore(db)
 			if pool == config.ConsolePool {
 				if err := a.buildConsole(store, clientIP, log); err != nil {
-					return nil, err
+					return listStore{}, err
 				}
 			}
-			return store, nil
+			return listStore{InventoryStore: store, lists: a.lists}, nil
 		},
 		Engine: a.engine, Interval: cfg.Inventory.RefreshInterval.D(), Location: cfg.Location(), Logger: log,
 	}
@@ -95,7 +96,12 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, pool string, 
 		if err != nil {
 			return nil, err
 		}
-		ropt.Filter, ropt.DatacenterFile = filter, cfg.Fraud.DatacenterFile
+		// The worker's own data-center ranges (built-in, fraud.datacenter_file) are added by
+		// listStore, so that a bad file keeps its last good version and never stops the
+		// database's lists from loading; until the database answers they are in force alone.
+		a.lists = newWorkerLists(cfg, log)
+		filter.SetLists(nil, a.lists.initial())
+		ropt.Filter = filter
 	}
 	a.refresher = adserver.NewRefresher(ropt)
 	a.refresher.Start(ctx)
@@ -195,6 +201,9 @@ func (a *workerApp) StatusExtra() map[string]any {
 	}
 	if s := a.engine.Snapshot(); s != nil {
 		m["inventory_zones"] = s.NumZones()
+	}
+	if a.lists != nil {
+		m["ip_lists"] = a.lists.status()
 	}
 	return m
 }

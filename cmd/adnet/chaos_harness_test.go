@@ -55,13 +55,17 @@ type chaosScale struct {
 	// out a shared machine's noise; a looser bound in `make test`, whose 1 s baseline
 	// and 3 s outage swing ±15 % on two shared cores, still fails if serving stalls.
 	dbMinShare float64
-	hups       int // sighup: reloads, one every hupEvery
-	hupEvery   time.Duration
-	idleConns  int           // overload: idle keep-alive connections held open
-	overload   time.Duration // overload: how long the busy clients run
-	diskFull   time.Duration // disk-full: how long the event log's file system stays full
-	restarts   int           // nginx-restart: restarts, one every restartEvery
-	restartGap time.Duration
+	// fastShedShare is the share of the overload's 503s nginx must answer within 10 ms: 99 %
+	// in `make chaos`; in `make test`, where the machine may be running other suites, a
+	// bound that still fails if rejected requests wait out queue_timeout (1 s).
+	fastShedShare float64
+	hups          int // sighup: reloads, one every hupEvery
+	hupEvery      time.Duration
+	idleConns     int           // overload: idle keep-alive connections held open
+	overload      time.Duration // overload: how long the busy clients run
+	diskFull      time.Duration // disk-full: how long the event log's file system stays full
+	restarts      int           // nginx-restart: restarts, one every restartEvery
+	restartGap    time.Duration
 }
 
 // chaosRow is one scenario's line in the table.
@@ -737,8 +741,9 @@ func chaosOverload(r *chaosRun) {
 	}
 	if len(lat) == 0 {
 		r.t.Errorf("no request was answered 503: the load did not exceed the caps")
-	} else if float64(ngWithin) < 0.99*float64(len(ngLat)) {
-		r.t.Errorf("only %d of %d 503s (%.2f%%) were answered within 10 ms in nginx", ngWithin, len(ngLat), 100*float64(ngWithin)/float64(len(ngLat)))
+	} else if float64(ngWithin) < e.sc.fastShedShare*float64(len(ngLat)) {
+		r.t.Errorf("only %d of %d 503s (%.2f%%) were answered within 10 ms in nginx (want %.0f%%)", ngWithin, len(ngLat),
+			100*float64(ngWithin)/float64(len(ngLat)), 100*e.sc.fastShedShare)
 	}
 }
 

@@ -17,7 +17,7 @@ func TestShortChaos(t *testing.T) {
 		aggKills: 1, aggEvery: 1500 * time.Millisecond,
 		dbDown: 3 * time.Second, dbMinShare: 0.6,
 		hups: 2, hupEvery: 2 * time.Second,
-		idleConns: 1000, overload: 3 * time.Second,
+		idleConns: 1000, overload: 3 * time.Second, fastShedShare: 0.75,
 		diskFull: 2 * time.Second,
 		restarts: 1, restartGap: time.Second,
 	})

@@ -20,7 +20,7 @@ func TestChaos(t *testing.T) {
 		aggKills: 3, aggEvery: 10 * time.Second,
 		dbDown: 60 * time.Second, dbMinShare: 0.9,
 		hups: 6, hupEvery: 10 * time.Second,
-		idleConns: 5500, overload: 30 * time.Second,
+		idleConns: 5500, overload: 30 * time.Second, fastShedShare: 0.99,
 		diskFull: 20 * time.Second,
 		restarts: 2, restartGap: 10 * time.Second,
 	}

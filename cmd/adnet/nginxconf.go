@@ -51,6 +51,7 @@ func nginxParams(cfg *config.Config) nginx.Params {
 		ServerName:        cfg.Nginx.ServerName,
 		WorkerSockets:     sockets,
 		Keepalive:         cfg.Nginx.Keepalive,
+		KeepaliveTimeout:  nginx.KeepaliveTimeout(cfg.IdleTimeout.D(), cfg.ShutdownTimeout.D()),
 		RequestTimeout:    cfg.RequestTimeout.D(),
 		ConnectTimeout:    cfg.Nginx.ConnectTimeout.D(),
 		NextUpstreamTries: cfg.Nginx.NextUpstreamTries,

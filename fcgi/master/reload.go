@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -14,7 +15,8 @@ import (
 // Reload replaces the running processes with ones built from opt, one at a time, without
 // ever leaving a socket unserved: for each worker id it starts the new process on the same
 // listener, waits (up to ReadyTimeout) for its ready byte, makes it current, then stops the
-// old one (SIGQUIT; it drains while the new one accepts) and waits for it to exit. Worker
+// old one (SIGQUIT; it drains while the new one accepts, and while the next ids are
+// replaced); Reload waits for every old process to exit before it returns. Worker
 // ids added by a larger opt.Workers get new listeners; ids beyond a smaller one are
 // stopped and their sockets removed. Extras are matched by Name: each is stopped and
 // started again (they have no listener to hand over), added or removed.
@@ -62,13 +64,21 @@ func (m *Master) Reload(opt Options) error {
 	log := opt.Logger
 	log.WithFields(logrus.Fields{"workers": current, "new_workers": opt.Workers}).Info("master: reload started")
 
+	// The old processes drain side by side while the next ids are replaced: a drain lasts
+	// until nginx has dropped the process's kept-alive connections (up to its upstream
+	// keepalive_timeout when they sit idle), so one after the other would add those up.
+	// Reload returns once all of them have exited.
+	var retiring sync.WaitGroup
+	defer retiring.Wait()
 	for id := 1; id <= min(current, opt.Workers); id++ {
 		if err := m.updateListener(id, opt); err != nil {
 			return err
 		}
-		if err := m.replaceWorker(id, workerCommand(opt.WorkerCommand, id)); err != nil {
+		old, err := m.replaceWorker(id, workerCommand(opt.WorkerCommand, id))
+		if err != nil {
 			return err
 		}
+		retiring.Go(func() { m.stopProc(old) })
 	}
 	for id := current + 1; id <= opt.Workers; id++ {
 		if err := m.addWorker(id, opt); err != nil {
@@ -103,25 +113,25 @@ func (m *Master) updateListener(id int, opt Options) error {
 	return nil
 }
 
-// replaceWorker starts a new process for worker id on its listener and retires the old
-// one once the new one is ready.
-func (m *Master) replaceWorker(id int, command func() *exec.Cmd) error {
+// replaceWorker starts a new process for worker id on its listener, makes it current once
+// it is ready and returns the old one, for the caller to stop.
+func (m *Master) replaceWorker(id int, command func() *exec.Cmd) (*proc, error) {
 	m.mu.Lock()
 	s := m.workers[id]
 	p, err := m.startLocked(s, command)
 	timeout := m.opt.ReadyTimeout
 	m.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("master: reload: %w", err)
+		return nil, fmt.Errorf("master: reload: %w", err)
 	}
 	if err := m.awaitReady(p, timeout); err != nil {
-		return fmt.Errorf("master: reload: worker %d: %w; the old process keeps serving", id, err)
+		return nil, fmt.Errorf("master: reload: worker %d: %w; the old process keeps serving", id, err)
 	}
 
 	m.mu.Lock()
 	if m.state != stateRunning || p.exited {
 		m.mu.Unlock()
-		return fmt.Errorf("master: reload: worker %d: new process exited before taking over", id)
+		return nil, fmt.Errorf("master: reload: worker %d: new process exited before taking over", id)
 	}
 	old := s.cur
 	s.setCurrent(p)
@@ -129,8 +139,7 @@ func (m *Master) replaceWorker(id int, command func() *exec.Cmd) error {
 	s.backoff = m.opt.RestartBackoff // a new configuration deserves a fresh start
 	s.stopTimer()
 	m.mu.Unlock()
-	m.stopProc(old)
-	return nil
+	return old, nil
 }
 
 // awaitReady waits for p's ready byte. On failure p is killed and reaped.

@@ -136,8 +136,23 @@ type Fraud struct {
 	MinClickDelay  Duration `toml:"min_click_delay"`
 	TrustedProxies []string `toml:"trusted_proxies"`
 	DatacenterFile string   `toml:"datacenter_file"`
-	AutoPause      bool     `toml:"auto_pause"`
+	// BuiltinDatacenter adds the data-center/cloud ranges shipped with adnet
+	// (internal/fraud/datacenter.txt: its header names the source, the date and the command
+	// that refreshes it) to the datacenter list.
+	BuiltinDatacenter bool `toml:"builtin_datacenter"`
+	AutoPause         bool `toml:"auto_pause"`
+	// DesignLoad is the event rate (serves, impressions, clicks and conversions per second,
+	// all workers together) the aggregator's duplicate filters and flood counters are sized
+	// for over click_window. Above it they degrade toward counting (see /status).
+	DesignLoad int `toml:"design_load"`
 }
+
+// MaxEventsPerWindow bounds fraud.design_load × fraud.click_window: the aggregator's fraud
+// state takes about FraudBytesPerEvent bytes per event of the window.
+const (
+	MaxEventsPerWindow = 600_000_000
+	FraudBytesPerEvent = 3.85
+)
 
 // Monitor configures the master's nginx stub_status monitor.
 type Monitor struct {
@@ -234,6 +249,9 @@ func Defaults() *Config {
 			MaxClicksPerIP: 20,
 			MinClickDelay:  Duration(time.Second),
 			TrustedProxies: []string{},
+			// 25,000 events/s over the 10-minute window: 55 MiB of aggregator fraud state.
+			DesignLoad:        25000,
+			BuiltinDatacenter: true,
 		},
 		Monitor: Monitor{
 			Interval:       Duration(time.Second),
@@ -467,6 +485,11 @@ func (c *Config) Validate() Problems {
 		add("fraud.min_click_delay must not be negative")
 	}
 	checkCIDRs(&p, "fraud.trusted_proxies", c.Fraud.TrustedProxies)
+	intRange("fraud.design_load", c.Fraud.DesignLoad, 10, 10_000_000)
+	if perWindow := float64(c.Fraud.DesignLoad) * c.Fraud.ClickWindow.D().Seconds(); c.Fraud.DesignLoad > 0 && perWindow > MaxEventsPerWindow {
+		add("fraud.design_load = %d with fraud.click_window = %q is %.0f events per window: at most %d (the aggregator's duplicate filters would need about %.0f MiB); lower one of them",
+			c.Fraud.DesignLoad, c.Fraud.ClickWindow.D().String(), perWindow, MaxEventsPerWindow, perWindow*FraudBytesPerEvent/(1<<20))
+	}
 
 	positive("monitor.interval", c.Monitor.Interval)
 	if c.Monitor.History < c.Monitor.Interval {

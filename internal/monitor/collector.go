@@ -210,7 +210,6 @@ func (c *statusCollector) collectWorker(e emitter, st *fcgi.Stats, id string) {
 	e.counter(c.wCapReached, float64(st.CapReached), id)
 	e.counter(c.wRejected, float64(st.Rejected-min(st.QueueTimeouts, st.Rejected)), id, "cap")
 	e.counter(c.wRejected, float64(st.QueueTimeouts), id, "queue_timeout")
-	e.counter(c.wRejected, float64(st.RejectedDraining), id, "draining")
 	e.counter(c.wSlow, float64(st.Slow), id)
 	e.counter(c.wPanics, float64(st.Panics), id)
 	e.counter(c.wAborts, float64(st.Aborts), id)
