@@ -134,7 +134,7 @@ func fraudReview(sub string) fraudSubcommand {
 		if err != nil || id <= 0 {
 			return fmt.Errorf("flag id %q: must be a positive integer (see adnet fraud flags)", pos[0])
 		}
-		svc := manage.NewService(manage.Options{Store: manageStore{store}, Location: cfg.Location()})
+		svc := manage.NewService(manage.Options{Store: manageStore{Store: store}, Location: cfg.Location()})
 		cli := manage.CommandLine()
 		if sub == "restate" {
 			return review.RestateFlag(ctx, func(ctx context.Context, id int64) (*models.Restatement, error) {
