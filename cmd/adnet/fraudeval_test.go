@@ -11,9 +11,9 @@ package main
 // automated headless Chromium and a publisher inflating its CTR (internal/fraud/evalmix and
 // fraudeval_chromium_test.go), through the public endpoints, from distinct loopback
 // addresses. When the aggregator has committed every answered event, the anomaly monitor
-// runs one scan (`adnet fraud scan`), the operator confirms every flag it raised (`adnet
-// fraud confirm`, which restates the flagged subjects' billed events through the adjustment
-// ledger), and every event's stored verdict is read back from MariaDB and compared with its
+// runs one scan (`adnet fraud scan`), the operator confirms every zone flag it raised (`adnet
+// fraud confirm`, which restates the flagged zones' billed events through the adjustment
+// ledger; see confirmFlags), and every event's stored verdict is read back from MariaDB and compared with its
 // label. An invalid event counts as caught only if it was not billed: its stored verdict is
 // invalid, or the ledger restated it (a flag alone un-bills nothing). The test fails when a target of issue 13 is
 // missed: at least 99% of the invalid events not billed, at most 0.1% of people's events
