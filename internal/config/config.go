@@ -60,6 +60,7 @@ type Config struct {
 	Fraud     Fraud     `toml:"fraud"`
 	Monitor   Monitor   `toml:"monitor"`
 	Pools     Pools     `toml:"pools"`
+	NATS      NATS      `toml:"nats"`
 }
 
 // FCGI configures the FastCGI serving of each worker.
@@ -119,6 +120,31 @@ type Events struct {
 	SegmentMaxAge   Duration `toml:"segment_max_age"`
 	Retention       Duration `toml:"retention"`
 	MaxDisk         ByteSize `toml:"max_disk"`
+	// Transport is how events reach the aggregator: TransportFile (the aggregator reads this
+	// host's logs directly; no NATS) or TransportJetStream (`adnet ship` forwards this host's
+	// logs to the NATS JetStream stream of [nats], and the aggregator consumes the stream).
+	Transport string `toml:"transport"`
+}
+
+// Events transports.
+const (
+	// TransportFile: the single-host default, the aggregator tails the local logs.
+	TransportFile = "file"
+	// TransportJetStream: several hosts ship their logs to one replicated stream.
+	TransportJetStream = "jetstream"
+)
+
+// NATS configures the JetStream stream that carries events between hosts
+// (events.transport = "jetstream").
+type NATS struct {
+	Servers []string `toml:"servers"` // nats://host:port of the cluster's servers
+	// Host names this host in the stream (subject adnet.events.<host> and the message ids):
+	// unique per host of the cluster and stable across restarts.
+	Host     string `toml:"host"`
+	Stream   string `toml:"stream"`   // the stream's name
+	Replicas int    `toml:"replicas"` // the stream's replication factor
+	// CredsFile is an optional NATS credentials file (mode 0600, like the other secrets).
+	CredsFile string `toml:"creds_file"`
 }
 
 // Stats configures the aggregator and the statistics tables.
@@ -222,7 +248,9 @@ func Defaults() *Config {
 			SegmentMaxAge:   Duration(time.Hour),
 			Retention:       Duration(24 * time.Hour),
 			MaxDisk:         10 << 30,
+			Transport:       TransportFile,
 		},
+		NATS: NATS{Servers: []string{}, Stream: "ADNET_EVENTS", Replicas: 3},
 		Stats: Stats{
 			FlushInterval:   Duration(5 * time.Second),
 			HourlyRetention: Duration(90 * 24 * time.Hour),
@@ -300,7 +328,7 @@ func (c *Config) resolvePaths(dir string) {
 	// data_dir anchors the other data paths when they stay relative.
 	abs(&c.DataDir)
 	for _, p := range []*string{&c.LogFile, &c.SocketDir, &c.PidFile, &c.Nginx.StaticDir, &c.Nginx.DemoDir,
-		&c.MySQL.PasswordFile, &c.Tracking.KeyFile, &c.Fraud.DatacenterFile} {
+		&c.MySQL.PasswordFile, &c.Tracking.KeyFile, &c.NATS.CredsFile, &c.Fraud.DatacenterFile} {
 		abs(p)
 	}
 	// A unix socket path inside the DSN is relative to the config file too.
@@ -437,6 +465,8 @@ func (c *Config) Validate() Problems {
 		add("tracking.fallback_url = %q: must be an http(s) URL (or empty for the ad server's home page)", c.Tracking.FallbackURL)
 	}
 
+	c.validateTransport(add)
+
 	switch c.Events.Fsync {
 	case FsyncInterval:
 		positive("events.fsync_interval", c.Events.FsyncInterval)
@@ -520,4 +550,49 @@ func (c *Config) NginxStatusURL() string {
 		return c.Monitor.NginxStatusURL
 	}
 	return "http://" + c.Nginx.Listen + "/nginx_status"
+}
+
+// validateTransport checks events.transport and, for JetStream, the [nats] section.
+func (c *Config) validateTransport(add func(format string, args ...any)) {
+	switch c.Events.Transport {
+	case TransportFile:
+		return
+	case TransportJetStream:
+	default:
+		add("events.transport = %q: must be %q (the aggregator reads this host's logs, the default) or %q (adnet ship forwards them to the NATS JetStream stream of [nats])", c.Events.Transport, TransportFile, TransportJetStream)
+		return
+	}
+	if len(c.NATS.Servers) == 0 {
+		add("nats.servers is empty: events.transport = %q needs the NATS servers, e.g. [\"nats://10.0.0.5:4222\"]", TransportJetStream)
+	}
+	for _, s := range c.NATS.Servers {
+		if !strings.HasPrefix(s, "nats://") && !strings.HasPrefix(s, "tls://") {
+			add("nats.servers: %q must be a nats://host:port (or tls://host:port) URL", s)
+		}
+	}
+	if c.NATS.Host == "" {
+		add("nats.host is empty: events.transport = %q needs this host's unique name (letters, digits, '-' and '_')", TransportJetStream)
+	} else if !natsToken(c.NATS.Host, 32) {
+		add("nats.host = %q: must be 1-32 letters, digits, '-' or '_' (it is a NATS subject token)", c.NATS.Host)
+	}
+	if !natsToken(c.NATS.Stream, 32) {
+		add("nats.stream = %q: must be 1-32 letters, digits, '-' or '_'", c.NATS.Stream)
+	}
+	if c.NATS.Replicas != 1 && c.NATS.Replicas != 3 && c.NATS.Replicas != 5 {
+		add("nats.replicas = %d: must be 1, 3 or 5 (JetStream replicas; 3 survives one server down)", c.NATS.Replicas)
+	}
+}
+
+// natsToken reports whether s is 1..n characters of [A-Za-z0-9_-]: safe in a subject, a
+// stream name and a message id.
+func natsToken(s string, n int) bool {
+	if s == "" || len(s) > n {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }
