@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -103,4 +104,18 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, o StreamOptions) 
 		return nil, fmt.Errorf("jetstream: create or update stream %s: %w", o.Name, err)
 	}
 	return s.CachedInfo(), nil
+}
+
+// CreateStreamIfMissing creates the stream with o unless it exists; an existing stream is left
+// as it is (its limits are `adnet nats-setup`'s to change). Shippers and aggregators call it on
+// start, so a new cluster needs no manual step.
+func CreateStreamIfMissing(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	_, err := js.Stream(ctx, o.Name)
+	if err == nil {
+		return nil
+	} else if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("jetstream: look up stream %s: %w", o.Name, err)
+	}
+	_, err = EnsureStream(ctx, js, o)
+	return err
 }
