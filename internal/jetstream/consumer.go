@@ -49,64 +49,151 @@ func (s *Source) OpenAt(t time.Time, through uint64) (aggregator.StreamReader, e
 }
 
 func (s *Source) open(cfg jetstream.OrderedConsumerConfig, through uint64) (*Reader, error) {
-	cfg.InactiveThreshold = time.Minute // a crashed aggregator's consumer goes away by itself
-	ctx, cancel := context.WithCancel(context.Background())
-	cons, err := s.js.OrderedConsumer(ctx, s.stream, cfg)
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("jetstream: consumer on %s: %w", s.stream, err)
+	r := &Reader{src: s, cfg: cfg, ch: make(chan item, readAhead), through: through, done: make(chan struct{}), stop: make(chan struct{})}
+	if err := r.reopen(); err != nil {
+		return nil, err
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
-	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("jetstream: consume %s: %w", s.stream, err)
-	}
-	r := &Reader{it: it, cancel: cancel, ch: make(chan item, readAhead), through: through, done: make(chan struct{})}
+	r.lastAt.Store(time.Now().UnixNano())
 	go r.fetch()
+	go r.watch()
 	return r, nil
 }
 
-// item is one fetched message: its sequence and body, or an error.
+// item is one fetched message: its sequence and body.
 type item struct {
 	seq, pending uint64
 	body         []byte
-	err          error
 }
 
 // Reader reads events from the stream in stream order; a goroutine fetches up to readAhead
 // messages ahead. Each Position is {Offset: the stream sequence}.
 type Reader struct {
-	it      jetstream.MessagesContext
-	cancel  context.CancelFunc
+	src     *Source
+	cfg     jetstream.OrderedConsumerConfig
 	ch      chan item
 	through uint64 // OpenAt: the last sequence wanted (0: no end)
 	done    chan struct{}
+	stop    chan struct{}
 	once    sync.Once
 
+	mu sync.Mutex
+	it jetstream.MessagesContext
+
+	enq       atomic.Uint64 // the last sequence fetched
+	lastAt    atomic.Int64  // when (Unix ns)
 	last, lag atomic.Uint64
 	skipped   atomic.Int64
 }
 
+// reopen (re)creates the ordered consumer after the last sequence fetched, or from the
+// reader's start when nothing was fetched yet.
+func (r *Reader) reopen() error {
+	cfg := r.cfg
+	if seq := r.enq.Load(); seq > 0 {
+		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: seq + 1}
+	}
+	cfg.InactiveThreshold = time.Minute // a crashed aggregator's consumer goes away by itself
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	cons, err := r.src.js.OrderedConsumer(ctx, r.src.stream, cfg)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("jetstream: consumer on %s: %w", r.src.stream, err)
+	}
+	// Heartbeats every second let the client notice a lost pull within a few seconds.
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024), jetstream.PullExpiry(5*time.Second),
+		jetstream.PullHeartbeat(time.Second))
+	if err != nil {
+		return fmt.Errorf("jetstream: consume %s: %w", r.src.stream, err)
+	}
+	r.mu.Lock()
+	r.it = it
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Reader) iterator() jetstream.MessagesContext {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.it
+}
+
+func (r *Reader) closing() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 func (r *Reader) fetch() {
 	defer close(r.done)
-	for {
-		m, err := r.it.Next()
+	for !r.closing() {
+		m, err := r.iterator().Next()
 		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if r.closing() {
 				return
 			}
-			// Heartbeats missed and the like: the ordered consumer recreates itself from the
-			// last sequence it delivered; keep going.
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				// Stopped by watch: start a new consumer after the last sequence fetched.
+				if err := r.reopen(); err != nil {
+					time.Sleep(500 * time.Millisecond)
+				}
+				continue
+			}
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
 		md, err := m.Metadata()
-		if err != nil {
-			continue
+		if err != nil || md.Sequence.Stream <= r.enq.Load() {
+			continue // a message seen before a consumer was recreated
 		}
 		// Blocks while readAhead messages wait: the bound on memory. Close drains the channel
-		// so that this send returns and the closed iterator ends the loop.
-		r.ch <- item{seq: md.Sequence.Stream, pending: md.NumPending, body: m.Data()}
+		// so that this send returns.
+		select {
+		case r.ch <- item{seq: md.Sequence.Stream, pending: md.NumPending, body: m.Data()}:
+		case <-r.stop:
+			return
+		}
+		r.enq.Store(md.Sequence.Stream)
+		r.lastAt.Store(time.Now().UnixNano())
+	}
+}
+
+// stallAfter is how long the reader waits for a message the stream has before it recreates
+// its consumer: an ordered consumer whose server died (or whose stream changed leader) does
+// not always come back by itself, and the committed sequence, not the consumer, is the
+// reader's position anyway.
+const stallAfter = 3 * time.Second
+
+// watch recreates the consumer when the stream holds messages after the last one fetched but
+// none arrived for stallAfter (and the reader is not just full).
+func (r *Reader) watch() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		if time.Since(time.Unix(0, r.lastAt.Load())) < stallAfter || len(r.ch) == cap(r.ch) {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		st, err := r.src.js.Stream(ctx, r.src.stream)
+		var last uint64
+		if err == nil {
+			var info *jetstream.StreamInfo
+			if info, err = st.Info(ctx); err == nil {
+				last = info.State.LastSeq
+			}
+		}
+		cancel()
+		if err == nil && last > r.enq.Load() {
+			r.lastAt.Store(time.Now().UnixNano()) // give the new consumer its time
+			r.iterator().Stop()
+		}
 	}
 }
 
@@ -152,16 +239,9 @@ func (r *Reader) Skipped() int64 { return r.skipped.Load() }
 // Close stops the consumer.
 func (r *Reader) Close() error {
 	r.once.Do(func() {
-		r.it.Stop()
-		r.cancel()
-		for {
-			select {
-			case <-r.ch:
-				continue
-			case <-r.done:
-			}
-			break
-		}
+		close(r.stop)
+		r.iterator().Stop()
+		<-r.done
 	})
 	return nil
 }

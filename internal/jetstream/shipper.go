@@ -106,6 +106,7 @@ type Shipper struct {
 	q       []inflight // FIFO of unacknowledged publishes
 
 	nextDiscover, nextRecord, nextMaint, retryAt time.Time
+	retryWait                                    time.Duration // doubles while publishing fails
 
 	mu    sync.Mutex
 	stats ShipperStats
@@ -243,7 +244,10 @@ func (s *Shipper) hook(point string) error {
 // fail notes a publish error; publishing pauses a moment (the connection is reconnecting,
 // or the stream is electing a leader).
 func (s *Shipper) fail(err error, now time.Time) {
-	s.retryAt = now.Add(250 * time.Millisecond)
+	// From 100 ms to 2 s: a stream leader election takes seconds, and every retry re-sends
+	// the whole window.
+	s.retryWait = min(max(2*s.retryWait, 100*time.Millisecond), 2*time.Second)
+	s.retryAt = now.Add(s.retryWait)
 	s.mu.Lock()
 	changed := s.stats.LastError != err.Error()
 	s.stats.LastError = err.Error()
@@ -369,23 +373,20 @@ func (s *Shipper) reap(now time.Time) (n int, err error) {
 				s.q[0].fut = failedFuture{err: err, msg: f.msg} // read once: keep it for later
 				return n, nil
 			}
-			fut, perr := s.opt.JS.PublishMsgAsync(f.msg, jetstream.WithMsgID(f.id), jetstream.WithExpectStream(s.opt.Stream))
-			if perr != nil {
-				s.fail(perr, now)
-				// Keep the error observable for the next round: a future whose Err was read
-				// does not deliver it again.
-				s.q[0].fut = failedFuture{err: err, msg: f.msg}
-				return n, nil
-			}
-			f.fut = fut
+			// The stream is failing over (a leader election) or the connection broke: the
+			// later messages in flight have most likely failed too. All are sent again, in
+			// order, at once, rather than one per timeout; the duplicate window drops those
+			// the stream had stored. The old futures are dropped unread.
+			resent := s.resend(err, now)
 			s.mu.Lock()
-			s.stats.Resent++
+			s.stats.Resent += int64(resent)
 			s.mu.Unlock()
 			s.fail(err, now)
 			return n, nil
 		default:
 			return n, nil
 		}
+		s.retryWait = 0
 		f.src.shipped = f.pos
 		f.src.inflight--
 		s.shipped[f.src.name] = f.pos
@@ -395,6 +396,25 @@ func (s *Shipper) reap(now time.Time) (n int, err error) {
 		n++
 	}
 	return n, nil
+}
+
+// resend publishes every message in flight again, in order, and returns how many. When the
+// client refuses one (too many pending, closed), it and the rest keep failed futures carrying
+// cause, so the next round tries again.
+func (s *Shipper) resend(cause error, now time.Time) int {
+	for i := range s.q {
+		f := &s.q[i]
+		fut, err := s.opt.JS.PublishMsgAsync(f.msg, jetstream.WithMsgID(f.id), jetstream.WithExpectStream(s.opt.Stream))
+		if err != nil {
+			for j := i; j < len(s.q); j++ {
+				s.q[j].fut = failedFuture{err: cause, msg: s.q[j].msg}
+			}
+			s.fail(err, now)
+			return i
+		}
+		f.fut = fut
+	}
+	return len(s.q)
 }
 
 // failedFuture is a publish whose re-send could not even be queued: reap tries again.
