@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"adnet/internal/aggregator"
@@ -53,11 +54,31 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 	}
 	store := mysql.NewStore(db)
 	opt := aggregatorOptions(cfg, store, key, log)
+	// The status answers from the start: a standby (JetStream transport) shows as not running.
+	var current atomic.Pointer[aggregator.Aggregator]
+	ctl, err := serveControl(cfg.AggregatorSocket(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		st := aggregator.Stats{Verdicts: map[string]int64{}}
+		if agg := current.Load(); agg != nil {
+			st = agg.Stats()
+		}
+		_ = json.NewEncoder(w).Encode(st)
+	}), log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctl.Close()
+		os.Remove(cfg.AggregatorSocket())
+	}()
 	if cfg.Events.Transport == config.TransportJetStream {
 		// Every host runs an aggregator; one consumes the stream, the others wait for
 		// MariaDB's lock (see aggregateLeader).
 		var stop func()
-		if ctx, stop, err = aggregateLeader(ctx, cfg, db, &opt, log); err != nil {
+		if ctx, stop, err = aggregateLeader(ctx, cfg, db, &opt, log); errors.Is(err, context.Canceled) {
+			log.Info("aggregator stopped (standby)")
+			return nil
+		} else if err != nil {
 			return err
 		}
 		defer stop()
@@ -71,17 +92,7 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 		return err
 	}
 	go func() { _ = fraud.RunAnomalyLoop(ctx, scanner, fraud.DefaultAnomalyInterval) }()
-	ctl, err := serveControl(cfg.AggregatorSocket(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(agg.Stats())
-	}), log)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		ctl.Close()
-		os.Remove(cfg.AggregatorSocket())
-	}()
+	current.Store(agg)
 	log.WithField("pid", os.Getpid()).Info("aggregator running")
 	if err := agg.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
