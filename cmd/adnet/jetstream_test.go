@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"adnet/internal/aggregator"
+	"adnet/internal/config"
 	"adnet/internal/demo"
 	"adnet/internal/eventlog"
 	"adnet/internal/jetstream"
@@ -252,5 +253,23 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestShipperSupervised: the master supervises a shipper only with the JetStream transport.
+func TestShipperSupervised(t *testing.T) {
+	cfg := config.Defaults()
+	names := func() (n []string) {
+		for _, p := range extraProcesses(cfg, "/bin/adnet") {
+			n = append(n, p.Name+" "+strings.Join(p.Command().Args[1:], " "))
+		}
+		return n
+	}
+	if got := names(); len(got) != 1 || !strings.HasPrefix(got[0], "aggregator aggregate") {
+		t.Errorf("file transport: extras %v", got)
+	}
+	cfg.Events.Transport = config.TransportJetStream
+	if got := names(); len(got) != 2 || !strings.HasPrefix(got[1], "shipper ship") {
+		t.Errorf("jetstream transport: extras %v", got)
 	}
 }

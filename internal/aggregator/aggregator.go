@@ -114,6 +114,7 @@ type Aggregator struct {
 	inOutage                             bool
 	missing                              map[int64]time.Time // campaign/zone ids absent after a refresh
 	hooks                                hooks
+	streamMissing                        int64 // stream messages found missing, as last logged
 
 	mu    sync.Mutex
 	stats Stats

@@ -105,6 +105,15 @@ func (a *Aggregator) maintainStream() {
 	if r, ok := s.r.(interface{ Lag() uint64 }); ok {
 		st.LagRecords = int64(r.Lag())
 	}
+	// Messages the stream dropped (its limits) before they were read: shown where a log's
+	// missing segments are, and logged when the count grows.
+	if r, ok := s.r.(interface{ Missing() uint64 }); ok {
+		st.SegmentsMissing = int64(r.Missing())
+		if st.SegmentsMissing > a.streamMissing {
+			a.log.WithField("messages", st.SegmentsMissing).Error("aggregator: the stream dropped events before they were read (aggregator down longer than the stream's max age?)")
+			a.streamMissing = st.SegmentsMissing
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.stats.Sources = []SourceStats{st}

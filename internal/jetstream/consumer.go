@@ -40,7 +40,12 @@ func (s *Source) Open(after uint64) (aggregator.StreamReader, error) {
 	if after > 0 {
 		cfg = jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: after + 1}
 	}
-	return s.open(cfg, 0)
+	r, err := s.open(cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	r.next = after + 1
+	return r, nil
 }
 
 // OpenAt starts an ordered consumer at time t that ends after sequence through.
@@ -83,6 +88,10 @@ type Reader struct {
 	lastAt    atomic.Int64  // when (Unix ns)
 	last, lag atomic.Uint64
 	skipped   atomic.Int64
+	// next is the sequence Next expects (0: unknown); a higher one means the stream dropped
+	// messages before they were read (older than MaxAge, or past MaxBytes): counted in missing.
+	next    uint64
+	missing atomic.Uint64
 }
 
 // reopen (re)creates the ordered consumer after the last sequence fetched, or from the
@@ -220,6 +229,10 @@ func (r *Reader) Next(ev *models.Event) (eventlog.Position, error) {
 				return eventlog.Position{}, io.EOF
 			}
 		}
+		if r.next != 0 && it.seq > r.next {
+			r.missing.Add(it.seq - r.next)
+		}
+		r.next = it.seq + 1
 		r.last.Store(it.seq)
 		r.lag.Store(it.pending)
 		if err := eventlog.DecodeRecord(it.body, ev); err != nil {
@@ -232,6 +245,10 @@ func (r *Reader) Next(ev *models.Event) (eventlog.Position, error) {
 
 // Lag is the number of messages in the stream after the last one read.
 func (r *Reader) Lag() uint64 { return r.lag.Load() }
+
+// Missing is the number of messages the stream no longer had when the reader reached them:
+// events lost to the stream's limits (an aggregator down longer than MaxAge).
+func (r *Reader) Missing() uint64 { return r.missing.Load() }
 
 // Skipped is the number of messages that were not event records.
 func (r *Reader) Skipped() int64 { return r.skipped.Load() }

@@ -213,4 +213,30 @@ func TestSourceResumesAfterSequence(t *testing.T) {
 	if n != 10 {
 		t.Fatalf("warm-up reader through 10 read %d", n)
 	}
+
+	// Messages the stream no longer has when the reader reaches them are counted as missing.
+	st, err := js.Stream(context.Background(), "ADNET_EVENTS")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{30, 31} {
+		if err := st.DeleteMsg(context.Background(), seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sr, err := NewSource(js, "ADNET_EVENTS").Open(25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sr.Close()
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
+		var ev models.Event
+		if pos, err := sr.Next(&ev); err == nil && pos.Offset == 50 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if m := sr.(*Reader).Missing(); m != 2 {
+		t.Fatalf("missing %d messages, want 2", m)
+	}
 }
