@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test screenshots test-unit lint bench bench-go fraud-eval reconcile-large chaos clean
+.PHONY: all build run test screenshots test-unit lint bench bench-go fraud-eval reconcile-large chaos update-datacenter-list clean
 
 all: build
 
@@ -45,13 +45,17 @@ bench-go:
 reconcile-large:
 	ADNET_RECONCILE_EVENTS=1200000 scripts/test.sh -timeout 90m -v -run TestStatisticsReconcile ./cmd/adnet
 
-## fraud-eval: a labelled traffic mix through the real system; prints per-rule precision and recall
+## fraud-eval: a labelled traffic mix (held-out bot UAs, real Chromium, late replays, carrier NAT…) through the real system; per-reason precision/recall, per-actor recall/FP, FAILS when a target is missed (ADNET_FRAUDEVAL_SEED, ADNET_FRAUDEVAL_SCALE)
 fraud-eval:
 	scripts/test.sh -timeout 20m -tags fraudeval -v -run TestFraudEval ./cmd/adnet
 
 ## chaos: faults under a steady load through nginx, each reconciled exactly against MariaDB (about 12 min; var/chaos/latest.md)
 chaos:
 	scripts/test.sh -timeout 30m -tags chaos -v -run 'TestChaos$$' ./cmd/adnet
+
+## update-datacenter-list: refresh internal/fraud/datacenter.txt from a tag of the Go module github.com/projectdiscovery/cdncheck (CDNCHECK_VERSION=v1.2.49 make update-datacenter-list)
+update-datacenter-list:
+	scripts/update-datacenter-list.sh
 
 clean:
 	rm -rf bin

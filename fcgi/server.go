@@ -63,6 +63,7 @@ import (
 	"net"
 	"net/http"
 	stdfcgi "net/http/fcgi"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -133,6 +134,11 @@ type Options struct {
 	// JSON, so the embedding program can report its own fields (e.g. event log write
 	// errors). It must be cheap and safe for concurrent use.
 	Extra func() map[string]any
+	// AllowPeers, if not empty, are the only addresses whose TCP connections are served:
+	// any other is closed at accept, counted (Stats.PeersRefused) and logged once a minute
+	// per address. Unix socket connections are not affected. FastCGI has no
+	// authentication, so a TCP listener needs this (config: fcgi.allow_peers).
+	AllowPeers []netip.Prefix
 }
 
 // withDefaults returns opt with zero fields replaced by defaults and bad values clamped.
@@ -184,6 +190,7 @@ type Server struct {
 	handler http.Handler // the wrapped handler (*limiter)
 	start   time.Time
 	c       counters
+	peers   *peerFilter // nil: every peer is served
 
 	// sem holds a token per request inside the inner handler.
 	sem chan struct{}
@@ -237,6 +244,7 @@ func NewServer(h http.Handler, opt Options) *Server {
 	}
 	s.c.endpoints = make([]endpointCounters, len(opt.Endpoints)+1)
 	s.handler = &limiter{s: s}
+	s.peers = newPeerFilter(opt.AllowPeers, opt.Logger)
 	return s
 }
 
@@ -392,6 +400,12 @@ func (l *listener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err == nil {
+			if a, ok := l.s.peers.allowed(c); !ok {
+				c.Close()
+				l.s.c.peersRefused.Add(1)
+				l.s.peers.refused(a, time.Now())
+				continue
+			}
 			return l.s.track(c), nil
 		}
 		if l.s.draining.Load() {

@@ -59,6 +59,7 @@ type Stats struct {
 	ConnsOpen     int64  `json:"conns_open"`     // FastCGI connections open now
 	IdleClosed    uint64 `json:"idle_closed"`    // connections closed by IdleTimeout
 	BadInput      uint64 `json:"bad_input"`      // connections closed for breaking input limits
+	PeersRefused  uint64 `json:"peers_refused"`  // TCP connections closed at accept: peer not in Options.AllowPeers
 
 	Accepted      uint64 `json:"accepted"`       // requests received (php-fpm "accepted conn")
 	InFlight      int64  `json:"in_flight"`      // requests inside the handler now (php-fpm "active processes")
@@ -122,6 +123,7 @@ type counters struct {
 	idleClosed    atomic.Uint64
 	idleDeferred  atomic.Uint64 // idle deadline passed on a busy conn; kept open (tests observe it)
 	badInput      atomic.Uint64
+	peersRefused  atomic.Uint64
 
 	accepted      atomic.Uint64
 	inFlight      atomic.Int64
@@ -208,6 +210,7 @@ func (s *Server) Stats() Stats {
 		ConnsOpen:        c.connsOpen.Load(),
 		IdleClosed:       c.idleClosed.Load(),
 		BadInput:         c.badInput.Load(),
+		PeersRefused:     c.peersRefused.Load(),
 		Accepted:         c.accepted.Load(),
 		InFlight:         c.inFlight.Load(),
 		MaxInFlight:      c.maxInFlight.Load(),

@@ -21,7 +21,10 @@ func BenchmarkTrackImpression(b *testing.B) {
 }
 
 func benchRequest(b *testing.B, f *adsFixture, target string) {
-	r := httptest.NewRequest("GET", target, nil)
+	benchRequestWith(b, f, httptest.NewRequest("GET", target, nil))
+}
+
+func benchRequestWith(b *testing.B, f *adsFixture, r *http.Request) {
 	r.RemoteAddr = "203.0.113.7:5555"
 	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36")
 	w := &discardWriter{h: http.Header{}}

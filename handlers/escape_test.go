@@ -99,7 +99,7 @@ func TestServeJSONMatchesEncodingJSON(t *testing.T) {
 			Width: cr.Width, Height: cr.Height, ImageURL: a.assetURL(cr.ImageURL), Title: cr.Title, Text: cr.Text,
 			ClickURL: a.clickURL(s), ImpressionURL: a.impURL(s)}
 		if cr.Kind == models.CreativeHTML {
-			ad.HTML = string(a.expand(nil, cr.HTML, s))
+			ad.HTML = string(a.expand(nil, cr.HTML, s, false))
 		}
 		var want bytes.Buffer
 		if err := json.NewEncoder(&want).Encode(ad); err != nil {

@@ -13,13 +13,18 @@ import (
 // NewMetrics returns the master's /metrics handler: one Prometheus registry with the
 // master process's own collectors (Go runtime, process) and the monitor's collector
 // (monitor.NewCollector: nginx and every worker's counters). Scrapes are answered from
-// memory and never reach a worker, so they work when the workers are saturated.
-func NewMetrics(src monitor.MetricsSource) http.Handler {
+// memory and never reach a worker, so they work when the workers are saturated. With agg
+// set, each scrape also asks the aggregator (at most a second) for its duplicate filters'
+// capacity (monitor.NewAggregatorCollector: adnet_dedup_*, adnet_aggregator_*).
+func NewMetrics(src monitor.MetricsSource, agg monitor.AggregatorFetch) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		monitor.NewCollector(src),
 	)
+	if agg != nil {
+		reg.MustRegister(monitor.NewAggregatorCollector(agg))
+	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

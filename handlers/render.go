@@ -37,9 +37,9 @@ func (a *Ads) appendCreativeHTML(b []byte, s *adserver.Served, inFrame bool) []b
 		b = append(b, `</span></a>`...)
 	case models.CreativeHTML:
 		if inFrame {
-			return a.expand(b, cr.HTML, s)
+			return a.expand(b, cr.HTML, s, true)
 		}
-		doc := a.expand(nil, cr.HTML, s)
+		doc := a.expand(nil, cr.HTML, s, true)
 		b = append(b, `<iframe sandbox="allow-scripts allow-popups allow-popups-to-escape-sandbox" width="`...)
 		b = strconv.AppendInt(b, int64(cr.Width), 10)
 		b = append(b, `" height="`...)
@@ -76,7 +76,10 @@ func (a *Ads) renderJS(b []byte, s *adserver.Served) []byte {
 	a.bufs.Put(mp)
 	b = append(b, ";var fired=false;function imp(){if(fired)return;fired=true;var i=new Image(1,1);i.src="...)
 	b = a.appendImpURLJS(b, s)
-	b = append(b, "+'&cb='+Date.now();}"...)
+	b = append(b, "+'&sig='+("...)
+	b = append(b, tagSignalsJS...)
+	b = append(b, ")()+'&po='+clean(location.origin)+'&cb='+Date.now();}"...)
+	b = append(b, tagCleanJS...)
 	b = append(b, "var el=w.querySelector('img,iframe');if(el){el.addEventListener('load',imp);}"...)
 	b = append(b, "s.parentNode.insertBefore(w,s.nextSibling);"...)
 	b = append(b, "if(!el){(window.requestAnimationFrame||setTimeout)(imp);}})(document);\n"...)
@@ -94,10 +97,41 @@ func (a *Ads) renderFrame(b []byte, s *adserver.Served) []byte {
 	b = a.appendCreativeHTML(b, s, true)
 	b = append(b, `<script>(function(){var fired=false;function imp(){if(fired)return;fired=true;var i=new Image(1,1);i.src=`...)
 	b = a.appendImpURLJS(b, s)
-	b = append(b, `+'&cb='+Date.now();}var el=document.querySelector('img');`+
+	b = append(b, "+'&sig='+("...)
+	b = append(b, tagSignalsJS...)
+	b = append(b, ")()+'&po='+clean(embedder())+'&cb='+Date.now();}"...)
+	b = append(b, tagCleanJS...)
+	b = append(b, tagEmbedderJS...)
+	b = append(b, `var el=document.querySelector('img');`+
 		`if(el&&!el.complete){el.addEventListener('load',imp);}else{(window.requestAnimationFrame||setTimeout)(imp);}})();</script>`...)
 	return append(b, "</body></html>\n"...)
 }
+
+// The script run by both tags when they fire the beacon (see internal/fraud/doc.go for the
+// parameters, which the fraud evaluation also sends).
+//
+// tagSignalsJS is a function expression returning the automation signals as a bitmask, the
+// fraud.Sig* bits: 1 navigator.webdriver, 2 "HeadlessChrome" in navigator.userAgent, 4 a
+// Chrome without plugins, 8 a Chrome without window.chrome, 16 no navigator.languages, 32 a
+// zero outer window size. A property that throws is skipped.
+const tagSignalsJS = "function(){var n=navigator,u=n.userAgent||'',c=/Chrome\\//.test(u),m=0;" +
+	"try{if(n.webdriver===true)m|=1;}catch(e){}" +
+	"if(/HeadlessChrome/.test(u))m|=2;" +
+	"try{if(c&&n.plugins&&n.plugins.length===0)m|=4;}catch(e){}" +
+	"try{if(c&&!window.chrome)m|=8;}catch(e){}" +
+	"try{if(!n.languages||!n.languages.length)m|=16;}catch(e){}" +
+	"try{if(!window.outerWidth||!window.outerHeight)m|=32;}catch(e){}" +
+	"return m;}"
+
+// tagCleanJS defines clean(o): the origin reduced to the characters an origin may have (so
+// that it goes into the query unescaped: the worker reads it without allocating).
+const tagCleanJS = "function clean(o){return String(o||'').replace(/[^A-Za-z0-9.:\\/\\[\\]-]/g,'');}"
+
+// tagEmbedderJS defines embedder(): inside adnet's iframe, the origin of the page embedding
+// it — location.ancestorOrigins[0] (Chromium, Safari), else the origin of document.referrer
+// (the embedding page's URL or origin under the default Referrer-Policy), else "".
+const tagEmbedderJS = "function embedder(){try{var a=location.ancestorOrigins;if(a&&a.length)return a[0];}catch(e){}" +
+	"var m=/^[a-z][a-z0-9+.-]*:\\/\\/[^\\/?#]+/i.exec(document.referrer||'');return m?m[0]:'';}"
 
 // appendClickURL appends the decision's signed click URL, escaped for an HTML attribute. The
 // token is base64url and needs no escaping; the base URL is escaped once, in NewAds.
@@ -135,10 +169,22 @@ func (a *Ads) clickURL(s *adserver.Served) string {
 	return a.opt.BaseURL + "/track/click?t=" + string(s.ClickToken())
 }
 
-// expand fills the creative's macros for this decision.
-func (a *Ads) expand(dst []byte, tpl string, s *adserver.Served) []byte {
+// blankGIF is what {imp_url} becomes in an HTML creative rendered by the script or iframe tag.
+const blankGIF = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+
+// expand fills the creative's macros for this decision. In the script and iframe tags (tag
+// true) {imp_url} is a blank 1×1 GIF data URL: the tag fires the beacon itself, with its
+// signals, so a creative firing the URL too would only make a duplicate — and, lacking the
+// tag's signals and arriving first (a creative's image loads before the tag's load event),
+// it would be counted as automation for a person. /serve/json keeps the real URL: there the
+// app or the creative fires it.
+func (a *Ads) expand(dst []byte, tpl string, s *adserver.Served, tag bool) []byte {
 	d := &s.Decision
-	m := decision.Macros{ClickURL: a.clickURL(s), ImpURL: a.impURL(s), Cachebuster: uint64(s.Time.UnixNano()),
+	imp := blankGIF
+	if !tag {
+		imp = a.impURL(s)
+	}
+	m := decision.Macros{ClickURL: a.clickURL(s), ImpURL: imp, Cachebuster: uint64(s.Time.UnixNano()),
 		ZoneID: d.ZoneID, CampaignID: d.CampaignID, CreativeID: d.Creative.ID, ImpressionID: s.ImpressionID,
 		Width: d.Creative.Width, Height: d.Creative.Height}
 	return decision.ExpandMacros(dst, tpl, &m)

@@ -25,7 +25,11 @@ var reservedParams = map[string]bool{"zone": true, "cb": true, "page": true, "re
 // would move the decision to the heap.)
 func (a *Ads) serve(w http.ResponseWriter, r *http.Request, frame bool) {
 	var s adserver.Served
-	if !a.decide(w, r, &s) {
+	integ := adserver.IntegrationScript
+	if frame {
+		integ = adserver.IntegrationFrame
+	}
+	if !a.decide(w, r, &s, integ) {
 		return
 	}
 	h := w.Header()
@@ -50,7 +54,7 @@ func (a *Ads) serve(w http.ResponseWriter, r *http.Request, frame bool) {
 
 // decide reads the ad request, makes the one call to the service and sets the viewer cookie.
 // It returns false when it has answered with an error.
-func (a *Ads) decide(w http.ResponseWriter, r *http.Request, s *adserver.Served) bool {
+func (a *Ads) decide(w http.ResponseWriter, r *http.Request, s *adserver.Served, integ adserver.Integration) bool {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeMethodNotAllowed(w, "GET, HEAD")
 		return false
@@ -60,6 +64,7 @@ func (a *Ads) decide(w http.ResponseWriter, r *http.Request, s *adserver.Served)
 	var kv [maxKeyValues]decision.KV
 	n := a.readAdRequest(r, &req, &kv)
 	req.KeyValues = kv[:n]
+	req.Integration = integ
 	a.readVisit(r, &v, viewerCookie)
 	if err := a.opt.Service.Serve(&v, &req, s); err != nil {
 		writeError(w, r, a.opt.Logger, err)
@@ -132,7 +137,7 @@ type ServeJSONAd struct {
 // serveJSON answers /serve/json: the decision as JSON, or 204 No Content when nothing is eligible.
 func (a *Ads) serveJSON(w http.ResponseWriter, r *http.Request) {
 	var s adserver.Served
-	if !a.decide(w, r, &s) {
+	if !a.decide(w, r, &s, adserver.IntegrationJSON) {
 		return
 	}
 	h := w.Header()
@@ -185,7 +190,7 @@ func (a *Ads) appendJSONAd(b []byte, s *adserver.Served) []byte {
 	if cr.Kind == models.CreativeHTML {
 		b = append(b, `,"html":`...)
 		mp := a.bufs.Get().(*[]byte)
-		doc := a.expand((*mp)[:0], cr.HTML, s)
+		doc := a.expand((*mp)[:0], cr.HTML, s, false)
 		b = appendJS(b, doc)
 		*mp = doc
 		a.bufs.Put(mp)

@@ -122,6 +122,9 @@ func (s *StatusPage) addAggregator(ctx context.Context, doc *monitor.StatusDoc) 
 	defer cancel()
 	st, err := s.Aggregator(ctx)
 	doc.Aggregator = st
+	if st != nil && st.CapacityWarning != "" {
+		doc.Warnings = append(doc.Warnings, "aggregator: "+st.CapacityWarning)
+	}
 	doc.Advice = append(doc.Advice, monitor.AggregatorAdvice(st, err, time.Now())...)
 }
 

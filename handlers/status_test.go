@@ -273,7 +273,7 @@ func TestStatusHTMLIsSelfContained(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	src, srv := newSource(t)
 	rec := httptest.NewRecorder()
-	NewMetrics(src).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	NewMetrics(src, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != 200 {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}

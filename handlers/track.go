@@ -22,16 +22,59 @@ func writeGIF(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(gif)
 }
 
-// trackImpression is the impression beacon: ?t=<impression token>. It always answers the
-// GIF (a forged or repeated beacon learns nothing) unless the event log is down (503).
+// trackImpression is the impression beacon: ?t=<impression token>, and from the script and
+// iframe tags also &sig=<automation signals>&po=<page origin> (readBeacon). It always answers
+// the GIF (a forged or repeated beacon learns nothing) unless the event log is down (503).
 func (a *Ads) trackImpression(w http.ResponseWriter, r *http.Request) {
 	var v adserver.Visit
 	a.readVisit(r, &v, "")
-	if err := a.opt.Service.Impression(&v, queryParam(r.URL.RawQuery, "t")); err != nil {
+	var b adserver.Beacon
+	readBeacon(r.URL.RawQuery, &b)
+	if err := a.opt.Service.Impression(&v, &b); err != nil {
 		writeError(w, r, a.opt.Logger, err)
 		return
 	}
 	writeGIF(w, r)
+}
+
+// maxSignalsLen bounds the sig parameter: the tag sends a small decimal number.
+const maxSignalsLen = 10
+
+// readBeacon reads the beacon's parameters in one pass over the raw query, without
+// allocating for what the tags send: t (the token), sig (the automation signals, a decimal
+// bitmask; anything else leaves Signals.Present false) and po (the page origin, sent
+// unescaped: an origin has no character that needs escaping). The first of each counts.
+func readBeacon(raw string, b *adserver.Beacon) {
+	var haveT, haveSig, havePO bool
+	q := queryPairs{rest: raw}
+	for {
+		k, v, ok := q.next()
+		if !ok {
+			return
+		}
+		switch {
+		case k == "t" && !haveT:
+			b.Token, haveT = v, true
+		case k == "sig" && !haveSig:
+			haveSig = true
+			if v == "" || len(v) > maxSignalsLen {
+				continue
+			}
+			var m uint64
+			for i := 0; i < len(v); i++ {
+				if v[i] < '0' || v[i] > '9' {
+					m = 1 << 63
+					break
+				}
+				m = m*10 + uint64(v[i]-'0')
+			}
+			if m <= 1<<32-1 {
+				b.Signals.Present, b.Signals.Mask = true, uint32(m)
+			}
+		case k == "po" && !havePO:
+			b.PageOrigin, havePO = v, true
+		}
+	}
 }
 
 // trackClick is the click redirect: ?t=<click token> → 302 to the creative's landing page

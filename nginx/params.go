@@ -63,7 +63,7 @@ const maxSocketPath = 107
 type Params struct {
 	Listen            string        // address nginx listens on, "host:port" or "port", e.g. "127.0.0.1:8080"
 	ServerName        string        // server_name; "_" (catch-all) when empty
-	WorkerSockets     []string      // absolute Unix socket paths, one upstream server line each
+	WorkerSockets     []string      // absolute Unix socket paths or IP:PORT TCP addresses (FastCGI over TCP), one upstream server line each
 	Keepalive         int           // idle upstream connections kept per nginx worker; 0 = 8 per socket
 	KeepaliveTimeout  time.Duration // upstream keepalive_timeout; 0 = DefaultKeepaliveTimeout (see KeepaliveTimeout)
 	RequestTimeout    time.Duration // the workers' request_timeout (required); fastcgi_read_timeout is this + ReadTimeoutMargin
@@ -72,7 +72,7 @@ type Params struct {
 	StaticDir         string        // served at /static/ (creatives, the publisher JS tag); empty = no location
 	DemoDir           string        // served at /demo/ (publisher demo page); empty = no location
 	UploadsDir        string        // creative images uploaded in the console, served at /uploads/; empty = no location
-	ConsoleSockets    []string      // the console pool's worker sockets (/admin/, /api/); empty: those go to WorkerSockets
+	ConsoleSockets    []string      // the console pool's worker sockets or IP:PORT addresses (/admin/, /api/); empty: those go to WorkerSockets
 	// TrustedProxies are the addresses or CIDRs of the proxies in front of nginx (a TLS
 	// terminator, a load balancer; fraud.trusted_proxies) whose X-Forwarded-For nginx
 	// believes: the client address becomes the one they report, for the access log, the
@@ -239,7 +239,7 @@ func (p Params) validate(main bool) error {
 	seen := make(map[string]int, len(p.WorkerSockets))
 	for i, s := range p.WorkerSockets {
 		field := fmt.Sprintf("WorkerSockets[%d]", i)
-		v.socket(field, s)
+		v.upstream(field, s)
 		if j, dup := seen[s]; dup {
 			v.addf("%s: duplicate of WorkerSockets[%d] (%q); a repeated socket gets twice the load", field, j, s)
 		}
@@ -279,7 +279,7 @@ func (p Params) validate(main bool) error {
 		}
 	}
 	for i, s := range p.ConsoleSockets {
-		v.path(fmt.Sprintf("ConsoleSockets[%d]", i), s)
+		v.upstream(fmt.Sprintf("ConsoleSockets[%d]", i), s)
 	}
 	if p.StatusSocket != "" {
 		v.socket("StatusSocket", p.StatusSocket)
@@ -320,6 +320,13 @@ func (p Params) validate(main bool) error {
 	if p.AccessLog != "" && p.AccessLog != "off" {
 		v.path("AccessLog", p.AccessLog)
 	}
+	p.checkMainOnly(&v)
+	return v.err()
+}
+
+// checkMainOnly checks User and WorkerProcesses, the settings only a standalone
+// nginx.conf has.
+func (p Params) checkMainOnly(v *validator) {
 	if p.User != "" {
 		names := strings.Split(p.User, " ")
 		if len(names) > 2 {
@@ -337,7 +344,6 @@ func (p Params) validate(main bool) error {
 			v.addf("WorkerProcesses: want \"auto\" or a positive number, got %q", p.WorkerProcesses)
 		}
 	}
-	return v.err()
 }
 
 // validator collects problems so that Validate reports all of them at once.
@@ -403,6 +409,30 @@ func (v *validator) socket(field, p string) {
 	if len(p) > maxSocketPath {
 		v.addf("%s: %q is %d bytes, longer than the %d a Unix socket path may have", field, p, len(p), maxSocketPath)
 	}
+}
+
+// upstream checks a worker's address: an absolute Unix socket path, or IP:PORT for a
+// worker listening on TCP (an IP, not a name: nginx would resolve a name once, at start).
+func (v *validator) upstream(field, s string) {
+	if filepath.IsAbs(s) || s == "" {
+		v.socket(field, s)
+		return
+	}
+	if !v.safe(field, s) {
+		return
+	}
+	if ap, err := netip.ParseAddrPort(s); err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		v.addf("%s: %q must be an absolute Unix socket path or IP:PORT", field, s)
+	}
+}
+
+// upstreamServer returns the address of an upstream server line: unix:PATH for a socket
+// path, the IP:PORT itself for TCP.
+func upstreamServer(s string) string {
+	if filepath.IsAbs(s) {
+		return "unix:" + s
+	}
+	return s
 }
 
 func (v *validator) duration(field string, d time.Duration) {

@@ -20,6 +20,7 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"dur":         nginxDuration,
 	"readTimeout": func(d time.Duration) time.Duration { return d + ReadTimeoutMargin },
 	"dir":         func(p string) string { return strings.TrimRight(p, "/") + "/" },
+	"upstream":    upstreamServer,
 }).ParseFS(templateFS, "templates/*.tmpl"))
 
 // RenderSite writes the upstream and server blocks (and the http-level map and
@@ -61,7 +62,12 @@ func invokingUser() string {
 }
 
 func render(w io.Writer, name string, p Params, main bool) error {
-	if err := p.validate(main); err != nil {
+	return renderAny(w, name, p, func(p Params) error { return p.validate(main) })
+}
+
+// renderAny validates p and executes template name with it.
+func renderAny[P any](w io.Writer, name string, p P, validate func(P) error) error {
+	if err := validate(p); err != nil {
 		return err
 	}
 	// Render into a buffer first so that a failure never leaves half a config behind.

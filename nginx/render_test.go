@@ -349,3 +349,30 @@ func TestKeepaliveTimeout(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderSiteTCPWorkers: workers listening on TCP (FastCGI from nginx on another host)
+// get one upstream server line each, with the same max_fails=0 as Unix sockets; a console
+// pool on TCP too.
+func TestRenderSiteTCPWorkers(t *testing.T) {
+	p := validParams()
+	p.WorkerSockets = []string{"10.0.0.2:9000", "10.0.0.2:9001", "[2001:db8::2]:9002"}
+	p.ConsoleSockets = []string{"10.0.0.2:9100"}
+	conf := renderSite(t, p)
+	for _, want := range []string{
+		"server 10.0.0.2:9000 max_fails=0;",
+		"server 10.0.0.2:9001 max_fails=0;",
+		"server [2001:db8::2]:9002 max_fails=0;",
+		"server 10.0.0.2:9100 max_fails=0;",
+	} {
+		if !hasDirective(conf, want) {
+			t.Errorf("site lacks %q", want)
+		}
+	}
+	for _, bad := range []string{"10.0.0.2", "host:9000", "10.0.0.2:0", "10.0.0.2:9000;", "relative/sock"} {
+		p := validParams()
+		p.WorkerSockets = []string{bad}
+		if err := RenderSite(&bytes.Buffer{}, p); err == nil {
+			t.Errorf("worker address %q accepted", bad)
+		}
+	}
+}

@@ -132,7 +132,7 @@ func aggregatorOptions(cfg *config.Config, store aggregator.Store, key []byte, l
 		DataDir: cfg.DataDir, Store: store, FlushInterval: cfg.Stats.FlushInterval.D(), Retention: cfg.Events.Retention.D(),
 		MaxDisk: int64(cfg.Events.MaxDisk), HourlyRetention: cfg.Stats.HourlyRetention.D(), ClickRetention: cfg.Stats.ClickRetention.D(),
 		ClickWindow: cfg.Fraud.ClickWindow.D(), MaxClicksPerIP: cfg.Fraud.MaxClicksPerIP, MinClickDelay: cfg.Fraud.MinClickDelay.D(),
-		Location: cfg.Location(), Logger: log, IPHashKey: key,
+		Location: cfg.Location(), Logger: log, IPHashKey: key, ExpectedEventsPerSecond: cfg.Fraud.DesignLoad,
 	}
 }
 

@@ -38,8 +38,10 @@ type workerApp struct {
 	mux       *http.ServeMux
 	engine    *decision.Engine
 	events    *eventlog.Writer // nil in a console worker
-	refresher *adserver.Refresher[*mysql.Store]
+	refresher *adserver.Refresher[listStore]
+	lists     *workerLists                 // the ad worker's own data-center ranges; nil in a console worker
 	db        atomic.Pointer[mysql.DB]     // closed on exit; set by the refresher's Connect
+	reads     atomic.Pointer[mysql.Reads]  // reports and snapshots (replica or primary); set by Connect
 	api       atomic.Pointer[http.Handler] // the REST API, once the database answered
 	admin     atomic.Pointer[http.Handler] // the console, once the database answered
 }
@@ -62,20 +64,24 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, pool string, 
 	clientIP := func(r *http.Request) netip.Addr {
 		return fraud.ClientIP(r.RemoteAddr, r.Header.Get("X-Forwarded-For"), trusted)
 	}
-	ropt := adserver.RefresherOptions[*mysql.Store]{
-		Connect: func(ctx context.Context) (*mysql.Store, error) {
+	ropt := adserver.RefresherOptions[listStore]{
+		// The snapshot and the IP lists are read where reports are: on the replica when
+		// there is one (mysql.replica_dsn_file); writes stay on the primary.
+		Connect: func(ctx context.Context) (listStore, error) {
 			db, err := openDB(ctx, cfg)
 			if err != nil {
-				return nil, err
+				return listStore{}, err
 			}
 			a.db.Store(db)
 			store := mysql.NewStore(db)
+			reads := newReads(cfg, store, log)
+			a.reads.Store(reads)
 			if pool == config.ConsolePool {
-				if err := a.buildConsole(store, clientIP, log); err != nil {
-					return nil, err
+				if err := a.buildConsole(store, reads, clientIP, log); err != nil {
+					return listStore{}, err
 				}
 			}
-			return store, nil
+			return listStore{InventoryStore: reads, lists: a.lists}, nil
 		},
 		Engine: a.engine, Interval: cfg.Inventory.RefreshInterval.D(), Location: cfg.Location(), Logger: log,
 	}
@@ -95,7 +101,12 @@ func newWorkerApp(ctx context.Context, cfg *config.Config, id int, pool string, 
 		if err != nil {
 			return nil, err
 		}
-		ropt.Filter, ropt.DatacenterFile = filter, cfg.Fraud.DatacenterFile
+		// The worker's own data-center ranges (built-in, fraud.datacenter_file) are added by
+		// listStore, so that a bad file keeps its last good version and never stops the
+		// database's lists from loading; until the database answers they are in force alone.
+		a.lists = newWorkerLists(cfg, log)
+		filter.SetLists(nil, a.lists.initial())
+		ropt.Filter = filter
 	}
 	a.refresher = adserver.NewRefresher(ropt)
 	a.refresher.Start(ctx)
@@ -141,12 +152,12 @@ func (a *workerApp) mountAds(cfg *config.Config, clientIP func(*http.Request) ne
 
 // buildConsole builds the management layer, the REST API and the console over store; an
 // error (a template defect) leaves both answering 503.
-func (a *workerApp) buildConsole(store *mysql.Store, clientIP func(*http.Request) netip.Addr, log *logrus.Logger) error {
+func (a *workerApp) buildConsole(store *mysql.Store, reads *mysql.Reads, clientIP func(*http.Request) netip.Addr, log *logrus.Logger) error {
 	allow, err := config.Prefixes(a.cfg.Stats.ReportAllow)
 	if err != nil {
 		return fmt.Errorf("stats.report_allow: %w", err)
 	}
-	svc := manage.NewService(manage.Options{Store: manageStore{store}, Snapshot: a.engine.Snapshot,
+	svc := manage.NewService(manage.Options{Store: manageStore{store, reads}, Snapshot: a.engine.Snapshot,
 		Location: a.cfg.Location(), Logger: log})
 	uploads := &handlers.Uploads{Dir: filepath.Join(a.cfg.DataDir, "uploads"), URLPrefix: "/uploads/"}
 	con, err := console.New(console.Options{Manage: svc, Uploads: uploads, BaseURL: a.cfg.Tracking.BaseURL,
@@ -166,11 +177,24 @@ func (a *workerApp) buildConsole(store *mysql.Store, clientIP func(*http.Request
 }
 
 // manageStore adapts the MariaDB store to the management layer: its transactions hand the
-// use case a store of the layer's own interface.
-type manageStore struct{ *mysql.Store }
+// use case a store of the layer's own interface. Reports are read through reads (the
+// replica, when configured); everything else, and anything inside a transaction, on the
+// primary.
+type manageStore struct {
+	*mysql.Store
+	reads *mysql.Reads // nil inside a transaction
+}
 
 func (m manageStore) WithTx(ctx context.Context, fn func(manage.Store) error) error {
-	return m.Store.WithTx(ctx, func(tx *mysql.Store) error { return fn(manageStore{tx}) })
+	return m.Store.WithTx(ctx, func(tx *mysql.Store) error { return fn(manageStore{tx, nil}) })
+}
+
+// Report reads a statistics report from the replica when there is one.
+func (m manageStore) Report(ctx context.Context, q models.ReportQuery) (*models.Report, error) {
+	if m.reads != nil {
+		return m.reads.Report(ctx, q)
+	}
+	return m.Store.Report(ctx, q)
 }
 
 // Handler returns the worker's routes.
@@ -196,6 +220,22 @@ func (a *workerApp) StatusExtra() map[string]any {
 	if s := a.engine.Snapshot(); s != nil {
 		m["inventory_zones"] = s.NumZones()
 	}
+	if a.lists != nil {
+		m["ip_lists"] = a.lists.status()
+	}
+	if r := a.reads.Load(); r != nil {
+		if st := r.Status(); st.Replica {
+			// Where reports and snapshots are read, and how often the replica failed one.
+			m["db_reads_from"] = st.Using
+			m["db_replica_fallbacks"] = st.Fallbacks
+			// A current problem only while reads bypass the replica: the monitor shows a
+			// non-empty "..._error" as a warning in /status.
+			m["db_replica_error"] = ""
+			if st.Using == "primary" {
+				m["db_replica_error"] = "reading from the primary: the replica failed: " + st.LastError
+			}
+		}
+	}
 	return m
 }
 
@@ -205,6 +245,9 @@ func (a *workerApp) Close() error {
 	var err error
 	if a.events != nil {
 		err = a.events.Close()
+	}
+	if r := a.reads.Load(); r != nil {
+		r.Close()
 	}
 	if db := a.db.Load(); db != nil {
 		db.Close()

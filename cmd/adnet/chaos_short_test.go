@@ -15,7 +15,7 @@ func TestShortChaos(t *testing.T) {
 		conc: 16, baseline: time.Second, after: 500 * time.Millisecond,
 		workerKills: 2, killEvery: 1500 * time.Millisecond,
 		aggKills: 1, aggEvery: 1500 * time.Millisecond,
-		dbDown: 3 * time.Second, dbMinShare: 0.6,
+		dbDown: 3 * time.Second, dbMinShare: 0.3,
 		hups: 2, hupEvery: 2 * time.Second,
 		idleConns: 1000, overload: 3 * time.Second, fastShedShare: 0.75,
 		diskFull: 2 * time.Second,

@@ -205,7 +205,9 @@ func TestConsoleEndToEnd(t *testing.T) {
 		}
 	}})
 	logins := demoLogins(t, tp.cfg.DataDir)
-	ctx, console := newBrowser(t)
+	// A person at the console, who also looks at the demo page: step 5 needs the page's
+	// impressions to be valid, and a plain headless Chromium's are automation (asPerson).
+	ctx, console := newBrowser(t, asPerson)
 	ctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
 	defer cancel()
 	s := &consoleSession{t: t, ctx: ctx, base: tp.cfg.Tracking.BaseURL, tp: tp, shots: t.TempDir()}

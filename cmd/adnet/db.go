@@ -7,15 +7,28 @@ import (
 	"strings"
 
 	mysqldrv "github.com/go-sql-driver/mysql"
+	"github.com/sirupsen/logrus"
 
 	"adnet/internal/config"
 	"adnet/models/mysql"
 )
 
 // openDB connects to MariaDB with mysql.dsn, adding the password from mysql.password_file
-// (which must be mode 0600: a password readable by others is refused, not used).
+// (which must be mode 0600: a password readable by others is refused, not used), or with the
+// DSN in mysql.dsn_file (mode 0600 too) when that is set: the primary, for every write.
 func openDB(ctx context.Context, cfg *config.Config) (*mysql.DB, error) {
 	dsn := cfg.MySQL.DSN
+	if cfg.MySQL.DSNFile != "" {
+		s, err := readSecret(cfg.MySQL.DSNFile)
+		if err != nil {
+			return nil, fmt.Errorf("mysql.dsn_file: %w", err)
+		}
+		db, err := mysql.Open(ctx, s)
+		if err != nil {
+			return nil, fmt.Errorf("connecting to MariaDB (mysql.dsn_file): %w", err)
+		}
+		return db, nil
+	}
 	if cfg.MySQL.PasswordFile != "" {
 		pw, err := readSecret(cfg.MySQL.PasswordFile)
 		if err != nil {
@@ -34,6 +47,27 @@ func openDB(ctx context.Context, cfg *config.Config) (*mysql.DB, error) {
 		return nil, fmt.Errorf("connecting to MariaDB (mysql.dsn): %w", err)
 	}
 	return db, nil
+}
+
+// newReads returns where reports and inventory snapshots are read: the replica of
+// mysql.replica_dsn_file when set (opened at the first read; the primary answers while it
+// is unreachable), else the primary store itself.
+func newReads(cfg *config.Config, primary *mysql.Store, log logrus.FieldLogger) *mysql.Reads {
+	var open func(ctx context.Context) (*mysql.DB, error)
+	if path := cfg.MySQL.ReplicaDSNFile; path != "" {
+		open = func(ctx context.Context) (*mysql.DB, error) {
+			dsn, err := readSecret(path)
+			if err != nil {
+				return nil, fmt.Errorf("mysql.replica_dsn_file: %w", err)
+			}
+			db, err := mysql.Open(ctx, dsn)
+			if err != nil {
+				return nil, fmt.Errorf("connecting to the MariaDB replica (mysql.replica_dsn_file): %w", err)
+			}
+			return db, nil
+		}
+	}
+	return mysql.NewReads(primary, open, log)
 }
 
 // openCurrentDB opens the database and refuses a schema that is behind this binary (the

@@ -43,7 +43,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else {
 		fmt.Fprintf(stdout, "adnet demo: the database already has advertisers; not seeding\n")
 	}
-	svc := manage.NewService(manage.Options{Store: manageStore{store}, Location: cfg.Location()})
+	svc := manage.NewService(manage.Options{Store: manageStore{Store: store}, Location: cfg.Location()})
 	logins, err := demo.SeedUsers(ctx, svc, filepath.Join(cfg.DataDir, "demo-logins.txt"))
 	if err != nil {
 		return err

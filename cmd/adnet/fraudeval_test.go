@@ -4,13 +4,20 @@ package main
 
 // The invalid-traffic evaluation (`make fraud-eval`): the real system — MariaDB, the adnet
 // master with its workers and the aggregator, nginx in front — receives a labelled mix of
-// people, crawlers, a click farm, replays, forgeries, prefetches, spoofed and listed
-// addresses, click bots and a publisher inflating its CTR (internal/fraud/evalmix), through
-// the public endpoints, from distinct loopback addresses. When the aggregator has committed
-// every answered event, the anomaly monitor runs one scan (`adnet fraud scan`) and every
-// event's verdict is read back from MariaDB and compared with its label: per-rule precision
-// and recall, and the totals the issue sets as targets. The seed is random per run and
-// printed; ADNET_FRAUDEVAL_SEED repeats a run, ADNET_FRAUDEVAL_SCALE resizes it.
+// people (on their own addresses, behind carrier NATs, and in a real Chromium), crawlers with
+// User-Agents from a held-out list, a click farm, replays within and after the duplicate
+// window, clicks from another network or browser than their serve, forgeries, prefetches,
+// script- and iframe-tag domain spoofing, listed addresses, sub-second click bots, an
+// automated headless Chromium and a publisher inflating its CTR (internal/fraud/evalmix and
+// fraudeval_chromium_test.go), through the public endpoints, from distinct loopback
+// addresses. When the aggregator has committed every answered event, the anomaly monitor
+// runs one scan (`adnet fraud scan`) and every event's stored verdict is read back from
+// MariaDB and compared with its label. An invalid event counts as caught only if it was not
+// billed (its stored verdict is invalid: adnet has no restatement of confirmed flags, so a
+// flagged zone's billed events stay billed). The test fails when a target of issue 13 is
+// missed: at least 99% of the invalid events not billed, at most 0.1% of people's events
+// invalid. The seed is random per run and printed; ADNET_FRAUDEVAL_SEED repeats a run,
+// ADNET_FRAUDEVAL_SCALE resizes the HTTP mix.
 
 import (
 	"bytes"
@@ -33,11 +40,16 @@ import (
 
 	gomysql "github.com/go-sql-driver/mysql"
 
+	"adnet/internal/fraud"
 	"adnet/internal/fraud/evalmix"
 	"adnet/internal/token"
 	"adnet/models"
 	"adnet/models/mysql"
 )
+
+// evalClickWindow is fraud.click_window for the run: the late replays wait this long (and the
+// duplicate filters' slack) after their originals.
+const evalClickWindow = 40 * time.Second
 
 // evalTokens gives the generator what the tracking key holder knows.
 type evalTokens struct{ s *token.Signer }
@@ -70,7 +82,9 @@ func (e evalTokens) Expired(tok string, t models.EventType) (string, error) {
 // evalNetwork is what the eval adds to the demo network: the fraudulent publisher's zones
 // and a week of statistics history.
 type evalNetwork struct {
-	sites       []evalmix.Site
+	sites       []evalmix.Site // the demo network's, where people browse
+	natSites    []evalmix.Site // where the people behind carrier NATs browse
+	chromeSites []evalmix.Site // where the people in Chromium browse
 	attackZones map[evalmix.Category]int64
 	shadyZones  map[int64]bool
 	humanZones  map[int64]bool
@@ -87,6 +101,22 @@ func TestFraudEval(t *testing.T) {
 		}
 	}
 	t.Logf("fraud eval: seed %d (repeat with ADNET_FRAUDEVAL_SEED=%d), scale %g", seed, seed, scale)
+	t.Logf("User-Agents: %d held-out bots (testdata/bot-uas.txt), %d browsers (testdata/browser-uas.txt; %d entries no browser sends left out: %q)",
+		len(evalmix.BotUAs()), len(evalmix.BrowserUAs()), len(evalmix.DroppedBrowserUAs()), evalmix.DroppedBrowserUAs())
+	// The whole lists through the workers' User-Agent classifier (the traffic only samples
+	// them): recall on the held-out bots, false positives on the browsers.
+	uac := fraud.NewUAClassifier(fraud.UAOptions{CacheSize: -1})
+	count := func(list []string) (n int) {
+		for _, ua := range list {
+			if uac.Classify(ua).Bot {
+				n++
+			}
+		}
+		return n
+	}
+	botList, browserList := evalmix.BotUAs(), evalmix.BrowserUAs()
+	t.Logf("the User-Agent classifier on the whole lists: %d of %d held-out bots are bot_ua (%.2f%%), %d of %d browsers are",
+		count(botList), len(botList), 100*float64(count(botList))/float64(len(botList)), count(browserList), len(browserList))
 	rng := rand.New(rand.NewPCG(seed, 1))
 
 	dcFile := filepath.Join(t.TempDir(), "datacenters.txt")
@@ -101,7 +131,9 @@ flush_interval = "1s"
 [fraud]
 auto_pause = true
 datacenter_file = %q
-`, dcFile), before: func(tp *topology) { nw = buildEvalNetwork(t, tp, rng) }})
+# short, so that the replays after the window fit in the run (the default is 10 minutes)
+click_window = %q
+`, dcFile, evalClickWindow.String()), before: func(tp *topology) { nw = buildEvalNetwork(t, tp, rng) }})
 	ctx := context.Background()
 	db, err := openDB(ctx, tp.cfg)
 	if err != nil {
@@ -123,18 +155,24 @@ datacenter_file = %q
 	start := time.Now().UTC()
 	var log bytes.Buffer
 	gen, err := evalmix.New(evalmix.Options{
-		BaseURL: tp.cfg.Tracking.BaseURL, Seed: seed, Sites: nw.sites, ShadyDomain: "shady.example",
+		BaseURL: tp.cfg.Tracking.BaseURL, Seed: seed, Sites: nw.sites, NATSites: nw.natSites, ShadyDomain: "shady.example",
 		AttackZones: nw.attackZones, Tokens: evalTokens{signer},
 		PostbackSecret: func(c int64) string { return nw.secrets[c] },
 		MaxClicksPerIP: tp.cfg.Fraud.MaxClicksPerIP, MinHumanDelay: tp.cfg.Fraud.MinClickDelay.D() + 1500*time.Millisecond,
-		Scale: scale, Log: &log,
+		ClickWindow: tp.cfg.Fraud.ClickWindow.D(), Scale: scale, Log: &log,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	gctx, cancel := context.WithTimeout(ctx, 4*time.Minute)
+	gctx, cancel := context.WithTimeout(ctx, 6*time.Minute)
 	defer cancel()
+	browsers := make(chan struct{})
+	go func() {
+		defer close(browsers)
+		runEvalBrowsers(gctx, t, gen, nw, seed)
+	}()
 	ledger, err := gen.Run(gctx)
+	<-browsers // the browsers' events are in the ledger once they are done
 	t.Logf("%s", log.String())
 	if err != nil {
 		t.Fatalf("generator: %v", err)
@@ -169,11 +207,13 @@ datacenter_file = %q
 	if len(report.Problems) > 0 {
 		t.Errorf("%d events were not accounted for exactly once (see the report)", len(report.Problems))
 	}
-	if r := report.InvalidRecall(); r < 0.99 {
-		t.Errorf("only %.2f%% of the labelled invalid events were flagged; the target is at least 99%%", 100*r)
+	if !report.PassInvalid() {
+		t.Errorf("FAIL: only %.2f%% of the invalid events were not billed; the target is at least %.0f%%",
+			100*report.InvalidNotBilledRate(), 100*evalmix.TargetInvalidNotBilled)
 	}
-	if r := report.HumanFlagRate(); r > 0.001 {
-		t.Errorf("%.3f%% of human events were flagged; the target is at most 0.1%%", 100*r)
+	if !report.PassHuman() {
+		t.Errorf("FAIL: %.3f%% of people's events were invalid; the target is at most %.1f%%",
+			100*report.HumanInvalidRate(), 100*evalmix.TargetHumanInvalid)
 	}
 	for z := range obs.FlaggedZones {
 		if nw.humanZones[z] {
@@ -273,6 +313,45 @@ func buildEvalNetwork(t *testing.T, tp *topology, rng *rand.Rand) evalNetwork {
 		n.attackZones[cat], n.shadyZones[z.ID] = z.ID, true
 	}
 
+	// Two sites of an honest publisher that only the people behind carrier NATs, and only the
+	// people in Chromium, visit: the statistics count impressions per zone, so each group's
+	// verdicts are told apart by its zones. Each has script tags and an iframe tag.
+	readers := &models.Publisher{Name: "Eval Readers", Status: models.StatusActive, RevenueShareBP: 7000}
+	if err := store.CreatePublisher(ctx, readers); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range []struct {
+		domain string
+		sites  *[]evalmix.Site
+		zones  int
+	}{{"cgnat-news.example", &n.natSites, 3}, {"browser-news.example", &n.chromeSites, 2}} {
+		site := &models.Site{PublisherID: readers.ID, Name: g.domain, Domain: g.domain, Status: models.StatusActive}
+		if err := store.CreateSite(ctx, site); err != nil {
+			t.Fatal(err)
+		}
+		es := evalmix.Site{Domain: g.domain}
+		for k := 0; k < g.zones; k++ {
+			z := &models.Zone{SiteID: site.ID, Name: fmt.Sprintf("%s %d", g.domain, k), Width: 300, Height: 250, Status: models.StatusActive}
+			if err := store.CreateZone(ctx, z); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range link {
+				if err := store.LinkZoneCampaign(ctx, &models.ZoneCampaign{ZoneID: z.ID, CampaignID: c, Weight: 1}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			es.Zones = append(es.Zones, evalmix.Zone{ID: z.ID, CTR: 0.01 + 0.02*rng.Float64(), Frame: k == g.zones-1})
+			n.humanZones[z.ID] = true
+		}
+		*g.sites = []evalmix.Site{es}
+	}
+	own := map[int64]bool{}
+	for _, s := range append(append([]evalmix.Site(nil), n.natSites...), n.chromeSites...) {
+		for _, z := range s.Zones {
+			own[z.ID] = true
+		}
+	}
+
 	// The demo page's tags: the first three zones as script tags, the others as iframes.
 	sites, err := store.ListSites(ctx, models.SiteFilter{})
 	if err != nil {
@@ -289,7 +368,7 @@ func buildEvalNetwork(t *testing.T, tp *topology, rng *rand.Rand) evalNetwork {
 	}
 	for i, z := range zones {
 		ctr[z.ID] = 0.01 + 0.02*rng.Float64()
-		if n.shadyZones[z.ID] {
+		if n.shadyZones[z.ID] || own[z.ID] {
 			continue
 		}
 		n.humanZones[z.ID] = true
@@ -308,6 +387,14 @@ func buildEvalNetwork(t *testing.T, tp *topology, rng *rand.Rand) evalNetwork {
 				k = len(n.sites) - 1
 			}
 			n.sites[k].Zones = append(n.sites[k].Zones, evalmix.Zone{ID: z.ID, CTR: ctr[z.ID], Frame: i >= 3})
+		}
+	}
+
+	for _, ss := range [][]evalmix.Site{n.natSites, n.chromeSites} {
+		for i := range ss {
+			for k := range ss[i].Zones {
+				ss[i].Zones[k].CTR = ctr[ss[i].Zones[k].ID] // as in their history
+			}
 		}
 	}
 

@@ -43,6 +43,9 @@ func commands() map[string]command {
 		"blocklist":  {"import the IP blocklist or the data-center ranges from a file", runBlocklist},
 		"user":       {"add or list console and API users (add prints a generated password)", runUser},
 		"token":      {"create an API token for a user", runToken},
+
+		// Several hosts behind one front (clusterconf.go).
+		"cluster-conf": {"write each host's adnet.toml and the front's nginx config from a cluster file", runClusterConf},
 	}
 }
 

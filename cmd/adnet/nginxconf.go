@@ -12,12 +12,18 @@ import (
 // runNginxConf prints the nginx configuration for the configured workers: by default the site
 // (upstream + server blocks) to drop into /etc/nginx/sites-available; with --standalone a
 // complete nginx.conf for a private instance whose pid, logs and temp files live in --prefix.
+// With --front it prints the front of a cluster instead (see renderFrontConf).
 func runNginxConf(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, path := flags("nginx-conf", stderr)
 	standalone := fs.Bool("standalone", false, "print a complete nginx.conf (for `nginx -c FILE -p PREFIX`) instead of the site only")
-	prefix := fs.String("prefix", "", "standalone: directory for nginx's pid, logs and temp files (default: nginx/ beside the config file)")
+	prefix := fs.String("prefix", "", "standalone: directory for nginx's pid, logs and temp files (default: nginx/ beside the config file; "+defaultFrontPrefix+" with --front)")
+	front := fs.Bool("front", false, "print the front nginx of a cluster (proxying to the app hosts) from --cluster instead of an app host's site")
+	clusterPath := fs.String("cluster", "cluster.toml", "with --front: the cluster file")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *front {
+		return renderFrontConf(stdout, *clusterPath, *standalone, *prefix)
 	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
@@ -42,10 +48,7 @@ func runNginxConf(_ context.Context, args []string, stdout, stderr io.Writer) er
 
 // nginxParams maps adnet's configuration onto the nginx templates.
 func nginxParams(cfg *config.Config) nginx.Params {
-	sockets := make([]string, cfg.Workers)
-	for i := range sockets {
-		sockets[i] = cfg.WorkerSocket(i + 1)
-	}
+	sockets := cfg.PoolAddresses("worker") // socket paths, or IP:PORT with a TCP listen
 	return nginx.Params{
 		Listen:            cfg.Nginx.Listen,
 		ServerName:        cfg.Nginx.ServerName,

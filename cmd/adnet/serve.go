@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -138,6 +139,8 @@ func masterOptions(cfg *config.Config, exe string, log *logrus.Logger) master.Op
 	return master.Options{
 		Workers:    cfg.Workers,
 		SocketDir:  cfg.SocketDir,
+		Listen:     cfg.Listen,
+		AllowPeers: allowPeers(cfg),
 		SocketMode: os.FileMode(cfg.SocketMode),
 		Backlog:    cfg.ListenBacklog,
 		WorkerCommand: func(id int) *exec.Cmd {
@@ -153,13 +156,22 @@ func masterOptions(cfg *config.Config, exe string, log *logrus.Logger) master.Op
 	}
 }
 
+// allowPeers returns fcgi.allow_peers parsed (Load validated it).
+func allowPeers(cfg *config.Config) []netip.Prefix {
+	p, _ := config.Prefixes(cfg.FCGI.AllowPeers)
+	return p
+}
+
 // consoleOptions configures the console's pool ([pools.console]): `adnet worker --pool
-// console` processes on <socket_dir>/console-<n>.sock, no pid file and no extras of its own.
+// console` processes on <socket_dir>/console-<n>.sock (or pools.console.listen over TCP),
+// no pid file and no extras of its own.
 func consoleOptions(cfg *config.Config, exe string, log *logrus.Logger) master.Options {
 	return master.Options{
 		Pool:       config.ConsolePool,
 		Workers:    cfg.Pools.Console.Workers,
 		SocketDir:  cfg.SocketDir,
+		Listen:     cfg.Pools.Console.Listen,
+		AllowPeers: allowPeers(cfg),
 		SocketMode: os.FileMode(cfg.SocketMode),
 		Backlog:    cfg.ListenBacklog,
 		WorkerCommand: func(id int) *exec.Cmd {

@@ -31,8 +31,14 @@ import (
 // "HeadlessChrome", which the invalid-traffic filters rightly flag as a bot.
 const desktopUA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"
 
-// newBrowser starts Debian's Chromium headless with a fresh profile.
-func newBrowser(t *testing.T) (context.Context, *consoleLog) {
+// asPerson makes a headless Chromium look like a person's browser to the page:
+// navigator.webdriver is false. Headless Chromium sets it to true, which the tags report (sig)
+// and the worker counts as automation — rightly, and TestBrowserServesTracksAndConverts checks
+// that too; the tests that are about a person's page view launch the browser with this.
+var asPerson = chromedp.Flag("disable-blink-features", "AutomationControlled")
+
+// newBrowser starts Debian's Chromium headless with a fresh profile and the extra options.
+func newBrowser(t *testing.T, extra ...chromedp.ExecAllocatorOption) (context.Context, *consoleLog) {
 	t.Helper()
 	if _, err := os.Stat("/usr/bin/chromium"); err != nil {
 		t.Fatalf("chromium is not installed: run scripts/install-deps.sh test")
@@ -44,6 +50,7 @@ func newBrowser(t *testing.T) (context.Context, *consoleLog) {
 		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true), chromedp.Flag("disable-quic", true),
 	}
+	opts = append(opts, extra...)
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); cancelAlloc() })
@@ -142,7 +149,9 @@ func TestBrowserServesTracksAndConverts(t *testing.T) {
 	}})
 	adsURL = tp.cfg.Tracking.BaseURL
 
-	ctx, console := newBrowser(t)
+	// A person's page view: navigator.webdriver false (see asPerson); step 5 loads the page
+	// with a plain headless Chromium, which must be automation.
+	ctx, console := newBrowser(t, asPerson)
 	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
 	defer cancel()
 
@@ -161,18 +170,36 @@ func TestBrowserServesTracksAndConverts(t *testing.T) {
 		t.Fatalf("%d of 5 zones rendered an ad (%v)", rendered, err)
 	}
 
-	// 2. Each rendered ad fired its impression beacon, and the beacons are in the event log.
+	// 2. Each rendered ad fired its impression beacon, and the beacons are in the event log,
+	// valid: the tags' automation signals (sig) show nothing, and the iframe tags report the
+	// embedding page (po), here adnet's own demo page.
 	var imps map[int64]int
+	invalid := map[string]int{}
+	defer func() {
+		if t.Failed() {
+			t.Logf("impressions by reason: %v", invalid)
+		}
+	}()
 	tp.waitFor("five impression beacons in the event log", func() bool {
 		imps = map[int64]int{}
+		clear(invalid)
 		for _, ev := range tp.readEvents() {
-			if ev.Type == models.EventImpression && ev.Reason == models.ReasonValid {
-				imps[ev.ZoneID]++
+			if ev.Type == models.EventImpression {
+				invalid[ev.Reason.String()]++
+				if ev.Reason == models.ReasonValid {
+					imps[ev.ZoneID]++
+				}
 			}
 		}
 		return len(imps) == 5
 	})
 	t.Logf("valid impressions by zone: %v", imps)
+	firstImps := map[models.ImpressionID]bool{}
+	for _, ev := range tp.readEvents() {
+		if ev.Type == models.EventImpression {
+			firstImps[ev.ImpressionID] = true
+		}
+	}
 
 	// 3. A real click on zone 1's ad goes through adnet's redirect to the landing page — after
 	// a person's reading time: a click within fraud.min_click_delay of the ad is fast_click.
@@ -215,5 +242,34 @@ func TestBrowserServesTracksAndConverts(t *testing.T) {
 	}
 	if errs := console.all(); len(errs) > 0 {
 		t.Fatalf("the pages logged errors: %s", strings.Join(errs, "; "))
+	}
+
+	// 5. A plain headless Chromium with a browser's User-Agent (navigator.webdriver true)
+	// loads the same page: every one of its five impressions is automation.
+	bot, _ := newBrowser(t)
+	bot, cancelBot := context.WithTimeout(bot, 60*time.Second)
+	defer cancelBot()
+	if err := chromedp.Do(bot,
+		chromedp.Navigate(adsURL+"/demo/"),
+		chromedp.Poll[chromedp.Void](`navigator.webdriver === true && document.querySelectorAll('.adnet-ad a').length === 3 &&
+			Array.from(document.querySelectorAll('iframe[src*="/serve/frame"]')).every(f => f.contentDocument &&
+				f.contentDocument.querySelector('a'))`, chromedp.WithPollingTimeout(30*time.Second)),
+	); err != nil {
+		t.Fatalf("headless Chromium (webdriver) did not render the demo page's ads: %v", err)
+	}
+	botImps := map[models.Reason]int{}
+	tp.waitFor("the headless browser's five impression beacons", func() bool {
+		clear(botImps)
+		n := 0
+		for _, ev := range tp.readEvents() {
+			if ev.Type == models.EventImpression && !firstImps[ev.ImpressionID] {
+				botImps[ev.Reason]++
+				n++
+			}
+		}
+		return n >= 5
+	})
+	if botImps[models.ReasonAutomation] != 5 || len(botImps) != 1 {
+		t.Fatalf("headless Chromium's impressions by reason: %v; want 5 automation", botImps)
 	}
 }

@@ -62,25 +62,26 @@ func newMonitor(cfg *config.Config, m, console *master.Master, log logrus.FieldL
 // statusHandler routes the master's status socket: /status (HTML, ?json), /status/advice,
 // /metrics and /ping. Everything is answered from the monitor's memory.
 func statusHandler(cfg *config.Config, mon *monitor.Monitor, started time.Time) http.Handler {
+	fetchAggregator := func(ctx context.Context) (*aggregator.Stats, error) {
+		var st aggregator.Stats
+		if err := monitor.FetchControl(ctx, cfg.AggregatorSocket(), &st); err != nil {
+			return nil, err
+		}
+		return &st, nil
+	}
 	page := &handlers.StatusPage{
 		Started: started,
 		Source:  mon,
 		Limits: monitor.StatusLimits{Workers: cfg.Workers, MaxChildren: cfg.MaxChildren, Queue: cfg.Queue,
 			QueueTimeout: cfg.QueueTimeout.D().String(), RequestTimeout: cfg.RequestTimeout.D().String(),
 			SlowlogTimeout: cfg.SlowlogTimeout.D().String()},
-		Aggregator: func(ctx context.Context) (*aggregator.Stats, error) {
-			var st aggregator.Stats
-			if err := monitor.FetchControl(ctx, cfg.AggregatorSocket(), &st); err != nil {
-				return nil, err
-			}
-			return &st, nil
-		},
+		Aggregator: fetchAggregator,
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ping", handlers.Ping)
 	mux.Handle("/status", page)
 	mux.Handle("/status/", page)
-	mux.Handle("/metrics", handlers.NewMetrics(mon))
+	mux.Handle("/metrics", handlers.NewMetrics(mon, fetchAggregator))
 	return mux
 }
 

@@ -403,6 +403,19 @@ func TestStatusUnderLoad(t *testing.T) {
 		if sum("adnet_nginx_up", nil) != 1 || sum("adnet_workers_up", nil) != 2 || sum("adnet_nginx_http_requests_total", nil) < float64(requests.Load()) {
 			t.Errorf("nginx/workers up or request counts wrong")
 		}
+		// The aggregator's duplicate filters, asked at the scrape: the load served ads, so
+		// their windows hold something, far below their capacity at the default design load.
+		if sum("adnet_aggregator_up", nil) != 1 || sum("adnet_aggregator_design_load_events_per_second", nil) != 25000 {
+			t.Errorf("aggregator: up %v, design load %v", sum("adnet_aggregator_up", nil), sum("adnet_aggregator_design_load_events_per_second", nil))
+		}
+		for _, f := range []string{"impressions", "beacons", "clicks"} {
+			fill := sum("adnet_dedup_fill_ratio", map[string]string{"filter": f, "scope": "window"})
+			fp := sum("adnet_dedup_false_positive_ratio", map[string]string{"filter": f})
+			if fill < 0 || fill > 0.1 || fp > sum("adnet_dedup_false_positive_bound_ratio", map[string]string{"filter": f}) ||
+				sum("adnet_dedup_saturated_segments", map[string]string{"filter": f}) != 0 {
+				t.Errorf("dedup %s: fill %v, false positives %v", f, fill, fp)
+			}
+		}
 		// The advice says what the load showed.
 		adv, err := master.Get("http://master/status/advice")
 		if err != nil {

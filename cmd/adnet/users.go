@@ -23,7 +23,7 @@ func openManage(ctx context.Context, path string) (svc *manage.Service, closeDB 
 	if err != nil {
 		return nil, nil, err
 	}
-	svc = manage.NewService(manage.Options{Store: manageStore{mysql.NewStore(db)}, Location: cfg.Location()})
+	svc = manage.NewService(manage.Options{Store: manageStore{Store: mysql.NewStore(db)}, Location: cfg.Location()})
 	return svc, func() { db.Close() }, nil
 }
 

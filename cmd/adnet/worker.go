@@ -42,12 +42,20 @@ func runWorker(ctx context.Context, args []string, _, stderr io.Writer) error {
 	env, err := master.Inherited()
 	switch {
 	case errors.Is(err, master.ErrNotInherited):
-		if *socket == "" {
-			*socket = cfg.PoolSocket(*pool, *id)
-		}
-		ln, err := master.ListenUnix(*socket, os.FileMode(cfg.SocketMode), cfg.ListenBacklog)
-		if err != nil {
-			return err
+		var ln net.Listener
+		if addr, tcp := cfg.PoolTCP(*pool, *id); tcp && *socket == "" {
+			// Standalone on the pool's TCP listen: the peer allow-list still applies.
+			if ln, err = net.Listen("tcp", addr.String()); err != nil {
+				return err
+			}
+			*socket = cfg.PoolSocket(*pool, *id) // names the control socket
+		} else {
+			if *socket == "" {
+				*socket = cfg.PoolSocket(*pool, *id)
+			}
+			if ln, err = master.ListenUnix(*socket, os.FileMode(cfg.SocketMode), cfg.ListenBacklog); err != nil {
+				return err
+			}
 		}
 		env = &master.WorkerEnv{Listener: ln, ID: *id, ControlSocket: *socket + ".ctl"}
 	case err != nil:
@@ -135,6 +143,7 @@ func fcgiOptions(cfg *config.Config, pool string, log logrus.FieldLogger, extra 
 		Endpoints:       endpoints,
 		Logger:          log,
 		Extra:           extra,
+		AllowPeers:      allowPeers(cfg),
 	}
 }
 

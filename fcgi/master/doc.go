@@ -24,6 +24,15 @@
 // from then on. The stand-in is a few dozen lines of FastCGI in this package (standin.go),
 // independent of the worker's server.
 //
+// # TCP listeners
+//
+// With Options.Listen = "tcp://IP:PORT" (nginx on another host) worker n gets a TCP
+// listener on PORT+n-1 instead of a Unix socket, created and held by the master in the
+// same way (SO_REUSEADDR, Options.Backlog), handed over on reload and answered by the
+// stand-in while the worker is down. FastCGI has no authentication: the workers close
+// connections from peers outside their allow-list (fcgi.Options.AllowPeers), and so does
+// the stand-in (Options.AllowPeers). SocketDir still holds the control sockets.
+//
 // # Contract between master and worker
 //
 // For worker n (1..Options.Workers) the master:

@@ -376,6 +376,16 @@ type reply struct {
 	control                 string
 }
 
+// dialSocket connects to a worker's listener as ProcessInfo.Socket names it: a Unix socket
+// path or tcp://IP:PORT.
+func dialSocket(ctx context.Context, socket string) (net.Conn, error) {
+	var d net.Dialer
+	if addr, ok := strings.CutPrefix(socket, tcpScheme); ok {
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	return d.DialContext(ctx, "unix", socket)
+}
+
 // get sends one request over a new connection to socket.
 func get(socket, query string) (reply, error) {
 	client := &http.Client{
@@ -383,8 +393,7 @@ func get(socket, query string) (reply, error) {
 		Transport: &http.Transport{
 			DisableKeepAlives: true,
 			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, "unix", socket)
+				return dialSocket(ctx, socket)
 			},
 		},
 	}

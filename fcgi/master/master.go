@@ -66,7 +66,8 @@ type ProcessInfo struct {
 	LastExit string
 	// RestartDelay is the delay applied before the latest restart (the crash-loop backoff).
 	RestartDelay time.Duration
-	// Socket is the worker's listening socket path (empty for extras).
+	// Socket is the worker's listening socket path, or tcp://IP:PORT for a TCP listener
+	// (empty for extras).
 	Socket string
 	// ControlSocket is the current process's control socket path (empty for extras).
 	ControlSocket string
@@ -155,7 +156,7 @@ func (m *Master) Run(ctx context.Context) (err error) {
 		m.shutdown()
 		return err
 	}
-	log.WithFields(logrus.Fields{"workers": opt.Workers, "extras": len(opt.Extra), "socket_dir": opt.SocketDir}).
+	log.WithFields(logrus.Fields{"workers": opt.Workers, "extras": len(opt.Extra), "socket_dir": opt.SocketDir, "listen": opt.Listen}).
 		Info("master: started")
 
 	<-ctx.Done()
@@ -167,7 +168,15 @@ func (m *Master) Run(ctx context.Context) (err error) {
 // addWorkerSlot creates the listener of worker id and registers its slot (not started).
 func (m *Master) addWorkerSlot(id int, opt Options) (*slot, error) {
 	path := socketPath(opt.SocketDir, opt.Pool, id)
-	f, err := listenUnixFile(path, opt.SocketMode, opt.Backlog)
+	var f *os.File
+	first, tcp, err := parseListen(opt.Listen)
+	if tcp {
+		addr := tcpAddr(first, id)
+		path = tcpScheme + addr.String()
+		f, err = listenTCPFile(addr, opt.Backlog)
+	} else if err == nil {
+		f, err = listenUnixFile(path, opt.SocketMode, opt.Backlog)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("master: worker %d: %w", id, err)
 	}

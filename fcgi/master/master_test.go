@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	logtest "github.com/sirupsen/logrus/hooks/test"
 	"golang.org/x/sys/unix"
 )
 
@@ -122,6 +123,19 @@ func (c *client) run(stop <-chan struct{}, wg *sync.WaitGroup, sockets []string,
 
 func TestReloadUnderLoadFailsNoRequest(t *testing.T) {
 	opt, hook, out := baseOptions(t, 2, "worker")
+	testReloadUnderLoad(t, opt, hook, out)
+}
+
+// TestReloadUnderLoadFailsNoRequestTCP: the reload hand-over on TCP listeners, where
+// nginx on another host connects: the new process accepts on the same listening socket,
+// nothing is refused or lost.
+func TestReloadUnderLoadFailsNoRequestTCP(t *testing.T) {
+	opt, hook, out := baseOptions(t, 2, "worker")
+	opt.Listen = freeTCPListen(t, 2)
+	testReloadUnderLoad(t, opt, hook, out)
+}
+
+func testReloadUnderLoad(t *testing.T, opt Options, hook *logtest.Hook, out *lockedBuffer) {
 	h := start(t, opt, hook, out)
 	before := h.waitReady(2)
 

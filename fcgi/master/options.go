@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,6 +36,13 @@ type Options struct {
 	// SocketDir holds the worker sockets <SocketDir>/<Pool>-<n>.sock and the workers'
 	// control sockets. It cannot change on reload.
 	SocketDir string
+	// Listen is "" for Unix sockets in SocketDir, or "tcp://IP:PORT" for TCP listeners:
+	// worker n on PORT+n-1 (nginx on another host connects to them). SocketDir still holds
+	// the control sockets. It cannot change on reload.
+	Listen string
+	// AllowPeers, with a TCP Listen, are the only peers the 503 stand-in answers (the
+	// workers filter their own connections, see fcgi.Options.AllowPeers); empty = all.
+	AllowPeers []netip.Prefix
 	// SocketMode is applied to each socket file (nginx's user must be able to connect).
 	SocketMode os.FileMode
 	// Backlog is the listen backlog of each socket: how many connections may wait while
@@ -108,7 +116,14 @@ func (o Options) withDefaults() (Options, error) {
 			return o, fmt.Errorf("master: PidFile: %w", err)
 		}
 	}
-	if p := socketPath(o.SocketDir, o.Pool, o.Workers); len(p) > maxSocketPath {
+	first, tcp, err := parseListen(o.Listen)
+	if err != nil {
+		return o, err
+	}
+	if tcp && int(first.Port())+o.Workers-1 > 65535 {
+		return o, fmt.Errorf("master: Listen %q: %d workers do not fit below port 65536", o.Listen, o.Workers)
+	}
+	if p := socketPath(o.SocketDir, o.Pool, o.Workers); !tcp && len(p) > maxSocketPath {
 		return o, fmt.Errorf("master: socket path %s longer than %d bytes", p, maxSocketPath)
 	}
 	names := make(map[string]bool, len(o.Extra))

@@ -73,7 +73,9 @@ func (s *slot) closeListener() {
 	}
 	s.listener.Close()
 	s.listener = nil
-	removeStaleSocket(s.socket)
+	if !isTCP(s.socket) {
+		removeStaleSocket(s.socket)
+	}
 }
 
 // logger returns the current logger; Reload may replace it.

@@ -8,13 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	logtest "github.com/sirupsen/logrus/hooks/test"
 )
 
 // fcgiRequest sends one FastCGI GET (with FCGI_KEEP_CONN, as nginx does) over a new
@@ -22,7 +23,9 @@ import (
 // connection after FCGI_END_REQUEST. It fails after a generous deadline: a request that
 // sits in a backlog nobody reads is the bug this guards against.
 func fcgiRequest(socket string) (stdout string, closed bool, err error) {
-	c, err := net.DialTimeout("unix", socket, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := dialSocket(ctx, socket)
 	if err != nil {
 		return "", false, err
 	}
@@ -73,6 +76,17 @@ func fcgiRequest(socket string) (stdout string, closed bool, err error) {
 // the socket again, the master has stopped answering and the worker gets every request.
 func TestDeadWorkerSocketAnswers503(t *testing.T) {
 	opt, hook, out := baseOptions(t, 1, "crash")
+	testDeadWorkerAnswers503(t, opt, hook, out)
+}
+
+// TestDeadWorkerTCPAnswers503: the same on a TCP listener.
+func TestDeadWorkerTCPAnswers503(t *testing.T) {
+	opt, hook, out := baseOptions(t, 1, "crash")
+	opt.Listen = freeTCPListen(t, 1)
+	testDeadWorkerAnswers503(t, opt, hook, out)
+}
+
+func testDeadWorkerAnswers503(t *testing.T, opt Options, hook *logtest.Hook, out *lockedBuffer) {
 	opt.RestartBackoff, opt.MaxRestartBackoff = time.Minute, time.Minute
 	h := start(t, opt, hook, out)
 	waitFor(t, "worker crashed", func() bool { p := h.info(0); return p.LastExit != "" && p.PID == 0 })

@@ -50,6 +50,10 @@ func (m *Master) Reload(opt Options) error {
 		m.mu.Unlock()
 		return fmt.Errorf("master: reload: Pool cannot change (%s → %s)", old.Pool, opt.Pool)
 	}
+	if opt.Listen != old.Listen {
+		m.mu.Unlock()
+		return fmt.Errorf("master: reload: Listen cannot change (%q → %q); restart the master", old.Listen, opt.Listen)
+	}
 	if opt.PidFile != old.PidFile {
 		m.mu.Unlock()
 		return fmt.Errorf("master: reload: PidFile cannot change (%s → %s); restart the master", old.PidFile, opt.PidFile)
@@ -58,7 +62,7 @@ func (m *Master) Reload(opt Options) error {
 	m.opt.ReadyTimeout, m.opt.StopTimeout = opt.ReadyTimeout, opt.StopTimeout
 	m.opt.RestartBackoff, m.opt.MaxRestartBackoff = opt.RestartBackoff, opt.MaxRestartBackoff
 	m.opt.StableAfter, m.opt.Output, m.opt.Logger = opt.StableAfter, opt.Output, opt.Logger
-	m.opt.SocketMode, m.opt.Backlog = opt.SocketMode, opt.Backlog
+	m.opt.SocketMode, m.opt.Backlog, m.opt.AllowPeers = opt.SocketMode, opt.Backlog, opt.AllowPeers
 	current := len(m.workers)
 	m.mu.Unlock()
 	log := opt.Logger
@@ -104,8 +108,10 @@ func (m *Master) updateListener(id int, opt Options) error {
 	m.mu.Lock()
 	s := m.workers[id]
 	m.mu.Unlock()
-	if err := os.Chmod(s.socket, opt.SocketMode); err != nil {
-		return fmt.Errorf("master: reload: worker %d: %w", id, err)
+	if !isTCP(s.socket) {
+		if err := os.Chmod(s.socket, opt.SocketMode); err != nil {
+			return fmt.Errorf("master: reload: worker %d: %w", id, err)
+		}
 	}
 	if err := setBacklog(s.listener, opt.Backlog); err != nil {
 		return fmt.Errorf("master: reload: worker %d: backlog: %w", id, err)
@@ -200,7 +206,9 @@ func (m *Master) removeWorker(id int) {
 	s.stopTimer()
 	p := s.cur
 	m.mu.Unlock()
-	removeStaleSocket(s.socket)
+	if !isTCP(s.socket) {
+		removeStaleSocket(s.socket)
+	}
 	m.stopProc(p)
 	s.closeListener()
 	m.logger().WithField("process", s.name).Info("master: worker removed")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync/atomic"
 	"time"
@@ -52,18 +53,19 @@ const standInResponse = "Status: 503 Service Unavailable\r\n" +
 // standIn serves one worker socket until stopped.
 type standIn struct {
 	ln       net.Listener
-	done     chan struct{} // closed when the accept loop has returned
-	answered atomic.Int64  // requests answered with 503
+	allow    []netip.Prefix // TCP peers answered; empty = all (see Options.AllowPeers)
+	done     chan struct{}  // closed when the accept loop has returned
+	answered atomic.Int64   // requests answered with 503
 }
 
 // startStandIn starts answering on the listening socket f (a duplicate descriptor is
 // used; f itself stays open for the next worker process).
-func startStandIn(f *os.File) (*standIn, error) {
+func startStandIn(f *os.File, allow []netip.Prefix) (*standIn, error) {
 	ln, err := net.FileListener(f)
 	if err != nil {
 		return nil, err
 	}
-	s := &standIn{ln: ln, done: make(chan struct{})}
+	s := &standIn{ln: ln, allow: allow, done: make(chan struct{})}
 	go s.serve()
 	return s, nil
 }
@@ -80,12 +82,32 @@ func (s *standIn) serve() {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
+		if !s.allowed(c) {
+			c.Close() // as the worker would: a stranger gets nothing, not even a 503
+			continue
+		}
 		go func() {
 			if s.answer(c) {
 				s.answered.Add(1)
 			}
 		}()
 	}
+}
+
+// allowed reports whether c's peer may be answered: any Unix socket peer, a TCP peer in
+// the allow-list.
+func (s *standIn) allowed(c net.Conn) bool {
+	ta, ok := c.RemoteAddr().(*net.TCPAddr)
+	if !ok || len(s.allow) == 0 {
+		return true
+	}
+	a := ta.AddrPort().Addr().Unmap()
+	for _, p := range s.allow {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // stop closes the stand-in's descriptor, so it accepts nothing more, and waits until its
@@ -154,7 +176,7 @@ func (m *Master) startStandInLocked(s *slot) {
 	if s.listener == nil || s.standIn != nil {
 		return
 	}
-	st, err := startStandIn(s.listener)
+	st, err := startStandIn(s.listener, m.opt.AllowPeers)
 	if err != nil {
 		m.opt.Logger.WithError(err).WithField("process", s.name).
 			Error("master: cannot answer 503 on the dead worker's socket; requests wait for its restart")

@@ -4,6 +4,7 @@ import (
 	mrand "math/rand/v2"
 
 	"adnet/internal/decision"
+	"adnet/internal/fraud"
 	"adnet/internal/token"
 	"adnet/models"
 
@@ -19,7 +20,21 @@ type AdRequest struct {
 	// KeyValues are the tag's custom targeting pairs; the transport bounds their number and
 	// sizes.
 	KeyValues []decision.KV
+	// Integration is the endpoint asked (script tag, iframe tag, JSON), signed into the
+	// tokens: a tag-served ad's beacon must carry the tag's signals.
+	Integration Integration
 }
+
+// Integration is the endpoint an ad request came through (token.Integration), re-exported for
+// the transports.
+type Integration = token.Integration
+
+// The integrations a transport passes in AdRequest.Integration.
+const (
+	IntegrationScript = token.IntegrationScript // the script tag
+	IntegrationFrame  = token.IntegrationFrame  // the iframe tag
+	IntegrationJSON   = token.IntegrationJSON   // /serve/json
+)
 
 // Served is the outcome of a serve: the decision, if any, and what the answer must carry.
 type Served struct {
@@ -99,7 +114,7 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 	if v.Prefetch {
 		ev.Reason = models.ReasonPrefetch
 	} else {
-		ev.Reason = s.verdict(v, models.EventServe, &token.Claims{ZoneID: req.ZoneID}, now)
+		ev.Reason = s.verdict(v, models.EventServe, &token.Claims{ZoneID: req.ZoneID}, nil, now)
 	}
 	dreq.Invalid = ev.Reason != models.ReasonValid
 
@@ -116,7 +131,10 @@ func (s *Service) Serve(v *Visit, req *AdRequest, out *Served) error {
 		// The terms are signed with the ad: its events bill on them, whatever changes later.
 		c := token.Claims{ImpressionID: out.ImpressionID, ZoneID: req.ZoneID, CampaignID: d.CampaignID,
 			CreativeID: d.Creative.ID, PriceMicros: d.PriceMicros, IssuedMs: now.UnixMilli(),
-			Pricing: d.Pricing, ShareBP: d.ShareBP}
+			Pricing: d.Pricing, ShareBP: d.ShareBP, Integration: req.Integration,
+			// The client it was served to: its beacon, click and conversion pixel must come
+			// from the same network and User-Agent family (token_mismatch).
+			Network: fraud.NetworkOf(v.IP), UAFamily: s.opt.Filter.UAFamily(v.UserAgent)}
 		c.Kind = token.KindImpression
 		out.impLen = copy(out.impBuf[:], s.opt.Signer.Sign(out.impBuf[:0], &c))
 		c.Kind = token.KindClick

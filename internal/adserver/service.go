@@ -142,19 +142,30 @@ func hashString(s string) uint64 {
 }
 
 // verdict takes the per-request verdicts of the fraud filter for an event of type t; c holds
-// the token's claims (only ZoneID for a serve).
-func (s *Service) verdict(v *Visit, t models.EventType, c *token.Claims, now time.Time) models.Reason {
+// the token's claims (only ZoneID for a serve), b the beacon's parameters (impressions only).
+func (s *Service) verdict(v *Visit, t models.EventType, c *token.Claims, b *Beacon, now time.Time) models.Reason {
 	if s.opt.Filter == nil {
 		return models.ReasonValid
 	}
+	in := s.facts(v, t, c, now)
+	if b != nil {
+		in.TagBeacon = c.Integration.Tag()
+		in.Signals, in.PageOrigin = b.Signals, b.PageOrigin
+	}
+	return s.opt.Filter.Check(&in)
+}
+
+// facts are the fraud filter's view of a request of type t with the token's claims c.
+func (s *Service) facts(v *Visit, t models.EventType, c *token.Claims, now time.Time) fraud.RequestFacts {
 	in := fraud.RequestFacts{Type: t, UA: v.UserAgent, Referer: v.Referer, IP: v.IP, Now: now}
 	if c != nil {
 		in.SiteDomain, _ = s.opt.Engine.Snapshot().SiteDomain(c.ZoneID)
 		if c.IssuedMs != 0 {
 			in.ServedAt = time.UnixMilli(c.IssuedMs)
 		}
+		in.ServeNetwork, in.ServeUAFamily = c.Network, c.UAFamily
 	}
-	return s.opt.Filter.Check(&in)
+	return in
 }
 
 // record appends ev to the event log; the error is EUNAVAILABLE when it cannot.

@@ -31,6 +31,7 @@ type fixture struct {
 	events *recorder
 	now    time.Time
 	secret string
+	opt    adserver.Options
 }
 
 func newFixture(t *testing.T, viewerCookie bool, campaign ...func(*models.Campaign)) *fixture {
@@ -62,8 +63,9 @@ func newFixture(t *testing.T, viewerCookie bool, campaign ...func(*models.Campai
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.svc = adserver.NewService(adserver.Options{Engine: decision.NewEngine(snap), Signer: signer, Events: f.events,
-		ViewerCookie: viewerCookie, HonorGPC: true, Now: func() time.Time { return f.now }})
+	f.opt = adserver.Options{Engine: decision.NewEngine(snap), Signer: signer, Events: f.events,
+		ViewerCookie: viewerCookie, HonorGPC: true, Now: func() time.Time { return f.now }}
+	f.svc = adserver.NewService(f.opt)
 	return f
 }
 
@@ -183,7 +185,7 @@ func TestImpressionPrefetchIsNeverCounted(t *testing.T) {
 	s := f.serve(t)
 	v := visit()
 	v.Prefetch = true
-	if err := f.svc.Impression(v, string(s.ImpressionToken())); err != nil {
+	if err := f.svc.Impression(v, &adserver.Beacon{Token: string(s.ImpressionToken())}); err != nil {
 		t.Fatal(err)
 	}
 	if last := f.events.events[len(f.events.events)-1]; last.Reason != models.ReasonPrefetch {

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 
+	"adnet/internal/fraud"
 	"adnet/internal/token"
 	"adnet/models"
 )
@@ -25,19 +26,30 @@ func (s *Service) verify(ev *models.Event, tok string, kind token.Kind) (token.C
 	return c, reason
 }
 
+// Beacon is an impression beacon's query: the token and what the script and iframe tags
+// report with it (see internal/fraud/doc.go for the parameters).
+type Beacon struct {
+	Token string // t
+	// Signals are the tag's automation signals (sig); Present is false when the parameter is
+	// missing or malformed.
+	Signals fraud.Signals
+	// PageOrigin is the publisher page's origin the tag reported (po), "" when absent.
+	PageOrigin string
+}
+
 // Impression records an impression beacon with its verdict: only a valid one is billed. HEAD
 // and prefetch/prerender requests are recorded as invalid, never counted. The only error is
 // EUNAVAILABLE (event log down); a forged or repeated beacon is recorded, not refused, so it
 // learns nothing.
-func (s *Service) Impression(v *Visit, tok string) error {
+func (s *Service) Impression(v *Visit, b *Beacon) error {
 	now := s.opt.Now()
 	ev := newEvent(models.EventImpression, v, now)
-	claims, reason := s.verify(&ev, tok, token.KindImpression)
+	claims, reason := s.verify(&ev, b.Token, token.KindImpression)
 	if v.Prefetch {
 		reason = firstReason(reason, models.ReasonPrefetch)
 	}
 	if reason == models.ReasonValid {
-		reason = s.verdict(v, models.EventImpression, &claims, now)
+		reason = s.verdict(v, models.EventImpression, &claims, b, now)
 	}
 	ev.Reason = reason
 	return s.record(&ev)
@@ -65,7 +77,7 @@ func (s *Service) Click(v *Visit, tok, fallback string, res *ClickResult) error 
 		reason = firstReason(reason, models.ReasonPrefetch)
 	}
 	if reason == models.ReasonValid {
-		reason = s.verdict(v, models.EventClick, &claims, now)
+		reason = s.verdict(v, models.EventClick, &claims, nil, now)
 	}
 	ev.Reason = reason
 	*res = ClickResult{Target: fallback}
@@ -163,6 +175,14 @@ func (s *Service) Conversion(v *Visit, c *Conversion, res *ConversionResult) err
 		}
 	} else if v.Prefetch {
 		reason = firstReason(reason, models.ReasonPrefetch)
+	} else if reason == models.ReasonValid && s.opt.Filter != nil {
+		// A pixel fires in the visitor's browser: it must be the browser the ad was served to
+		// (the postback comes from the advertiser's server, whose address and User-Agent say
+		// nothing about the visitor).
+		in := s.facts(v, models.EventConversion, &claims, now)
+		if s.opt.Filter.TokenMismatch(&in) {
+			reason = models.ReasonTokenMismatch
+		}
 	}
 	ev.Reason = reason
 	if err := s.record(&ev); err != nil {

@@ -17,9 +17,17 @@
 //
 // An event keeps the worker's verdict (Reason != 0). Otherwise the aggregator, which sees all
 // workers, adds the verdicts that need that global view (see verdicts.judge): duplicate
-// impressions and clicks, click floods per IP group (IPv6 /64) and per viewer, fast clicks and
-// clicks without impression, with internal/fraud's bounded-memory filters sized for
-// Options.ExpectedEventsPerSecond. Conversions are judged at flush time against the database
+// impressions and clicks, click floods per IP group (IPv6 /64) and per viewer, fast clicks,
+// clicks without impression, and clicks on an impression whose beacon the worker judged
+// automation, referrer_mismatch or token_mismatch (the click inherits that reason: the
+// automated browser's click, the spoofed iframe's click, which carries no page of its own to
+// check), with internal/fraud's bounded-memory filters sized for
+// Options.ExpectedEventsPerSecond (fraud.design_load). Above that load the duplicate filters
+// degrade toward counting: they stop recording rather than let their false-positive rate pass
+// its bound, so a repeat of an unrecorded event is counted valid and a click whose beacon may
+// be unrecorded is not no_impression (Stats.NoImpressionUnchecked); Stats.Dedup gives each
+// filter's fill and estimated false-positive rate, and Stats.CapacityWarning names
+// fraud.design_load while a filter is saturated. Conversions are judged at flush time against the database
 // instead (no_click: no valid click was stored; duplicate_conversion: the click already has an
 // approved conversion), because a conversion can come days after its click, far beyond any
 // in-memory window, and the clicks and conversions tables are exact.

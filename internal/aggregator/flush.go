@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"adnet/internal/eventlog"
+	"adnet/internal/fraud"
 	"adnet/models"
 )
 
@@ -243,6 +245,19 @@ type Stats struct {
 	FraudMemoryBytes int              `json:"fraud_memory_bytes"`
 	LastRollup       time.Time        `json:"last_rollup"`
 	RollupError      string           `json:"rollup_error,omitempty"`
+
+	// DesignLoad is fraud.design_load (events/s), what the duplicate filters are sized for.
+	DesignLoad int `json:"design_load"`
+	// Dedup is the capacity of each duplicate filter ("impressions": duplicate_impression,
+	// "beacons": no_impression, "clicks": duplicate_click, "tainted": the beacon verdicts a
+	// click inherits): fill, estimated false-positive
+	// rate, saturation and occurrences left unrecorded.
+	Dedup map[string]fraud.DedupStats `json:"dedup"`
+	// NoImpressionUnchecked counts the clicks (warm-up included) that the no_impression rule
+	// let pass because the beacon filter was saturated and could not tell.
+	NoImpressionUnchecked int64 `json:"no_impression_unchecked"`
+	// CapacityWarning, when set, says that the load is above fraud.design_load.
+	CapacityWarning string `json:"capacity_warning,omitempty"`
 }
 
 // SourceStats describes one worker process's log.
@@ -261,15 +276,37 @@ type SourceStats struct {
 // Stats returns a snapshot; it is safe to call from any goroutine. Lag and disk figures are
 // refreshed every few seconds.
 func (a *Aggregator) Stats() Stats {
+	// The filters have locks of their own: their figures are taken outside a.mu.
+	dedup := a.fraud.dedupStats()
 	a.mu.Lock()
-	defer a.mu.Unlock()
 	s := a.stats
 	s.Sources = slices.Clone(a.stats.Sources)
 	s.Verdicts = maps.Clone(a.stats.Verdicts)
+	a.mu.Unlock()
 	if s.Verdicts == nil {
 		s.Verdicts = map[string]int64{}
 	}
+	s.DesignLoad = a.opt.ExpectedEventsPerSecond
+	s.Dedup = dedup
+	s.NoImpressionUnchecked = a.fraud.unchecked.Load()
+	s.CapacityWarning = capacityWarning(s.DesignLoad, s.FraudMemoryBytes, dedup)
 	return s
+}
+
+// capacityWarning describes the saturated duplicate filters, or returns "".
+func capacityWarning(designLoad, memory int, dedup map[string]fraud.DedupStats) string {
+	var parts []string
+	for _, name := range slices.Sorted(maps.Keys(dedup)) {
+		st := dedup[name]
+		if st.SaturatedSegments > 0 {
+			parts = append(parts, fmt.Sprintf("%s (%d occurrences unrecorded, %d of its segments saturated)", name, st.Unrecorded, st.SaturatedSegments))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("the event rate is above fraud.design_load = %d events/s: the duplicate filters %s stop recording to hold their false-positive rate under the bound, so repeats of what they could not record are billed and clicks are not called no_impression when their beacon cannot be checked; raise fraud.design_load (the fraud state, %.1f MiB now, grows in proportion)",
+		designLoad, strings.Join(parts, ", "), float64(memory)/(1<<20))
 }
 
 func (a *Aggregator) setRunning(on bool) {

@@ -3,6 +3,7 @@ package aggregator
 import (
 	"encoding/binary"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"adnet/internal/fraud"
@@ -12,11 +13,20 @@ import (
 // Shares of the design load (Options.ExpectedEventsPerSecond) used to size the fraud state:
 // every impression follows a serve event, so impressions are at most about half of all events
 // (0.4 leaves room for unfilled requests); clicks are a few percent of impressions in practice,
-// a tenth of all events leaves room for floods. Above its design load a Dedup's false-positive
-// rate and a RateCounter's over-count grow smoothly; memory never grows.
+// a tenth of all events leaves room for floods. Above its design load a Dedup degrades toward
+// counting (its false-positive rate stays under dedupFalsePositive; repeats of what it could
+// not record are billed, and a click whose beacon may have gone unrecorded is not
+// no_impression) and a RateCounter's over-count grows smoothly; memory never grows.
 const (
 	impressionShare = 0.4
 	clickShare      = 0.1
+	// taintedShare sizes the memory of beacons judged automation, referrer_mismatch or
+	// token_mismatch: a small part of the traffic; above it the filter degrades toward
+	// counting (a click on such an impression is then judged on its own).
+	taintedShare = 0.05
+	// taintedFalsePositive is lower than dedupFalsePositive because a false positive here
+	// calls a real person's click invalid, and a click asks up to len(inheritedReasons) keys.
+	taintedFalsePositive = 0.0001
 	// dedupFalsePositive is the design false-positive rate of the duplicate filters: at most one
 	// valid impression or click in 1000 wrongly called a duplicate at the design load.
 	dedupFalsePositive = 0.001
@@ -31,11 +41,16 @@ type verdicts struct {
 	impValid  *fraud.Dedup       // impression ids counted valid: duplicate_impression
 	beacons   *fraud.Dedup       // impression ids beaconed (or asked about by a click): no_impression
 	clicked   *fraud.Dedup       // impression ids clicked (worker-valid clicks): duplicate_click
+	tainted   *fraud.Dedup       // (impression id, reason) of beacons with an inherited reason (inheritedReasons)
 	perIP     *fraud.RateCounter // clicks per IP group (IPv4 /32, IPv6 /64): click_flood
 	perViewer *fraud.RateCounter // clicks per viewer cookie: click_flood
 	maxClicks uint32
 	minDelay  time.Duration
 	window    time.Duration
+	// unchecked counts the clicks that passed the no_impression rule only because the beacon
+	// filter was saturated (its "not seen" was incomplete). Read by Stats from another
+	// goroutine.
+	unchecked atomic.Int64
 }
 
 // verdictOptions sizes and tunes verdicts.
@@ -64,6 +79,9 @@ func newVerdicts(o verdictOptions) (*verdicts, error) {
 	if v.clicked, err = dedup(clickShare); err != nil {
 		return nil, err
 	}
+	if v.tainted, err = fraud.NewDedup(fraud.DedupOptions{Window: o.Window, ExpectedPerWindow: perWindow(taintedShare), FalsePositiveRate: taintedFalsePositive}); err != nil {
+		return nil, err
+	}
 	if v.perIP, err = fraud.NewRateCounter(o.Window, rateSegments, perWindow(clickShare)); err != nil {
 		return nil, err
 	}
@@ -76,7 +94,19 @@ func newVerdicts(o verdictOptions) (*verdicts, error) {
 // MemoryBytes is the fixed memory of the fraud state.
 func (v *verdicts) MemoryBytes() int {
 	return v.impValid.MemoryBytes() + v.beacons.MemoryBytes() + v.clicked.MemoryBytes() +
-		v.perIP.MemoryBytes() + v.perViewer.MemoryBytes()
+		v.tainted.MemoryBytes() + v.perIP.MemoryBytes() + v.perViewer.MemoryBytes()
+}
+
+// dedupStats returns the capacity figures of the duplicate filters, by the name shown in
+// /status and /metrics (filter="impressions", "beacons", "clicks", "tainted"). Safe from any
+// goroutine.
+func (v *verdicts) dedupStats() map[string]fraud.DedupStats {
+	return map[string]fraud.DedupStats{
+		"impressions": v.impValid.Stats(),
+		"beacons":     v.beacons.Stats(),
+		"clicks":      v.clicked.Stats(),
+		"tainted":     v.tainted.Stats(),
+	}
 }
 
 // judge returns the final reason of ev and records ev in the state. An event that already
@@ -93,6 +123,9 @@ func (v *verdicts) judge(ev *models.Event) models.Reason {
 		// is not a no_impression click.
 		v.beacons.SeenOrAdd(ev.ImpressionID, ev.Time)
 		if ev.Reason != models.ReasonValid {
+			if inherited(ev.Reason) {
+				v.tainted.SeenOrAdd(taintKey(ev.ImpressionID, ev.Reason), ev.Time)
+			}
 			return ev.Reason
 		}
 		// The duplicate filter remembers a beacon for the window only, while the token lives
@@ -124,13 +157,24 @@ func (v *verdicts) judge(ev *models.Event) models.Reason {
 			flood = true
 		}
 		fast := v.minDelay > 0 && !ev.ServedAt.IsZero() && ev.Time.Sub(ev.ServedAt) < v.minDelay
+		taint := v.taintOf(ev)
 		// fraud.Dedup has no membership test that does not record: asking the beacon filter
 		// records the click's impression id in it, which is harmless because only clicks ask
 		// it and a later click on the same impression is a duplicate_click anyway.
-		beaconed := v.beacons.SeenOrAdd(ev.ImpressionID, ev.Time)
+		beaconed, complete := v.beacons.Lookup(ev.ImpressionID, ev.Time, true)
+		if !beaconed && !complete {
+			// The beacon may be among what a saturated filter could not record: above the
+			// design load the rule passes rather than call a real click invalid.
+			beaconed = true
+			if !dup && !flood && !fast {
+				v.unchecked.Add(1)
+			}
+		}
 		switch {
 		case dup:
 			return models.ReasonDuplicateClick
+		case taint != models.ReasonValid:
+			return taint
 		case flood:
 			return models.ReasonClickFlood
 		case fast:
@@ -141,6 +185,42 @@ func (v *verdicts) judge(ev *models.Event) models.Reason {
 		return models.ReasonValid
 	}
 	return ev.Reason
+}
+
+// inheritedReasons are the beacon verdicts a click on the same impression inherits: they say
+// the impression itself was not a person's view on the publisher's page — an automated
+// browser (whose click comes from the same automation), a placement on another site than the
+// zone's (whose click is on that other site too, but an iframe tag's click carries no page
+// to check), a token used away from the browser it was served to. The others do not: a
+// prefetched beacon says nothing of the click that follows, and the list-, User-Agent- and
+// token-based ones are judged on the click itself.
+var inheritedReasons = [...]models.Reason{models.ReasonAutomation, models.ReasonReferrerMismatch, models.ReasonTokenMismatch}
+
+func inherited(r models.Reason) bool {
+	for _, x := range inheritedReasons {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}
+
+// taintKey is the key of (impression id, reason) in the tainted filter: the impression id
+// with its last byte changed by the reason, which stays a uniformly random key per pair.
+func taintKey(id models.ImpressionID, r models.Reason) [16]byte {
+	id[15] ^= byte(r) * 0x9d
+	return id
+}
+
+// taintOf returns the reason a click inherits from its impression's beacon, or ReasonValid.
+// It only looks: a "not seen" of a saturated filter passes the click, judged on its own.
+func (v *verdicts) taintOf(ev *models.Event) models.Reason {
+	for _, r := range inheritedReasons {
+		if seen, _ := v.tainted.Lookup(taintKey(ev.ImpressionID, r), ev.Time, false); seen {
+			return r
+		}
+	}
+	return models.ReasonValid
 }
 
 // late reports whether ev came more than the window after its serve (or its serve time is

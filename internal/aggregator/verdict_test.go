@@ -223,10 +223,42 @@ func TestFraudStateMemoryBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	mb := float64(v.MemoryBytes()) / (1 << 20)
-	t.Logf("fraud state: %.1f MiB (impressions %.1f + beacons %.1f + clicks %.1f + per-IP %.1f + per-viewer %.1f)", mb,
+	t.Logf("fraud state: %.1f MiB (impressions %.1f + beacons %.1f + clicks %.1f + tainted %.1f + per-IP %.1f + per-viewer %.1f)", mb,
 		float64(v.impValid.MemoryBytes())/(1<<20), float64(v.beacons.MemoryBytes())/(1<<20), float64(v.clicked.MemoryBytes())/(1<<20),
-		float64(v.perIP.MemoryBytes())/(1<<20), float64(v.perViewer.MemoryBytes())/(1<<20))
+		float64(v.tainted.MemoryBytes())/(1<<20), float64(v.perIP.MemoryBytes())/(1<<20), float64(v.perViewer.MemoryBytes())/(1<<20))
 	if mb >= 64 {
 		t.Errorf("fraud state %.1f MiB, want under 64", mb)
+	}
+}
+
+// TestClickInheritsBeaconVerdict: a click on an impression whose beacon was automation,
+// referrer_mismatch or token_mismatch is invalid for the same reason (the automated browser's
+// click, the spoofed iframe's click); a prefetched or bot beacon passes nothing on, and other
+// impressions are untouched.
+func TestClickInheritsBeaconVerdict(t *testing.T) {
+	v := newTestVerdicts(t, 1000)
+	cases := []struct {
+		beacon, want models.Reason
+	}{
+		{models.ReasonAutomation, models.ReasonAutomation},
+		{models.ReasonReferrerMismatch, models.ReasonReferrerMismatch},
+		{models.ReasonTokenMismatch, models.ReasonTokenMismatch},
+		{models.ReasonPrefetch, models.ReasonValid},
+		{models.ReasonValid, models.ReasonValid},
+	}
+	for i, c := range cases {
+		id := impID(100 + i)
+		b := beacon(id, t0)
+		b.Reason = c.beacon
+		v.judge(b)
+		wantReason(t, "click after a "+c.beacon.String()+" beacon", v.judge(click(id, t0.Add(5*time.Second), "192.0.2.1", uint64(i+1))), c.want)
+	}
+	// No false positives among many clean impressions after the tainted ones.
+	for n := 0; n < 5000; n++ {
+		id := impID(1000 + n)
+		v.judge(beacon(id, t0.Add(time.Minute)))
+		if r := v.judge(click(id, t0.Add(time.Minute+5*time.Second), "198.51.100.1", uint64(10000+n))); r != models.ReasonValid && r != models.ReasonClickFlood {
+			t.Fatalf("clean click %d judged %s", n, r)
+		}
 	}
 }

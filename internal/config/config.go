@@ -48,6 +48,10 @@ type Config struct {
 	ListenBacklog   int      `toml:"listen_backlog"`
 	PidFile         string   `toml:"pid_file"`
 	DebugEndpoints  bool     `toml:"debug_endpoints"`
+	// Listen is where the ad workers listen for FastCGI: "" for Unix sockets in socket_dir
+	// (one host), or "tcp://IP:PORT" so that nginx on another host can reach them; worker
+	// n then listens on PORT+n-1. See ListenTCP.
+	Listen string `toml:"listen"`
 
 	FCGI      FCGI      `toml:"fcgi"`
 	Nginx     Nginx     `toml:"nginx"`
@@ -68,6 +72,11 @@ type FCGI struct {
 	// Engine is the FastCGI implementation: "native" (adnet's own responder, the default)
 	// or "stdlib" (Go's net/http/fcgi, kept as the reference).
 	Engine string `toml:"engine"`
+	// AllowPeers are the addresses or CIDRs that may connect to a TCP listen (top-level
+	// listen, pools.console.listen). FastCGI has no authentication, so a worker reachable
+	// over TCP closes every connection from anyone else at accept. Required with a TCP
+	// listen; Unix sockets are guarded by socket_mode instead.
+	AllowPeers []string `toml:"allow_peers"`
 }
 
 // Nginx configures the nginx site that adnet renders (`adnet nginx-conf`).
@@ -88,7 +97,14 @@ type Nginx struct {
 type MySQL struct {
 	DSN          string `toml:"dsn"`
 	PasswordFile string `toml:"password_file"`
-	MaxOpenConns int    `toml:"max_open_conns"`
+	// DSNFile, when set, is a file (mode 0600) holding the primary's whole DSN, password
+	// included; it replaces dsn and password_file (a cluster's hosts share one such file).
+	DSNFile string `toml:"dsn_file"`
+	// ReplicaDSNFile, when set, is a file (mode 0600) holding the DSN of a read replica:
+	// reports and the workers' inventory snapshot read there, writes stay on the primary.
+	// A replica that does not answer is bypassed for the primary (logged, and in /status).
+	ReplicaDSNFile string `toml:"replica_dsn_file"`
+	MaxOpenConns   int    `toml:"max_open_conns"`
 }
 
 // Inventory configures the decision engine's in-memory snapshot.
@@ -112,6 +128,10 @@ type Privacy struct {
 
 // Events configures each worker's append-only event log.
 type Events struct {
+	// Transport is how events leave the host: TransportFile (the aggregator reads the
+	// workers' logs on this host, the default) or TransportJetStream (a shipper forwards
+	// them to the NATS JetStream stream of section [nats], for a cluster of hosts).
+	Transport string `toml:"transport"`
 	// Fsync is the durability policy: FsyncInterval (page cache, fsync every
 	// fsync_interval) or FsyncAlways (fsync before answering).
 	Fsync           string   `toml:"fsync"`
@@ -120,31 +140,22 @@ type Events struct {
 	SegmentMaxAge   Duration `toml:"segment_max_age"`
 	Retention       Duration `toml:"retention"`
 	MaxDisk         ByteSize `toml:"max_disk"`
-	// Transport is how events reach the aggregator: TransportFile (the aggregator reads this
-	// host's logs directly; no NATS) or TransportJetStream (`adnet ship` forwards this host's
-	// logs to the NATS JetStream stream of [nats], and the aggregator consumes the stream).
-	Transport string `toml:"transport"`
 }
 
-// Events transports.
+// Values of events.transport.
 const (
-	// TransportFile: the single-host default, the aggregator tails the local logs.
-	TransportFile = "file"
-	// TransportJetStream: several hosts ship their logs to one replicated stream.
+	TransportFile      = "file"
 	TransportJetStream = "jetstream"
 )
 
-// NATS configures the JetStream stream that carries events between hosts
-// (events.transport = "jetstream").
+// NATS configures the NATS JetStream cluster that carries events between hosts when
+// events.transport is "jetstream".
 type NATS struct {
-	Servers []string `toml:"servers"` // nats://host:port of the cluster's servers
-	// Host names this host in the stream (subject adnet.events.<host> and the message ids):
-	// unique per host of the cluster and stable across restarts.
-	Host     string `toml:"host"`
-	Stream   string `toml:"stream"`   // the stream's name
-	Replicas int    `toml:"replicas"` // the stream's replication factor
-	// CredsFile is an optional NATS credentials file (mode 0600, like the other secrets).
-	CredsFile string `toml:"creds_file"`
+	Servers   []string `toml:"servers"`    // nats://host:4222 URLs of the cluster's servers
+	Host      string   `toml:"host"`       // this host's name in the cluster (unique; part of message ids)
+	Stream    string   `toml:"stream"`     // the JetStream stream of events
+	Replicas  int      `toml:"replicas"`   // the stream's replication factor (R3: survives one server lost)
+	CredsFile string   `toml:"creds_file"` // NATS credentials file (mode 0600); "" = none
 }
 
 // Stats configures the aggregator and the statistics tables.
@@ -162,8 +173,23 @@ type Fraud struct {
 	MinClickDelay  Duration `toml:"min_click_delay"`
 	TrustedProxies []string `toml:"trusted_proxies"`
 	DatacenterFile string   `toml:"datacenter_file"`
-	AutoPause      bool     `toml:"auto_pause"`
+	// BuiltinDatacenter adds the data-center/cloud ranges shipped with adnet
+	// (internal/fraud/datacenter.txt: its header names the source, the date and the command
+	// that refreshes it) to the datacenter list.
+	BuiltinDatacenter bool `toml:"builtin_datacenter"`
+	AutoPause         bool `toml:"auto_pause"`
+	// DesignLoad is the event rate (serves, impressions, clicks and conversions per second,
+	// all workers together) the aggregator's duplicate filters and flood counters are sized
+	// for over click_window. Above it they degrade toward counting (see /status).
+	DesignLoad int `toml:"design_load"`
 }
+
+// MaxEventsPerWindow bounds fraud.design_load × fraud.click_window: the aggregator's fraud
+// state takes about FraudBytesPerEvent bytes per event of the window.
+const (
+	MaxEventsPerWindow = 600_000_000
+	FraudBytesPerEvent = 3.85
+)
 
 // Monitor configures the master's nginx stub_status monitor.
 type Monitor struct {
@@ -198,6 +224,9 @@ type Pool struct {
 	Workers     int `toml:"workers"`
 	MaxChildren int `toml:"max_children"`
 	Queue       int `toml:"queue"`
+	// Listen is the pool's FastCGI listen, as the top-level listen: "" for Unix sockets,
+	// "tcp://IP:PORT" for worker n on PORT+n-1.
+	Listen string `toml:"listen"`
 }
 
 // ConsolePool is the name of the console's pool: its sockets are console-<n>.sock.
@@ -222,7 +251,8 @@ func Defaults() *Config {
 		ListenBacklog:   1024,
 		PidFile:         "run/adnet.pid",
 		Pools:           Pools{Console: Pool{Workers: 1, MaxChildren: 8, Queue: 16}},
-		FCGI:            FCGI{Engine: "native"},
+		FCGI:            FCGI{Engine: "native", AllowPeers: []string{}},
+		NATS:            NATS{Servers: []string{}, Stream: "ADNET_EVENTS", Replicas: 3},
 		Nginx: Nginx{
 			Listen:            "127.0.0.1:8080",
 			ServerName:        "_",
@@ -242,15 +272,14 @@ func Defaults() *Config {
 		},
 		Privacy: Privacy{ViewerCookie: true, HonorGPC: true},
 		Events: Events{
+			Transport:       TransportFile,
 			Fsync:           FsyncInterval,
 			FsyncInterval:   Duration(time.Second),
 			SegmentMaxBytes: 64 << 20,
 			SegmentMaxAge:   Duration(time.Hour),
 			Retention:       Duration(24 * time.Hour),
 			MaxDisk:         10 << 30,
-			Transport:       TransportFile,
 		},
-		NATS: NATS{Servers: []string{}, Stream: "ADNET_EVENTS", Replicas: 3},
 		Stats: Stats{
 			FlushInterval:   Duration(5 * time.Second),
 			HourlyRetention: Duration(90 * 24 * time.Hour),
@@ -262,6 +291,9 @@ func Defaults() *Config {
 			MaxClicksPerIP: 20,
 			MinClickDelay:  Duration(time.Second),
 			TrustedProxies: []string{},
+			// 25,000 events/s over the 10-minute window: 55 MiB of aggregator fraud state.
+			DesignLoad:        25000,
+			BuiltinDatacenter: true,
 		},
 		Monitor: Monitor{
 			Interval:       Duration(time.Second),
@@ -328,7 +360,7 @@ func (c *Config) resolvePaths(dir string) {
 	// data_dir anchors the other data paths when they stay relative.
 	abs(&c.DataDir)
 	for _, p := range []*string{&c.LogFile, &c.SocketDir, &c.PidFile, &c.Nginx.StaticDir, &c.Nginx.DemoDir,
-		&c.MySQL.PasswordFile, &c.Tracking.KeyFile, &c.NATS.CredsFile, &c.Fraud.DatacenterFile} {
+		&c.MySQL.PasswordFile, &c.MySQL.DSNFile, &c.MySQL.ReplicaDSNFile, &c.NATS.CredsFile, &c.Tracking.KeyFile, &c.Fraud.DatacenterFile} {
 		abs(p)
 	}
 	// A unix socket path inside the DSN is relative to the config file too.
@@ -360,13 +392,10 @@ func (c *Config) PoolSocket(pool string, n int) string {
 	return filepath.Join(c.SocketDir, fmt.Sprintf("%s-%d.sock", pool, n))
 }
 
-// ConsoleSockets returns the console pool's sockets.
+// ConsoleSockets returns where the console pool's workers listen (PoolAddresses): Unix
+// socket paths, or IP:PORT with a TCP pools.console.listen.
 func (c *Config) ConsoleSockets() []string {
-	out := make([]string, c.Pools.Console.Workers)
-	for i := range out {
-		out[i] = c.PoolSocket(ConsolePool, i+1)
-	}
-	return out
+	return c.PoolAddresses(ConsolePool)
 }
 
 // StatusSocket returns the path of the master's HTTP status socket, which nginx proxies
@@ -497,6 +526,13 @@ func (c *Config) Validate() Problems {
 		add("fraud.min_click_delay must not be negative")
 	}
 	checkCIDRs(&p, "fraud.trusted_proxies", c.Fraud.TrustedProxies)
+	intRange("fraud.design_load", c.Fraud.DesignLoad, 10, 10_000_000)
+	if perWindow := float64(c.Fraud.DesignLoad) * c.Fraud.ClickWindow.D().Seconds(); c.Fraud.DesignLoad > 0 && perWindow > MaxEventsPerWindow {
+		add("fraud.design_load = %d with fraud.click_window = %q is %.0f events per window: at most %d (the aggregator's duplicate filters would need about %.0f MiB); lower one of them",
+			c.Fraud.DesignLoad, c.Fraud.ClickWindow.D().String(), perWindow, MaxEventsPerWindow, perWindow*FraudBytesPerEvent/(1<<20))
+	}
+
+	c.validateCluster(add)
 
 	positive("monitor.interval", c.Monitor.Interval)
 	if c.Monitor.History < c.Monitor.Interval {

@@ -106,6 +106,7 @@ typo_setting = 3
 listen = "nowhere"
 [fraud]
 max_clicks_per_ip = 0
+design_load = 0
 [mysql]
 dsn = "user:secret@tcp(db:3306)/adnet"
 `))
@@ -119,6 +120,7 @@ dsn = "user:secret@tcp(db:3306)/adnet"
 		"typo_setting: unknown setting",
 		`nginx.listen = "nowhere"`,
 		"fraud.max_clicks_per_ip = 0",
+		"fraud.design_load = 0: must be between 10 and 10000000",
 		"mysql.dsn contains a password",
 	} {
 		if !strings.Contains(msg, want) {
@@ -128,8 +130,8 @@ dsn = "user:secret@tcp(db:3306)/adnet"
 	if strings.Contains(msg, "secret") {
 		t.Errorf("the password leaked into the error message:\n%s", msg)
 	}
-	if len(err.(Problems)) != 6 {
-		t.Errorf("want 6 problems, got %d:\n%s", len(err.(Problems)), msg)
+	if len(err.(Problems)) != 7 {
+		t.Errorf("want 7 problems, got %d:\n%s", len(err.(Problems)), msg)
 	}
 }
 
@@ -227,6 +229,26 @@ func TestEventsFsync(t *testing.T) {
 	_, err = Load(writeFile(t, "[events]\nfsync_interval = \"0s\"\n"))
 	if err == nil || !strings.Contains(err.Error(), "events.fsync_interval") {
 		t.Errorf("fsync = interval with fsync_interval 0: got %v", err)
+	}
+}
+
+// TestDesignLoad: the default is today's design (25,000 events/s over 10 minutes) and the
+// product with the window is bounded, with a message naming both settings.
+func TestDesignLoad(t *testing.T) {
+	c, err := Load(writeFile(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Fraud.DesignLoad != 25000 || !c.Fraud.BuiltinDatacenter {
+		t.Errorf("defaults: design_load %d, builtin_datacenter %v", c.Fraud.DesignLoad, c.Fraud.BuiltinDatacenter)
+	}
+	_, err = Load(writeFile(t, "[fraud]\ndesign_load = 2000000\nclick_window = \"1h\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "fraud.design_load = 2000000 with fraud.click_window = \"1h0m0s\"") {
+		t.Errorf("oversized design: %v", err)
+	}
+	c, err = Load(writeFile(t, "[fraud]\ndesign_load = 100000\nbuiltin_datacenter = false\n"))
+	if err != nil || c.Fraud.DesignLoad != 100000 || c.Fraud.BuiltinDatacenter {
+		t.Errorf("design_load = 100000: %v %+v", err, c.Fraud)
 	}
 }
 

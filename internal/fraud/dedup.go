@@ -3,6 +3,7 @@ package fraud
 import (
 	"hash/maphash"
 	"math"
+	"math/bits"
 	"sync"
 	"time"
 
@@ -43,12 +44,23 @@ type DedupOptions struct {
 // window is cleared and reused.
 //
 // Guarantees: no false negatives for two occurrences less than Window apart (the older one
-// is still in a live filter); an occurrence is forgotten at most Window*(1+1/Segments) after
-// it (rounded up to whole nanoseconds per slot); a key never seen is reported as a duplicate
-// with probability at most FalsePositiveRate while the load is at most ExpectedPerWindow.
-// Filters are sized per slot (ExpectedPerWindow/Segments keys each), so a burst that puts
-// more than that into one slot raises the rate while that slot is live. Above the design
-// load the false-positive rate grows smoothly; memory never does.
+// is still in a live filter) while no slot gets more than about 99% of its share of the
+// design load; an occurrence is forgotten at most Window*(1+1/Segments) after it (rounded up
+// to whole nanoseconds per slot); a key never seen is reported as a duplicate with
+// probability at most FalsePositiveRate at any load. Filters are sized per slot
+// (ExpectedPerWindow/Segments keys each).
+//
+// Above the design load (or in a burst that puts more than ExpectedPerWindow/Segments keys
+// into one slot) a Dedup degrades toward counting, never toward calling fresh keys
+// duplicates: each filter counts the bits it has set, and once its fill reaches the point
+// where its own false-positive rate would pass its share of FalsePositiveRate, it is
+// saturated and records nothing more until its slot leaves the window. Lookups still test
+// it, so the false-positive rate stays at most FalsePositiveRate at any load; what is lost
+// is memory: an occurrence refused by a saturated filter is not remembered, so its repeat
+// may pass as fresh (counted, not called a duplicate). Stats reports the fill, the
+// estimated false-positive rate and the occurrences left unrecorded; the complete answer of
+// Lookup tells a caller for whom "not seen" is the incriminating answer (no_impression)
+// that the window is not fully remembered. Memory never grows.
 //
 // Time is the event's time, but it never goes backwards: an event older than the newest one
 // seen (events from several workers arrive slightly out of order) is treated as happening
@@ -67,6 +79,16 @@ type Dedup struct {
 	cur     int64    // newest slot seen
 	started bool
 	designP float64 // predicted false-positive rate at the design load
+	boundP  float64 // the configured FalsePositiveRate
+
+	// Capacity accounting, per filter (indexed like the filters): bits set, and occurrences
+	// refused because the filter was saturated. maxBits is the saturation point.
+	setBits    []int64
+	refused    []int64
+	maxBits    int64
+	saturated  int   // filters with refused[f] != 0
+	unrecorded int64 // occurrences refused since NewDedup
+	incomplete int64 // Lookup answers "not seen" that were not Complete, since NewDedup
 }
 
 // NewDedup sizes a Dedup for the design load and false-positive rate. The error is a
@@ -108,7 +130,46 @@ func NewDedup(o DedupOptions) (*Dedup, error) {
 		words:  make([]uint64, blocks*uint64(nf)*blockWords),
 	}
 	d.designP = -math.Expm1(float64(nf) * math.Log1p(-blockedFP(perSlot/float64(blocks), k)))
+	d.boundP = o.FalsePositiveRate
+	d.setBits, d.refused = make([]int64, nf), make([]int64, nf)
+	d.maxBits = int64(saturationFill(k, saturationShare*p1) * float64(blocks*blockBits))
 	return d, nil
+}
+
+// saturationShare is the share of its part of FalsePositiveRate at which a filter is
+// saturated: a margin for the randomness of which keys a filter holds, so that the rate
+// measured stays under the bound, not only its estimate. With 9-12 bits per key the
+// false-positive rate grows as a high power of the load, so 95% of the rate is reached at
+// 99.2-99.4% of the design load (1% and 0.1% bounds).
+const saturationShare = 0.95
+
+// saturationFill returns the fraction of its bits set at which a blocked Bloom filter with k
+// bits per key has the false-positive rate p (keys spread over blocks as Poisson: a fill f
+// means lambda = -ln(1-f)*blockBits/k keys per block).
+func saturationFill(k int, p float64) float64 {
+	lo, hi := 0.0, 1.0
+	for range 60 {
+		mid := (lo + hi) / 2
+		if fillFP(mid, k) <= p {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// fillFP is the false-positive rate of a blocked Bloom filter (k bits per key) of which the
+// fraction fill of the bits is set. It is above the classic fill^k, because keys fall
+// unevenly into blocks and the fuller blocks answer more of the lookups.
+func fillFP(fill float64, k int) float64 {
+	if fill <= 0 {
+		return 0
+	}
+	if fill >= 1 {
+		return 1
+	}
+	return blockedFP(-math.Log1p(-fill)*blockBits/float64(k), k)
 }
 
 // blockedFP is the false-positive probability of a blocked Bloom filter whose blocks hold a
@@ -158,20 +219,33 @@ func sizeBlockedBloom(n, p float64) (blocks uint64, k int) {
 
 // SeenOrAdd reports whether key occurred less than Window before t (true: a duplicate) and
 // records this occurrence. Every occurrence is recorded, duplicates included, so a chain of
-// occurrences each less than Window after the previous one is reported in full. It does not
-// allocate.
+// occurrences each less than Window after the previous one is reported in full — unless the
+// current filter is saturated (see Dedup), when the occurrence is tested but not recorded.
+// It does not allocate.
 func (d *Dedup) SeenOrAdd(key [16]byte, t time.Time) bool {
-	return d.lookup(key, t, true)
+	seen, _ := d.lookup(key, t, true)
+	return seen
 }
 
 // Seen reports whether key occurred less than Window before t without recording anything,
 // e.g. "was this click's impression beaconed?" (no_impression) against the impressions'
 // Dedup. It does not allocate.
 func (d *Dedup) Seen(key [16]byte, t time.Time) bool {
-	return d.lookup(key, t, false)
+	seen, _ := d.lookup(key, t, false)
+	return seen
 }
 
-func (d *Dedup) lookup(key [16]byte, t time.Time, add bool) bool {
+// Lookup is SeenOrAdd (add true) or Seen (add false) with a second answer: complete is false
+// when a filter of the window refused occurrences because it was saturated, so that "not
+// seen" is not proof that key did not occur (a true seen is as reliable as ever). A caller
+// that would call traffic invalid on "not seen" (no_impression) should treat an incomplete
+// "not seen" as seen: above its design load a Dedup degrades toward counting. Such answers
+// are counted in Stats.Incomplete. It does not allocate.
+func (d *Dedup) Lookup(key [16]byte, t time.Time, add bool) (seen, complete bool) {
+	return d.lookup(key, t, add)
+}
+
+func (d *Dedup) lookup(key [16]byte, t time.Time, add bool) (seen, complete bool) {
 	h := maphash.Comparable(d.seed, key)
 	var mask [blockWords]uint64
 	blockMask(h, d.k, &mask)
@@ -183,18 +257,37 @@ func (d *Dedup) lookup(key [16]byte, t time.Time, add bool) bool {
 	d.advance(slot)
 	base := int(block) * d.nf * blockWords
 	group := d.words[base : base+d.nf*blockWords : base+d.nf*blockWords]
-	seen := false
 	for f := 0; f < d.nf && !seen; f++ {
 		seen = hasMask(group[f*blockWords:f*blockWords+blockWords:f*blockWords+blockWords], &mask)
 	}
 	if add {
-		c := int(modPos(d.cur, int64(d.nf))) * blockWords
+		f := int(modPos(d.cur, int64(d.nf)))
+		c := f * blockWords
 		cur := group[c : c+blockWords : c+blockWords]
+		var fresh int
 		for i := range cur {
-			cur[i] |= mask[i]
+			fresh += bits.OnesCount64(mask[i] &^ cur[i])
+		}
+		switch {
+		case fresh == 0: // already in the current filter: nothing to record
+		case d.setBits[f]+int64(fresh) > d.maxBits:
+			if d.refused[f] == 0 {
+				d.saturated++
+			}
+			d.refused[f]++
+			d.unrecorded++
+		default:
+			for i := range cur {
+				cur[i] |= mask[i]
+			}
+			d.setBits[f] += int64(fresh)
 		}
 	}
-	return seen
+	complete = seen || d.saturated == 0
+	if !complete {
+		d.incomplete++
+	}
+	return seen, complete
 }
 
 // advance moves the clock to slot, clearing the filters of the slots that left the window.
@@ -210,6 +303,9 @@ func (d *Dedup) advance(slot int64) {
 	steps := slot - d.cur
 	if steps >= int64(d.nf) {
 		clear(d.words)
+		clear(d.setBits)
+		clear(d.refused)
+		d.saturated = 0
 	} else {
 		for s := d.cur + 1; s <= slot; s++ {
 			d.clearFilter(int(modPos(s, int64(d.nf))))
@@ -224,6 +320,10 @@ func (d *Dedup) clearFilter(f int) {
 	for off := f * blockWords; off < len(d.words); off += stride {
 		clear(d.words[off : off+blockWords])
 	}
+	if d.refused[f] != 0 {
+		d.saturated--
+	}
+	d.setBits[f], d.refused[f] = 0, 0
 }
 
 // MemoryBytes returns the bytes held by the filters: (Segments+1) filters sized for
@@ -234,6 +334,61 @@ func (d *Dedup) MemoryBytes() int { return 8*len(d.words) + 128 }
 // reported as a duplicate at the design load in the worst case (every live filter full).
 // It is at most the configured FalsePositiveRate.
 func (d *Dedup) DesignFalsePositiveRate() float64 { return d.designP }
+
+// DedupStats describes a Dedup's use of its capacity, for /status and /metrics.
+type DedupStats struct {
+	// SegmentFill is the fraction of the current filter's bits that are set, WindowFill that
+	// of all the live filters together.
+	SegmentFill float64 `json:"segment_fill"`
+	WindowFill  float64 `json:"window_fill"`
+	// SegmentCapacityUsed is the current filter's bits set over its saturation point (about
+	// 1: saturated, it records nothing more until its slot leaves the window).
+	SegmentCapacityUsed float64 `json:"segment_capacity_used"`
+	// FalsePositiveRate is the estimated probability that a never-seen key is reported as a
+	// duplicate now, from the fill of each live filter (a blocked Bloom filter's rate at that
+	// fill, close to but above the classic fill^k), combined: 1 - Π(1 - p_filter).
+	FalsePositiveRate float64 `json:"false_positive_rate"`
+	// Bound is the configured FalsePositiveRate, which the estimate never exceeds by design;
+	// Design the predicted worst-case rate at the design load.
+	Bound  float64 `json:"false_positive_bound"`
+	Design float64 `json:"false_positive_design"`
+	// SaturatedSegments is how many live filters are saturated (have refused an occurrence):
+	// while it is not zero, the
+	// load is above the design and repeats of unrecorded occurrences can pass as fresh.
+	SaturatedSegments int `json:"saturated_segments"`
+	// Unrecorded counts the occurrences refused by a saturated filter since start;
+	// Incomplete the "not seen" answers given while such a refusal was in the window.
+	Unrecorded int64 `json:"unrecorded"`
+	Incomplete int64 `json:"incomplete"`
+	BitsPerKey int   `json:"bits_per_key"`
+}
+
+// Stats returns the Dedup's fill, estimated false-positive rate and saturation.
+func (d *Dedup) Stats() DedupStats {
+	fills := make([]float64, d.nf)
+	bitsPerFilter := float64(d.blocks * blockBits)
+	d.mu.Lock()
+	st := DedupStats{Unrecorded: d.unrecorded, Incomplete: d.incomplete, Bound: d.boundP, Design: d.designP, BitsPerKey: d.k}
+	var total int64
+	for f, n := range d.setBits {
+		fills[f] = float64(n) / bitsPerFilter
+		total += n
+		if d.refused[f] != 0 {
+			st.SaturatedSegments++
+		}
+	}
+	cur := d.setBits[modPos(d.cur, int64(d.nf))]
+	d.mu.Unlock()
+	st.SegmentFill = float64(cur) / bitsPerFilter
+	st.WindowFill = float64(total) / (bitsPerFilter * float64(d.nf))
+	st.SegmentCapacityUsed = float64(cur) / float64(max(d.maxBits, 1))
+	logMiss := 0.0
+	for _, f := range fills {
+		logMiss += math.Log1p(-fillFP(f, d.k))
+	}
+	st.FalsePositiveRate = -math.Expm1(logMiss)
+	return st
+}
 
 // BitsPerKey returns k, the number of bits each key sets in its block (for reports).
 func (d *Dedup) BitsPerKey() int { return d.k }

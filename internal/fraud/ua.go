@@ -36,6 +36,7 @@ type UAOptions struct {
 type UAVerdict struct {
 	Bot    bool   // true: the traffic is general invalid traffic (reason bot_ua)
 	Reason string // the UAReason* of the layer that flagged it; "" when not a bot
+	Family uint8  // UAFamily of the string, cached with the verdict (0 for an empty or too long one)
 }
 
 // UAClassifier tells bots, crawlers and non-browser clients from real browsers by the
@@ -90,6 +91,7 @@ func (c *UAClassifier) Classify(ua string) UAVerdict {
 		return UAVerdict{Bot: true, Reason: UAReasonTooLong}
 	}
 	v := c.classify(ua)
+	v.Family = UAFamily(ua)
 	if c.cache != nil && len(ua) <= maxCachedUALen {
 		// Clone: the caller's string may alias a reused request buffer.
 		c.cache.Add(strings.Clone(ua), v)

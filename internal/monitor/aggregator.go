@@ -2,14 +2,28 @@ package monitor
 
 import (
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"adnet/internal/aggregator"
 )
 
 // fraudMemoryBudget is the bound the fraud state is designed to stay under (issue: 64 MB at
-// 25,000 events/s with a 10-minute window).
-const fraudMemoryBudget = 64 << 20
+// 25,000 events/s with a 10-minute window); a larger fraud.design_load scales it.
+const (
+	fraudMemoryBudget = 64 << 20
+	budgetDesignLoad  = 25000
+)
+
+// fraudBudget is the memory budget of the fraud state at a design load.
+func fraudBudget(designLoad int) int {
+	if designLoad <= budgetDesignLoad {
+		return fraudMemoryBudget
+	}
+	return int(float64(fraudMemoryBudget) * float64(designLoad) / budgetDesignLoad)
+}
 
 // AggregatorAdvice turns the statistics aggregator's status (or the error fetching it) into
 // advice lines: a stopped pipeline, a database outage, event logs filling their disk budget,
@@ -35,8 +49,12 @@ func AggregatorAdvice(st *aggregator.Stats, fetchErr error, now time.Time) []Adv
 	for _, s := range st.Sources {
 		lag += s.LagRecords
 	}
+	if st.CapacityWarning != "" {
+		out = append(out, Advice{Level: Warning, Topic: topic, Text: st.CapacityWarning})
+	}
+	budget := fraudBudget(st.DesignLoad)
 	level := Info
-	if st.FraudMemoryBytes > fraudMemoryBudget {
+	if st.FraudMemoryBytes > budget {
 		level = Warning
 	}
 	last := "never"
@@ -45,6 +63,22 @@ func AggregatorAdvice(st *aggregator.Stats, fetchErr error, now time.Time) []Adv
 	}
 	out = append(out, Advice{Level: level, Topic: topic, Text: fmt.Sprintf(
 		"aggregator: %d events committed since start in %d transactions (last %s), %d records behind across %d logs; fraud state %.1f MiB (budget %d MiB)",
-		st.EventsCommitted, st.Commits, last, lag, len(st.Sources), float64(st.FraudMemoryBytes)/(1<<20), fraudMemoryBudget>>20)})
+		st.EventsCommitted, st.Commits, last, lag, len(st.Sources), float64(st.FraudMemoryBytes)/(1<<20), budget>>20)})
+	if len(st.Dedup) > 0 {
+		var b strings.Builder
+		fmt.Fprintf(&b, "duplicate filters at fraud.design_load = %d events/s:", st.DesignLoad)
+		for i, name := range slices.Sorted(maps.Keys(st.Dedup)) {
+			d := st.Dedup[name]
+			if i > 0 {
+				b.WriteByte(';')
+			}
+			fmt.Fprintf(&b, " %s %.0f%% of the current segment's capacity (%.0f%% of its bits set, %.0f%% over the window), false positives ≈%.3g%% (bound %.3g%%)",
+				name, 100*d.SegmentCapacityUsed, 100*d.SegmentFill, 100*d.WindowFill, 100*d.FalsePositiveRate, 100*d.Bound)
+			if d.Unrecorded > 0 {
+				fmt.Fprintf(&b, ", %d occurrences unrecorded", d.Unrecorded)
+			}
+		}
+		out = append(out, Advice{Level: Info, Topic: topic, Text: b.String()})
+	}
 	return out
 }

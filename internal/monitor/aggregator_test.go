@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"adnet/internal/aggregator"
+	"adnet/internal/fraud"
 )
 
 func TestAggregatorAdvice(t *testing.T) {
@@ -38,5 +39,41 @@ func TestAggregatorAdvice(t *testing.T) {
 	st = &aggregator.Stats{FraudMemoryBytes: 65 << 20}
 	if got := AggregatorAdvice(st, nil, now); len(got) != 1 || got[0].Level != Warning {
 		t.Errorf("fraud memory over budget: %+v", got)
+	}
+	// A larger design load has a proportionally larger budget.
+	st = &aggregator.Stats{FraudMemoryBytes: 65 << 20, DesignLoad: 50000}
+	if got := AggregatorAdvice(st, nil, now); len(got) != 1 || got[0].Level != Info {
+		t.Errorf("fraud memory within the budget of its design load: %+v", got)
+	}
+}
+
+// TestAggregatorCapacityAdvice: the duplicate filters' fill and false-positive rate are
+// always shown; a capacity warning (load above fraud.design_load) is a warning.
+func TestAggregatorCapacityAdvice(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	st := &aggregator.Stats{DesignLoad: 25000, Dedup: map[string]fraud.DedupStats{
+		"clicks": {SegmentFill: 0.2, WindowFill: 0.3, SegmentCapacityUsed: 0.45, FalsePositiveRate: 0.0002, Bound: 0.001},
+		"beacons": {SegmentFill: 0.44, WindowFill: 0.44, SegmentCapacityUsed: 1, FalsePositiveRate: 0.00095, Bound: 0.001,
+			SaturatedSegments: 11, Unrecorded: 12345},
+	}, CapacityWarning: "the event rate is above fraud.design_load = 25000 events/s: …"}
+	got := AggregatorAdvice(st, nil, now)
+	var warned bool
+	var info string
+	for _, a := range got {
+		if a.Level == Warning && strings.Contains(a.Text, "fraud.design_load = 25000") {
+			warned = true
+		}
+		if strings.HasPrefix(a.Text, "duplicate filters") {
+			info = a.Text
+		}
+	}
+	if !warned {
+		t.Errorf("no capacity warning in %+v", got)
+	}
+	for _, want := range []string{"beacons 100% of the current segment's capacity (44% of its bits set, 44% over the window), false positives ≈0.095% (bound 0.1%), 12345 occurrences unrecorded",
+		"clicks 45% of the current segment's capacity"} {
+		if !strings.Contains(info, want) {
+			t.Errorf("missing %q in %q", want, info)
+		}
 	}
 }

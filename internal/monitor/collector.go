@@ -34,12 +34,12 @@ type statusCollector struct {
 	nginxUp, nginxActive, nginxConns                                *prometheus.Desc
 	nginxAccepted, nginxHandled, nginxDropped, nginxReqs, nginxRest *prometheus.Desc
 
-	wUp, wStart, wRestarts, wMaxChildren, wQueueSize, wQueueTimeout, wRequestTimeout *prometheus.Desc
-	wInFlight, wInFlightMax, wQueued, wQueuedMax                                     *prometheus.Desc
-	wRequests, wCapReached, wRejected, wSlow, wPanics, wAborts, wTimeouts            *prometheus.Desc
-	wResponses, wEndpointReqs, wEndpointRejected, wEndpoint5xx, wDuration            *prometheus.Desc
-	wConnsOpen, wConnsAccepted, wIdleClosed, wBadInput, wHeap, wGoroutines           *prometheus.Desc
-	wReportedErrors, wDiskBytes, wDiskLimit                                          *prometheus.Desc
+	wUp, wStart, wRestarts, wMaxChildren, wQueueSize, wQueueTimeout, wRequestTimeout      *prometheus.Desc
+	wInFlight, wInFlightMax, wQueued, wQueuedMax                                          *prometheus.Desc
+	wRequests, wCapReached, wRejected, wSlow, wPanics, wAborts, wTimeouts                 *prometheus.Desc
+	wResponses, wEndpointReqs, wEndpointRejected, wEndpoint5xx, wDuration                 *prometheus.Desc
+	wConnsOpen, wConnsAccepted, wIdleClosed, wBadInput, wPeersRefused, wHeap, wGoroutines *prometheus.Desc
+	wReportedErrors, wDiskBytes, wDiskLimit                                               *prometheus.Desc
 }
 
 func newStatusCollector(src MetricsSource) *statusCollector {
@@ -89,12 +89,14 @@ func newStatusCollector(src MetricsSource) *statusCollector {
 		wEndpointReqs:   w("endpoint_requests_total", "Requests by endpoint.", "endpoint"),
 		wEndpointRejected: w("endpoint_rejected_total",
 			"Requests answered 503 by the worker itself (cap or draining), by endpoint.", "endpoint"),
-		wEndpoint5xx:    w("endpoint_responses_5xx_total", "5xx responses by endpoint, rejections included.", "endpoint"),
-		wDuration:       w("request_duration_seconds", "Time from a request's arrival (queue wait included) to its handler's return."),
-		wConnsOpen:      w("connections_open", "FastCGI connections open now."),
-		wConnsAccepted:  w("connections_accepted_total", "FastCGI connections accepted."),
-		wIdleClosed:     w("connections_idle_closed_total", "FastCGI connections closed for being idle too long."),
-		wBadInput:       w("connections_bad_input_total", "FastCGI connections closed for breaking input limits."),
+		wEndpoint5xx:   w("endpoint_responses_5xx_total", "5xx responses by endpoint, rejections included.", "endpoint"),
+		wDuration:      w("request_duration_seconds", "Time from a request's arrival (queue wait included) to its handler's return."),
+		wConnsOpen:     w("connections_open", "FastCGI connections open now."),
+		wConnsAccepted: w("connections_accepted_total", "FastCGI connections accepted."),
+		wIdleClosed:    w("connections_idle_closed_total", "FastCGI connections closed for being idle too long."),
+		wBadInput:      w("connections_bad_input_total", "FastCGI connections closed for breaking input limits."),
+		wPeersRefused: w("connections_refused_peer_total",
+			"TCP FastCGI connections closed at accept because the peer is not in fcgi.allow_peers."),
 		wHeap:           w("heap_bytes", "Bytes of live and unswept heap objects."),
 		wGoroutines:     w("goroutines", "Goroutines in the worker."),
 		wReportedErrors: w("reported_errors_total", "Errors the worker reports of its own (event log write and fsync errors)."),
@@ -110,7 +112,7 @@ func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.wUp, c.wStart, c.wRestarts, c.wMaxChildren, c.wQueueSize, c.wQueueTimeout, c.wRequestTimeout,
 		c.wInFlight, c.wInFlightMax, c.wQueued, c.wQueuedMax, c.wRequests, c.wCapReached, c.wRejected,
 		c.wSlow, c.wPanics, c.wAborts, c.wTimeouts, c.wResponses, c.wEndpointReqs, c.wEndpointRejected,
-		c.wEndpoint5xx, c.wDuration, c.wConnsOpen, c.wConnsAccepted, c.wIdleClosed, c.wBadInput, c.wHeap,
+		c.wEndpoint5xx, c.wDuration, c.wConnsOpen, c.wConnsAccepted, c.wIdleClosed, c.wBadInput, c.wPeersRefused, c.wHeap,
 		c.wGoroutines, c.wReportedErrors, c.wDiskBytes, c.wDiskLimit} {
 		ch <- d
 	}
@@ -242,6 +244,7 @@ func (c *statusCollector) collectWorker(e emitter, st *fcgi.Stats, id string) {
 	e.counter(c.wConnsAccepted, float64(st.ConnsAccepted), id)
 	e.counter(c.wIdleClosed, float64(st.IdleClosed), id)
 	e.counter(c.wBadInput, float64(st.BadInput), id)
+	e.counter(c.wPeersRefused, float64(st.PeersRefused), id)
 	e.gauge(c.wHeap, float64(st.HeapBytes), id)
 	e.gauge(c.wGoroutines, float64(st.Goroutines), id)
 	h := ExtraHealth(st.Extra)

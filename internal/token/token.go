@@ -5,16 +5,23 @@
 // campaign, creative, price and issue time — so that an event whose token does not verify is
 // never counted, and an old one is counted as expired (still redirected, never billed). Tokens
 // are a compact binary record (varints), followed by an HMAC-SHA256 truncated to 128 bits,
-// encoded as unpadded base64url. Version 3 (signed since issue 13; 2 is the viewer cookie's):
+// encoded as unpadded base64url. Version 4 (tag nibble 3, signed since issue 13's
+// token_mismatch and automation rules):
 //
-//	tag(1) keyid(1) impression-id(16) zone campaign creative price issued-ms pricing share(uvarints) mac(16)
+//	tag(1) keyid(1) impression-id(16) zone campaign creative price issued-ms pricing share
+//	network ua-family integration (uvarints) mac(16)
 //
-// It carries the issue time in milliseconds (fast_click measures milliseconds) and the terms
-// the ad was sold on (the pricing model's models.PricingCode and the publisher's revenue share
-// in basis points), so that an event bills on the terms in force at the serve. Version 1 —
-// the same without pricing and share, issued in whole seconds — still verifies, so that the
-// tokens in flight during an upgrade keep counting for their TTL (their terms are unknown:
-// Pricing is "").
+// It carries the issue time in milliseconds (fast_click measures milliseconds), the terms the
+// ad was sold on (the pricing model's models.PricingCode and the publisher's revenue share in
+// basis points), so that an event bills on the terms in force at the serve, and the serve's
+// binding: a fingerprint of the client network and the User-Agent family the ad was served to
+// (fraud.NetworkOf, fraud.UAFamily: the worker compares them on the beacon and the click,
+// token_mismatch) and the integration that asked for it (script tag, iframe tag or JSON: a
+// tag's beacon always carries the tag's signals). Older versions still verify, so that the
+// tokens in flight during an upgrade keep counting for their TTL: version 3 (tag nibble 2;
+// the same without the binding: Network, UAFamily and Integration are zero, and the checks
+// that need them are skipped) and version 1 (tag nibble 1; also without pricing and share,
+// issued in whole seconds: Pricing is "").
 //
 // The tag byte carries the format version and the kind, so an impression token cannot be
 // replayed as a click and a token cannot be replayed as a viewer cookie. The key id is derived
@@ -60,13 +67,15 @@ func (k Kind) String() string {
 }
 
 const (
-	tokenVersion   = 2  // signed
+	tokenVersion   = 3  // signed: the format called version 4 above (the viewer cookie is 2)
+	tokenVersionV3 = 2  // still verified: version 3, without the serve's binding
 	tokenVersionV1 = 1  // still verified
 	macLen         = 16 // truncated HMAC-SHA256: 128 bits (NIST SP 800-107 allows ≥ 64)
 	fieldsV1       = 5  // uvarints of a version-1 token
 	fieldsV3       = 7  // uvarints of a version-3 token
-	// maxTokenBody is tag + key id + impression id + seven uvarints of at most 10 bytes.
-	maxTokenBody = 2 + 16 + fieldsV3*binary.MaxVarintLen64
+	fieldsV4       = 10 // uvarints of a version-4 token
+	// maxTokenBody is tag + key id + impression id + ten uvarints of at most 10 bytes.
+	maxTokenBody = 2 + 16 + fieldsV4*binary.MaxVarintLen64
 	maxTokenRaw  = maxTokenBody + macLen
 	minTokenRaw  = 2 + 16 + fieldsV1 + macLen
 	// MaxTokenLen is the longest encoded token; longer inputs are rejected before decoding.
@@ -107,8 +116,33 @@ type Claims struct {
 	// a version-1 token (not signed) and for an unpriced ad (a fallback creative).
 	Pricing models.PricingModel
 	ShareBP int
-	KeyID   byte // id of the key that signed it; set by Sign and Verify
+	// Network and UAFamily bind the token to the client the ad was served to: the
+	// fraud.NetworkOf fingerprint of its /24 (IPv6 /48) and its fraud.UAFamily. Zero means
+	// unknown (a version-1 or -3 token, or a serve without an address or User-Agent): the
+	// token_mismatch check is then skipped.
+	Network  uint32
+	UAFamily uint8
+	// Integration is what asked for the ad (IntegrationUnknown in older tokens).
+	Integration Integration
+	KeyID       byte // id of the key that signed it; set by Sign and Verify
 }
+
+// Integration is the way an ad was requested, signed into its tokens: the script and iframe
+// tags' beacons always carry the tag's automation signals and page origin, so that a beacon
+// of a tag-served ad without them was not fired by the tag.
+type Integration uint8
+
+// Integrations. The values are part of the token format: never renumber.
+const (
+	IntegrationUnknown Integration = 0 // a version-1 or -3 token
+	IntegrationScript  Integration = 1 // /serve/js, the script tag
+	IntegrationFrame   Integration = 2 // /serve/frame, the iframe tag
+	IntegrationJSON    Integration = 3 // /serve/json: apps and servers render and fire the beacon themselves
+	maxIntegration                 = IntegrationJSON
+)
+
+// Tag reports whether the ad was served to adnet's own script or iframe tag.
+func (i Integration) Tag() bool { return i == IntegrationScript || i == IntegrationFrame }
 
 // Options configure a Signer.
 type Options struct {
@@ -182,6 +216,9 @@ func (s *Signer) Sign(dst []byte, c *Claims) []byte {
 	b = binary.AppendUvarint(b, uint64(c.IssuedMs))
 	b = binary.AppendUvarint(b, uint64(c.Pricing.PricingCode()))
 	b = binary.AppendUvarint(b, uint64(c.ShareBP))
+	b = binary.AppendUvarint(b, uint64(c.Network))
+	b = binary.AppendUvarint(b, uint64(c.UAFamily))
+	b = binary.AppendUvarint(b, uint64(c.Integration))
 	b = append(b, st.mac(0, b)[:macLen]...)
 	dst = appendBase64(dst, b)
 	set.put(st)
@@ -205,9 +242,11 @@ func (s *Signer) Verify(tok string, kind Kind, now time.Time) (Claims, error) {
 		return Claims{}, ErrBadToken
 	}
 	body, tag := st.buf[:n-macLen], st.buf[n-macLen:n]
-	fields := fieldsV3
+	fields := fieldsV4
 	switch body[0] {
 	case tokenVersion<<4 | byte(kind):
+	case tokenVersionV3<<4 | byte(kind):
+		fields = fieldsV3
 	case tokenVersionV1<<4 | byte(kind):
 		fields = fieldsV1
 	default:
@@ -220,7 +259,7 @@ func (s *Signer) Verify(tok string, kind Kind, now time.Time) (Claims, error) {
 	c := Claims{Kind: kind, KeyID: kid}
 	copy(c.ImpressionID[:], body[2:18])
 	p := body[18:]
-	var vals [fieldsV3]uint64
+	var vals [fieldsV4]uint64
 	for i := range fields {
 		v, m := binary.Uvarint(p)
 		if m <= 0 {
@@ -247,6 +286,12 @@ func (s *Signer) Verify(tok string, kind Kind, now time.Time) (Claims, error) {
 		}
 		c.ShareBP = int(vals[6])
 		c.IssuedMs = int64(vals[4])
+		if fields == fieldsV4 {
+			if vals[7] > math.MaxUint32 || vals[8] > math.MaxUint8 || vals[9] > uint64(maxIntegration) {
+				return Claims{}, ErrBadToken
+			}
+			c.Network, c.UAFamily, c.Integration = uint32(vals[7]), uint8(vals[8]), Integration(vals[9])
+		}
 		issued = c.IssuedMs / 1000
 	}
 	age := now.Unix() - issued

@@ -31,7 +31,8 @@ func newTestSigner(t testing.TB, ttl time.Duration, keys ...[]byte) *Signer {
 }
 
 func sampleClaims(kind Kind) Claims {
-	c := Claims{Kind: kind, ZoneID: 1234, CampaignID: 56789, CreativeID: 4242, PriceMicros: 2_500_000, IssuedMs: testNow.UnixMilli()}
+	c := Claims{Kind: kind, ZoneID: 1234, CampaignID: 56789, CreativeID: 4242, PriceMicros: 2_500_000, IssuedMs: testNow.UnixMilli(),
+		Network: 0xdeadbeef, UAFamily: 0x21, Integration: IntegrationScript}
 	for i := range c.ImpressionID {
 		c.ImpressionID[i] = byte(i*37 + 11)
 	}
@@ -147,6 +148,9 @@ func TestTruncationsExtensionsGarbage(t *testing.T) {
 		base64.RawURLEncoding.EncodeToString(append(raw, 0)), base64.RawURLEncoding.EncodeToString(raw[:len(raw)-1]),
 		strings.ToUpper(tok), strings.ToLower(tok),
 	} {
+		if g == tok {
+			continue // padded encodings of a body whose length is a multiple of 3 add nothing
+		}
 		if _, err := s.Verify(g, KindClick, testNow); err != ErrBadToken {
 			t.Fatalf("garbage %.40q: err = %v", g, err)
 		}
@@ -381,6 +385,67 @@ func TestTokenCarriesMillisecondsAndTerms(t *testing.T) {
 		b := bad
 		if _, err := s.Verify(string(s.Sign(nil, &b)), KindClick, testNow); err != ErrBadToken {
 			t.Errorf("%+v: %v, want bad token", bad, err)
+		}
+	}
+}
+
+// signV3 signs c in the version-3 format (terms, milliseconds, no binding), as adnet did
+// before version 4.
+func signV3(s *Signer, c *Claims) string {
+	set := s.keys.set
+	st := set.get()
+	defer set.put(st)
+	b := []byte{tokenVersionV3<<4 | byte(c.Kind), set.ids[0]}
+	b = append(b, c.ImpressionID[:]...)
+	for _, v := range []int64{c.ZoneID, c.CampaignID, c.CreativeID, c.PriceMicros, c.IssuedMs, int64(c.Pricing.PricingCode()), int64(c.ShareBP)} {
+		b = binary.AppendUvarint(b, uint64(v))
+	}
+	b = append(b, st.mac(0, b)[:macLen]...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// TestTokenCarriesTheServesBinding: a version-4 token carries the serve's network
+// fingerprint, User-Agent family and integration; a version-3 token (in flight during the
+// upgrade) still verifies with all three zero, which tells the worker to skip the checks
+// that need them; out-of-range values are not a token Sign makes.
+func TestTokenCarriesTheServesBinding(t *testing.T) {
+	s := newTestSigner(t, time.Hour)
+	for _, integ := range []Integration{IntegrationUnknown, IntegrationScript, IntegrationFrame, IntegrationJSON} {
+		c := Claims{Kind: KindImpression, ImpressionID: models.ImpressionID{7}, ZoneID: 5, CampaignID: 6, CreativeID: 7,
+			IssuedMs: testNow.UnixMilli(), Pricing: models.PricingCPM, ShareBP: 7000,
+			Network: math.MaxUint32, UAFamily: 0xff, Integration: integ}
+		got, err := s.Verify(string(s.Sign(nil, &c)), KindImpression, testNow)
+		c.KeyID = got.KeyID
+		if err != nil || got != c {
+			t.Fatalf("version 4: %+v, %v; want %+v", got, err, c)
+		}
+		if got.Integration.Tag() != (integ == IntegrationScript || integ == IntegrationFrame) {
+			t.Errorf("%d.Tag() = %v", integ, got.Integration.Tag())
+		}
+		old := signV3(s, &c)
+		got, err = s.Verify(old, KindImpression, testNow)
+		want := c
+		want.Network, want.UAFamily, want.Integration = 0, 0, IntegrationUnknown
+		if err != nil || got != want {
+			t.Fatalf("version 3: %+v, %v; want %+v", got, err, want)
+		}
+		if _, err := s.Verify(old, KindClick, testNow); err != ErrBadToken {
+			t.Errorf("version 3 impression token as a click token: %v", err)
+		}
+	}
+	// A version-4 body with out-of-range binding values, correctly signed, is still bad.
+	for _, vals := range [][3]uint64{{math.MaxUint32 + 1, 1, 1}, {1, 256, 1}, {1, 1, uint64(maxIntegration) + 1}} {
+		set := s.keys.set
+		st := set.get()
+		b := []byte{tokenVersion<<4 | byte(KindClick), set.ids[0]}
+		b = append(b, make([]byte, 16)...)
+		for _, v := range []uint64{1, 2, 3, 4, uint64(testNow.UnixMilli()), 1, 5000, vals[0], vals[1], vals[2]} {
+			b = binary.AppendUvarint(b, v)
+		}
+		b = append(b, st.mac(0, b)[:macLen]...)
+		set.put(st)
+		if _, err := s.Verify(base64.RawURLEncoding.EncodeToString(b), KindClick, testNow); err != ErrBadToken {
+			t.Errorf("binding %v: %v, want bad token", vals, err)
 		}
 	}
 }

@@ -16,9 +16,9 @@ import (
 type Leader struct {
 	conn   *sql.Conn
 	name   string
-	lost   chan struct{}
-	cancel context.CancelFunc
-	done   chan struct{}
+	lost chan struct{}
+	stop chan struct{}
+	done chan struct{}
 }
 
 // leaderCheckEvery is how often the holder verifies it still holds the lock: the bound on how
@@ -42,9 +42,8 @@ func (db *DB) AcquireLeader(ctx context.Context, name string, waiting func()) (*
 				break
 			}
 			if got.Valid && got.Int64 == 1 {
-				lctx, cancel := context.WithCancel(context.Background())
-				l := &Leader{conn: conn, name: name, lost: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
-				go l.watch(lctx)
+				l := &Leader{conn: conn, name: name, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+				go l.watch()
 				return l, nil
 			}
 			if !told && waiting != nil {
@@ -69,23 +68,23 @@ func (db *DB) AcquireLeader(ctx context.Context, name string, waiting func()) (*
 
 // watch closes lost when the lock is no longer this connection's (the connection broke, or
 // the server was restarted).
-func (l *Leader) watch(ctx context.Context) {
+//
+// A check is never cancelled by Release (which waits for it): cancelling a query makes the
+// driver drop its connection, which would release the lock under Release's feet.
+func (l *Leader) watch() {
 	defer close(l.done)
 	t := time.NewTicker(leaderCheckEvery)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-l.stop:
 			return
 		case <-t.C:
 		}
 		var mine sql.NullInt64
-		qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		qctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err := l.conn.QueryRowContext(qctx, "SELECT IS_USED_LOCK(?) = CONNECTION_ID()", l.name).Scan(&mine)
 		cancel()
-		if ctx.Err() != nil {
-			return
-		}
 		if err != nil || !mine.Valid || mine.Int64 != 1 {
 			close(l.lost)
 			return
@@ -98,7 +97,7 @@ func (l *Leader) Lost() <-chan struct{} { return l.lost }
 
 // Release gives the lock up (closing its connection releases it even if RELEASE_LOCK fails).
 func (l *Leader) Release() error {
-	l.cancel()
+	close(l.stop)
 	<-l.done
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

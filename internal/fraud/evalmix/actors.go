@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/netip"
+	"strings"
 	"time"
 
 	"adnet/models"
@@ -30,6 +32,11 @@ const (
 	spoofers      = 200
 	listed        = 150 // per list
 	clickBots     = 200 // of each kind
+	natGateways   = 2   // carrier-grade NAT addresses
+	natPeople     = 500 // per gateway, arriving over one click window (not scaled: the load per address and window is the point)
+	lateReplayers = 40
+	mismatchers   = 150
+	frameSpoofers = 200
 )
 
 // Behaviour shares.
@@ -47,6 +54,33 @@ const (
 	inflateClickShare  = 0.4
 	attackClickShare   = 0.3
 )
+
+// natArrivals starts the people behind the carrier NATs on goroutines of their own, each
+// gateway's natPeople arriving evenly over one fraud.click_window from now: the load per
+// address and window is then the same on a fast box and a slow one (in the pool, it would
+// follow the pool's pace).
+func (g *Generator) natArrivals(ctx context.Context) {
+	sites := g.opt.NATSites
+	if len(sites) == 0 {
+		sites = g.opt.Sites
+	}
+	start := time.Now()
+	for gw := 0; gw < natGateways; gw++ {
+		for i := 0; i < natPeople; i++ {
+			t := g.humanAt(addr(NATPrefix, gw), HumanNAT, sites)
+			at := start.Add(time.Duration(i) * g.opt.ClickWindow / natPeople)
+			rng := rand.New(rand.NewPCG(g.opt.Seed, 5<<40|uint64(gw*natPeople+i)))
+			g.delayed.Add(1)
+			go func() {
+				defer g.delayed.Done()
+				waitUntil(ctx, at)
+				if ctx.Err() == nil {
+					t(ctx, rng)
+				}
+			}()
+		}
+	}
+}
 
 // viewTasks returns the page-view actors of phase 1, shuffled so that the categories
 // interleave in time as they would on a live network.
@@ -86,6 +120,15 @@ func (g *Generator) viewTasks() []task {
 	for i := 0; i < clickBots; i++ {
 		ts = append(ts, g.fastClicker(i), g.noImpressionClicker(i))
 	}
+	for i := 0; i < g.n(lateReplayers); i++ {
+		ts = append(ts, g.lateReplayer(i))
+	}
+	for i := 0; i < g.n(mismatchers); i++ {
+		ts = append(ts, g.mismatcher(i))
+	}
+	for i := 0; i < g.n(frameSpoofers); i++ {
+		ts = append(ts, g.frameSpoofer(i))
+	}
 	rng := rand.New(rand.NewPCG(g.opt.Seed, 0))
 	rng.Shuffle(len(ts), func(i, j int) { ts[i], ts[j] = ts[j], ts[i] })
 	return ts
@@ -104,17 +147,22 @@ func (g *Generator) clickAfter(ctx context.Context, rng *rand.Rand, a *ad) {
 	waitUntil(ctx, a.servedAt.Add(g.opt.MinHumanDelay+time.Duration(rng.IntN(1000))*time.Millisecond))
 }
 
-// human is a person reading a page of one of the sites (all its zones' tags render) or using
-// an app (one ad from /serve/json). Some click, a few twice; some clicks convert.
-func (g *Generator) human(i int) task {
+// human is a person on an address of their own.
+func (g *Generator) human(i int) task { return g.humanAt(addr(HumanPrefix, i), Human, g.opt.Sites) }
+
+// humanAt is a person reading a page of one of the sites (all its zones' tags render) or
+// using an app (one ad from /serve/json), from ip (their own, or a carrier NAT's that
+// hundreds of people share: each keeps their own browser and cookies). Some click, a few
+// twice; some clicks convert.
+func (g *Generator) humanAt(ip netip.Addr, cat Category, sites []Site) task {
 	return func(ctx context.Context, rng *rand.Rand) {
-		site := g.opt.Sites[rng.IntN(len(g.opt.Sites))]
+		site := sites[rng.IntN(len(sites))]
 		app := rng.Float64() < humanAppShare
 		ua, page, zones := pick(rng, browserUAs), fmt.Sprintf("https://%s/article/%d", site.Domain, rng.IntN(100000)), site.Zones
 		if app {
 			ua, page, zones = pick(rng, appUAs), "", []Zone{site.Zones[rng.IntN(len(site.Zones))]}
 		}
-		c := g.client(addr(HumanPrefix, i), ua, true)
+		c := g.client(ip, ua, true)
 		defer c.close()
 		var clicked, unclicked []ad
 		for _, z := range zones {
@@ -129,7 +177,7 @@ func (g *Generator) human(i int) task {
 			if !ok || rng.Float64() < humanBounceShare {
 				continue
 			}
-			if !c.track(ctx, models.EventImpression, a.imp, a.claims, a.beaconReferer(), label{cat: Human}) {
+			if !c.trackAd(ctx, models.EventImpression, &a, label{cat: cat}) {
 				continue
 			}
 			if rng.Float64() < z.CTR {
@@ -140,26 +188,26 @@ func (g *Generator) human(i int) task {
 		}
 		for _, a := range unclicked {
 			if rng.Float64() < noClickPostback {
-				g.later(3, g.advertiserPostback(a, label{cat: ConvNoClick, expect: models.ReasonNoClick}, 1))
+				g.later(3, rng, g.advertiserPostback(a, label{cat: ConvNoClick, expect: models.ReasonNoClick}, 1))
 			}
 		}
 		if len(clicked) == 0 {
 			return
 		}
 		double := rng.Float64() < humanDoubleClick
-		g.later(2, func(ctx context.Context, rng *rand.Rand) {
+		g.later(2, rng, func(ctx context.Context, rng *rand.Rand) {
 			defer c.close()
 			var last *ad
 			for k := range clicked {
 				a := &clicked[k]
 				g.clickAfter(ctx, rng, a)
-				if !c.track(ctx, models.EventClick, a.click, a.claims, a.beaconReferer(), label{cat: Human}) {
+				if !c.trackAd(ctx, models.EventClick, a, label{cat: cat}) {
 					continue
 				}
 				last = a
 				if double {
 					time.Sleep(250 * time.Millisecond)
-					c.track(ctx, models.EventClick, a.click, a.claims, a.beaconReferer(), label{cat: DoubleClick, expect: models.ReasonDuplicateClick})
+					c.trackAd(ctx, models.EventClick, a, label{cat: DoubleClick, expect: models.ReasonDuplicateClick})
 				}
 				switch r := rng.Float64(); {
 				case r < humanPostbackShare:
@@ -167,13 +215,13 @@ func (g *Generator) human(i int) task {
 					if rng.Float64() < postbackReplay {
 						n = 3
 					}
-					g.later(3, g.advertiserPostback(*a, label{cat: Human}, n))
+					g.later(3, rng, g.advertiserPostback(*a, label{cat: cat}, n))
 				case r < humanPostbackShare+humanPixelShare && k == len(clicked)-1:
 					// The pixel is attributed to the browser's last click: only that one can
 					// convert by pixel.
-					g.later(3, func(ctx context.Context, _ *rand.Rand) {
+					g.later(3, rng, func(ctx context.Context, _ *rand.Rand) {
 						defer c.close()
-						c.pixel(ctx, last.claims, "https://shop.example/thanks", label{cat: Human})
+						c.pixel(ctx, last.claims, "https://shop.example/thanks", label{cat: cat})
 					})
 				}
 			}
@@ -197,10 +245,11 @@ func (g *Generator) advertiserPostback(a ad, l label, n int) task {
 	}
 }
 
-// bot is a crawler, preview fetcher or script fetching a page of the shady site.
+// bot is a crawler, preview fetcher or script fetching a page of the shady site, with a
+// User-Agent from the held-out list (testdata/bot-uas.txt, not the detector's source).
 func (g *Generator) bot(i int) task {
 	return func(ctx context.Context, rng *rand.Rand) {
-		c := g.client(addr(BotPrefix, i), pick(rng, crawlerUAs), false)
+		c := g.client(addr(BotPrefix, i), pick(rng, botUAs), false)
 		defer c.close()
 		ep, page := "js", g.shadyPage(rng)
 		if rng.IntN(3) == 0 {
@@ -212,20 +261,20 @@ func (g *Generator) bot(i int) task {
 		}
 		l := label{cat: Bot, expect: models.ReasonBotUA}
 		if rng.Float64() < botRenders {
-			c.track(ctx, models.EventImpression, a.imp, a.claims, page, l)
+			c.trackAd(ctx, models.EventImpression, &a, l)
 		}
 		if rng.Float64() < botClicks {
-			g.later(2, func(ctx context.Context, rng *rand.Rand) {
+			g.later(2, rng, func(ctx context.Context, rng *rand.Rand) {
 				defer c.close()
 				g.clickAfter(ctx, rng, &a)
-				c.track(ctx, models.EventClick, a.click, a.claims, page, l)
+				c.trackAd(ctx, models.EventClick, &a, l)
 			})
 		}
 	}
 }
 
-// farm is one address of a click farm: real browsers (a different one for each visit, no
-// cookies kept), human-looking delays, but far more clicks than any person. The first
+// farm is one address of a click farm: real browsers (a different one for each visit, which
+// also clicks that visit's ad; no cookies kept), human-looking delays, but far more clicks than any person. The first
 // MaxClicksPerIP clicks of the address in the window look like anyone's: only the zone's
 // anomaly can catch them; the rest are click_flood.
 func (g *Generator) farm(i int) task {
@@ -240,22 +289,22 @@ func (g *Generator) farm(i int) task {
 			if !ok {
 				continue
 			}
-			if c.track(ctx, models.EventImpression, a.imp, a.claims, page, label{cat: Farm, byAnomaly: true}) && rng.Float64() < farmClickShare {
+			if c.trackAd(ctx, models.EventImpression, &a, label{cat: Farm, byAnomaly: true}) && rng.Float64() < farmClickShare {
 				clicked = append(clicked, a)
 			}
 		}
-		g.later(2, func(ctx context.Context, rng *rand.Rand) {
+		g.later(2, rng, func(ctx context.Context, rng *rand.Rand) {
 			defer c.close()
 			n := 0
 			for k := range clicked {
 				a := &clicked[k]
 				g.clickAfter(ctx, rng, a)
-				c.ua = pick(rng, browserUAs)
+				c.ua = a.ua
 				l := label{cat: Farm, byAnomaly: true}
 				if n >= g.opt.MaxClicksPerIP {
 					l = label{cat: Farm, expect: models.ReasonClickFlood}
 				}
-				if c.track(ctx, models.EventClick, a.click, a.claims, a.page, l) {
+				if c.trackAd(ctx, models.EventClick, a, l) {
 					n++
 				}
 			}
@@ -279,15 +328,15 @@ func (g *Generator) inflater(i int) task {
 			if !ok {
 				continue
 			}
-			if c.track(ctx, models.EventImpression, a.imp, a.claims, page, l) && len(clicked) < limit && rng.Float64() < inflateClickShare {
+			if c.trackAd(ctx, models.EventImpression, &a, l) && len(clicked) < limit && rng.Float64() < inflateClickShare {
 				clicked = append(clicked, a)
 			}
 		}
-		g.later(2, func(ctx context.Context, rng *rand.Rand) {
+		g.later(2, rng, func(ctx context.Context, rng *rand.Rand) {
 			defer c.close()
 			for k := range clicked {
 				g.clickAfter(ctx, rng, &clicked[k])
-				c.track(ctx, models.EventClick, clicked[k].click, clicked[k].claims, clicked[k].page, l)
+				c.trackAd(ctx, models.EventClick, &clicked[k], l)
 			}
 		})
 	}
@@ -302,26 +351,26 @@ func (g *Generator) replayer(i int) task {
 		var ads []ad
 		for v := 0; v < replayedAds; v++ {
 			a, ok := c.serve(ctx, "json", g.opt.AttackZones[Replay], "")
-			if !ok || !c.track(ctx, models.EventImpression, a.imp, a.claims, "", label{cat: Replay, byAnomaly: true}) {
+			if !ok || !c.trackAd(ctx, models.EventImpression, &a, label{cat: Replay, byAnomaly: true}) {
 				continue
 			}
 			for r := 0; r < beaconReplays; r++ {
-				c.track(ctx, models.EventImpression, a.imp, a.claims, "", label{cat: Replay, expect: models.ReasonDuplicateImpression})
+				c.trackAd(ctx, models.EventImpression, &a, label{cat: Replay, expect: models.ReasonDuplicateImpression})
 			}
 			ads = append(ads, a)
 		}
 		for k := range ads {
 			a := ads[k]
 			base := (i*replayedAds + k) * clickReplays
-			g.later(2, func(ctx context.Context, rng *rand.Rand) {
+			g.later(2, rng, func(ctx context.Context, rng *rand.Rand) {
 				g.clickAfter(ctx, rng, &a)
-				if !c.track(ctx, models.EventClick, a.click, a.claims, "", label{cat: Replay, byAnomaly: true}) {
+				if !c.trackAd(ctx, models.EventClick, &a, label{cat: Replay, byAnomaly: true}) {
 					return
 				}
 				c.close()
 				for r := 0; r < clickReplays; r++ {
 					rc := g.client(addr("127.31.0.0/16", base+r), pick(rng, browserUAs), false)
-					rc.track(ctx, models.EventClick, a.click, a.claims, "", label{cat: Replay, expect: models.ReasonDuplicateClick})
+					rc.trackAd(ctx, models.EventClick, &a, label{cat: Replay, expect: models.ReasonDuplicateClick})
 					rc.close()
 				}
 			})
@@ -337,15 +386,15 @@ func (g *Generator) forger(i int) task {
 		l := label{cat: Forged, expect: models.ReasonBadToken}
 		page := g.shadyPage(rng)
 		for k := 0; k < 3; k++ {
-			c.track(ctx, models.EventImpression, randomToken(rng), Claims{}, page, l)
-			c.track(ctx, models.EventClick, randomToken(rng), Claims{}, page, l)
+			c.track(ctx, models.EventImpression, randomToken(rng), Claims{}, page, "", l)
+			c.track(ctx, models.EventClick, randomToken(rng), Claims{}, page, "", l)
 		}
 		a, ok := c.serve(ctx, "json", g.opt.AttackZones[Forged], "")
 		if !ok {
 			return
 		}
-		c.track(ctx, models.EventImpression, tamper(rng, a.imp), Claims{}, page, l)
-		c.track(ctx, models.EventClick, tamper(rng, a.click), Claims{}, page, l)
+		c.track(ctx, models.EventImpression, tamper(rng, a.imp), Claims{}, page, "", l)
+		c.track(ctx, models.EventClick, tamper(rng, a.click), Claims{}, page, "", l)
 	}
 }
 
@@ -383,12 +432,12 @@ func (g *Generator) harvester(i int) task {
 		}
 		l := label{cat: Expired, expect: models.ReasonExpiredToken}
 		if tok, err := g.opt.Tokens.Expired(a.imp, models.EventImpression); err == nil {
-			c.track(ctx, models.EventImpression, tok, a.claims, "", l)
+			c.track(ctx, models.EventImpression, tok, a.claims, "", "", l)
 		} else {
 			g.failure("expired impression token: " + err.Error())
 		}
 		if tok, err := g.opt.Tokens.Expired(a.click, models.EventClick); err == nil {
-			c.track(ctx, models.EventClick, tok, a.claims, "", l)
+			c.track(ctx, models.EventClick, tok, a.claims, "", "", l)
 		} else {
 			g.failure("expired click token: " + err.Error())
 		}
@@ -407,9 +456,9 @@ func (g *Generator) prerender(i int) task {
 			return
 		}
 		l := label{cat: Prefetch, expect: models.ReasonPrefetch}
-		c.track(ctx, models.EventImpression, a.imp, a.claims, page, l, "Sec-Purpose", "prefetch;prerender")
+		c.trackAd(ctx, models.EventImpression, &a, l, "Sec-Purpose", "prefetch;prerender")
 		if rng.IntN(6) == 0 {
-			c.track(ctx, models.EventClick, a.click, a.claims, page, l, "Sec-Purpose", "prefetch")
+			c.trackAd(ctx, models.EventClick, &a, l, "Sec-Purpose", "prefetch")
 		}
 	}
 }
@@ -436,18 +485,24 @@ func (g *Generator) listedVisitor(cat Category, prefix string, reason models.Rea
 
 // visitAndClick loads zone on page, fires its beacon and sometimes clicks after a human delay.
 func (g *Generator) visitAndClick(ctx context.Context, rng *rand.Rand, c *client, zone int64, page string, l label) {
-	a, ok := c.serve(ctx, "js", zone, page)
-	if !ok || !c.track(ctx, models.EventImpression, a.imp, a.claims, page, l) || rng.Float64() >= attackClickShare {
+	g.visitAndClickWith(ctx, rng, c, "js", zone, page, l)
+}
+
+// visitAndClickWith is visitAndClick with the script (js) or iframe (frame) tag.
+func (g *Generator) visitAndClickWith(ctx context.Context, rng *rand.Rand, c *client, endpoint string, zone int64, page string, l label) {
+	a, ok := c.serve(ctx, endpoint, zone, page)
+	if !ok || !c.trackAd(ctx, models.EventImpression, &a, l) || rng.Float64() >= attackClickShare {
 		return
 	}
-	g.later(2, func(ctx context.Context, rng *rand.Rand) {
+	g.later(2, rng, func(ctx context.Context, rng *rand.Rand) {
 		defer c.close()
 		g.clickAfter(ctx, rng, &a)
-		c.track(ctx, models.EventClick, a.click, a.claims, page, l)
+		c.trackAd(ctx, models.EventClick, &a, l)
 	})
 }
 
-// fastClicker renders an ad and clicks it at once, faster than any person.
+// fastClicker renders an ad and clicks it 50 to 400 ms after it was served: quick for a
+// person, but not the 0 ms of a naive script.
 func (g *Generator) fastClicker(i int) task {
 	return func(ctx context.Context, rng *rand.Rand) {
 		c := g.client(addr(ClickBotPrefix, i), pick(rng, browserUAs), false)
@@ -456,8 +511,9 @@ func (g *Generator) fastClicker(i int) task {
 		if !ok {
 			return
 		}
-		c.track(ctx, models.EventImpression, a.imp, a.claims, "", label{cat: FastClick, byAnomaly: true})
-		c.track(ctx, models.EventClick, a.click, a.claims, "", label{cat: FastClick, expect: models.ReasonFastClick})
+		c.trackAd(ctx, models.EventImpression, &a, label{cat: FastClick, byAnomaly: true})
+		waitUntil(ctx, a.servedAt.Add(time.Duration(50+rng.IntN(351))*time.Millisecond))
+		c.trackAd(ctx, models.EventClick, &a, label{cat: FastClick, expect: models.ReasonFastClick})
 	}
 }
 
@@ -470,10 +526,103 @@ func (g *Generator) noImpressionClicker(i int) task {
 		if !ok {
 			return
 		}
-		g.later(2, func(ctx context.Context, rng *rand.Rand) {
+		g.later(2, rng, func(ctx context.Context, rng *rand.Rand) {
 			defer c.close()
 			g.clickAfter(ctx, rng, &a)
-			c.track(ctx, models.EventClick, a.click, a.claims, "", label{cat: NoImpression, expect: models.ReasonNoImpression})
+			c.trackAd(ctx, models.EventClick, &a, label{cat: NoImpression, expect: models.ReasonNoImpression})
 		})
+	}
+}
+
+// lateReplayer is a person who sees an ad and clicks it (both billable), and whose beacon and
+// click URLs are replayed, from the same address and browser, once fraud.click_window has
+// passed: the duplicate filters have forgotten them, the tokens have not expired. Neither
+// replay may be billed (issue 13: at most once per impression id for the token's life).
+func (g *Generator) lateReplayer(i int) task {
+	return func(ctx context.Context, rng *rand.Rand) {
+		c := g.client(addr(LateReplayPrefix, i), pick(rng, browserUAs), true)
+		page := g.shadyPage(rng)
+		a, ok := c.serve(ctx, "js", g.opt.AttackZones[LateReplay], page)
+		if !ok || !c.trackAd(ctx, models.EventImpression, &a, label{cat: Human}) {
+			c.close()
+			return
+		}
+		g.later(2, rng, func(ctx context.Context, rng *rand.Rand) {
+			defer c.close()
+			g.clickAfter(ctx, rng, &a)
+			if !c.trackAd(ctx, models.EventClick, &a, label{cat: Human}) {
+				return
+			}
+			g.afterWindow(time.Now(), func(ctx context.Context, _ *rand.Rand) {
+				defer c.close()
+				c.trackAd(ctx, models.EventImpression, &a, label{cat: LateReplay, expect: models.ReasonExpiredToken})
+				c.trackAd(ctx, models.EventClick, &a, label{cat: LateReplay, expect: models.ReasonDuplicateClick})
+			})
+		})
+	}
+}
+
+// mismatcher is a person's page view whose click comes from elsewhere: half from another
+// network (another /24: a token harvested and clicked by a bot elsewhere), half from the same
+// address but another browser family (click injection by an app or extension). The view is
+// the person's and billable; the click is token_mismatch.
+func (g *Generator) mismatcher(i int) task {
+	return func(ctx context.Context, rng *rand.Rand) {
+		ua := pick(rng, browserUAs)
+		c := g.client(addr(MismatchPrefix, i), ua, true)
+		page := g.shadyPage(rng)
+		a, ok := c.serve(ctx, "js", g.opt.AttackZones[Mismatch], page)
+		if !ok || !c.trackAd(ctx, models.EventImpression, &a, label{cat: Human}) {
+			c.close()
+			return
+		}
+		otherNet := i%2 == 0
+		g.later(2, rng, func(ctx context.Context, rng *rand.Rand) {
+			c.close()
+			g.clickAfter(ctx, rng, &a)
+			var k *client
+			if otherNet {
+				k = g.client(addr("127.36.0.0/16", i), ua, false)
+			} else {
+				k = g.client(addr(MismatchPrefix, i), otherFamily(rng, ua), false)
+			}
+			defer k.close()
+			k.trackAd(ctx, models.EventClick, &a, label{cat: Mismatch, expect: models.ReasonTokenMismatch})
+		})
+	}
+}
+
+// otherFamily picks a browser User-Agent of another family than ua (Firefox for anything
+// else, Chrome for Firefox).
+func otherFamily(rng *rand.Rand, ua string) string {
+	want, avoid := "Firefox/", ""
+	if strings.Contains(ua, "Firefox/") {
+		want, avoid = "Chrome/", "Edg"
+	}
+	var list []string
+	for _, b := range browserUAs {
+		if strings.Contains(b, want) && (avoid == "" || !strings.Contains(b, avoid)) {
+			list = append(list, b)
+		}
+	}
+	if len(list) == 0 {
+		if want == "Firefox/" {
+			return "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:145.0) Gecko/20100101 Firefox/145.0"
+		}
+		return "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/153.0.0.0 Safari/537.36"
+	}
+	return pick(rng, list)
+}
+
+// frameSpoofer is a visitor of a foreign site that embeds the shady publisher's iframe tag
+// (domain spoofing with the iframe tag: the frame's own beacons carry the ad server as their
+// Referer, so only the embedding page the tag reports can give the site away).
+func (g *Generator) frameSpoofer(i int) task {
+	return func(ctx context.Context, rng *rand.Rand) {
+		c := g.client(addr("127.52.0.0/16", i), pick(rng, browserUAs), true)
+		defer c.close()
+		page := fmt.Sprintf("https://www.stolen-gossip.example/story/%d", rng.IntN(100000))
+		g.visitAndClickWith(ctx, rng, c, "frame", g.opt.AttackZones[FrameSpoof], page,
+			label{cat: FrameSpoof, expect: models.ReasonReferrerMismatch})
 	}
 }

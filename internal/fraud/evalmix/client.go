@@ -68,6 +68,8 @@ func (c *client) get(ctx context.Context, path string, hdr ...string) (int, []by
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 	}
+	c.g.sem <- struct{}{}
+	defer func() { <-c.g.sem }()
 	resp, err := c.hc.Do(req)
 	if err != nil {
 		return 0, nil, err
@@ -85,6 +87,36 @@ type ad struct {
 	endpoint   string // js, frame or json
 	page       string // the page it was served on ("" for apps)
 	frameURL   string // the iframe's own URL: the Referer of what the iframe document sends
+	ua         string // the browser it was served to
+}
+
+// pageOrigin is the origin of the page the ad was served on ("" for apps).
+func (a *ad) pageOrigin() string {
+	u, err := url.Parse(a.page)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// beaconQuery is what the tag adds to the impression beacon URL of a script or iframe tag
+// (nothing for apps' /serve/json ads, nothing on clicks).
+func (a *ad) beaconQuery(t models.EventType) string {
+	if a.endpoint == "json" || t != models.EventImpression {
+		return ""
+	}
+	return tagBeaconQuery(a.pageOrigin())
+}
+
+// tagBeaconQuery is the ONE place that says what a real browser's tag adds to its impression
+// beacon URL beyond the token (handlers/render.go, the contract in internal/fraud/doc.go): the
+// automation signals of a browser that shows none (sig=0: navigator.webdriver false, no
+// headless hints) and the origin of the page the tag runs on (po; for the iframe tag, the
+// embedding page from location.ancestorOrigins / document.referrer), sent unescaped as the
+// tags send it. Chromium's page views (cmd/adnet) send whatever the real tag sends, so only
+// the generator's hand-made beacons depend on this function.
+func tagBeaconQuery(pageOrigin string) string {
+	return "sig=0&po=" + pageOrigin
 }
 
 // beaconReferer is the Referer a browser sends with the ad's impression beacon and click: the
@@ -101,12 +133,18 @@ var (
 	clickTokRE = regexp.MustCompile(`/track/click\?t=([A-Za-z0-9_-]+)`)
 )
 
-// serve requests an ad for zone from the given endpoint (js, frame or json) on page (the
-// Referer; "" for none) and returns it, or false when nothing was served or the request failed.
+// serve requests an ad for zone from the given endpoint (js, frame or json) on page ("" for
+// none) and returns it, or false when nothing was served or the request failed. The Referer
+// is the page for the script tag, and the page's origin for the iframe tag (a cross-origin
+// frame's request, under browsers' default referrer policy).
 func (c *client) serve(ctx context.Context, endpoint string, zone int64, page string, hdr ...string) (ad, bool) {
 	path := fmt.Sprintf("/serve/%s?zone=%d", endpoint, zone)
-	a := ad{endpoint: endpoint, page: page, frameURL: c.g.opt.BaseURL + path, servedAt: time.Now()}
-	status, body, err := c.get(ctx, path, append([]string{"Referer", page}, hdr...)...)
+	a := ad{endpoint: endpoint, page: page, frameURL: c.g.opt.BaseURL + path, servedAt: time.Now(), ua: c.ua}
+	ref := page
+	if endpoint == "frame" && page != "" {
+		ref = a.pageOrigin() + "/"
+	}
+	status, body, err := c.get(ctx, path, append([]string{"Referer", ref}, hdr...)...)
 	switch {
 	case err != nil:
 		c.g.failure("serve: " + errClass(err))
@@ -159,18 +197,32 @@ func (l label) event(t models.EventType, cl Claims) Event {
 	return Event{Category: l.cat, Type: t, Expect: l.expect, ByAnomaly: l.byAnomaly, ZoneID: cl.ZoneID, ImpressionID: cl.ImpressionID}
 }
 
-// track sends an impression beacon (t = EventImpression) or a click with token tok and the
-// given Referer, and records it in the ledger when the server answered it (a beacon's GIF, a
-// click's redirect): an answered tracking request is a recorded event. cl are the token's
-// claims (zero for a forged token).
-func (c *client) track(ctx context.Context, t models.EventType, tok string, cl Claims, referer string, l label, hdr ...string) bool {
+// trackAd sends a's impression beacon or click as the browser it was served to does: the
+// tag's Referer and query parameters.
+func (c *client) trackAd(ctx context.Context, t models.EventType, a *ad, l label, hdr ...string) bool {
+	tok := a.imp
+	if t == models.EventClick {
+		tok = a.click
+	}
+	return c.track(ctx, t, tok, a.claims, a.beaconReferer(), a.beaconQuery(t), l, hdr...)
+}
+
+// track sends an impression beacon (t = EventImpression) or a click with token tok, the given
+// Referer and extra raw query parameters q, and records it in the ledger when the server answered
+// it (a beacon's GIF, a click's redirect): an answered tracking request is a recorded event.
+// cl are the token's claims (zero for a forged token).
+func (c *client) track(ctx context.Context, t models.EventType, tok string, cl Claims, referer string, q string, l label, hdr ...string) bool {
 	path, want, kind := "/track/imp?t=", http.StatusOK, "impression"
 	if t == models.EventClick {
 		path, want, kind = "/track/click?t=", http.StatusFound, "click"
 	}
 	ev := l.event(t, cl)
 	ev.Seq = c.g.seq.Add(1)
-	status, _, err := c.get(ctx, path+url.QueryEscape(tok)+"&cb="+strconv.FormatInt(ev.Seq, 36), append([]string{"Referer", referer}, hdr...)...)
+	extra := ""
+	if q != "" {
+		extra = "&" + q
+	}
+	status, _, err := c.get(ctx, path+url.QueryEscape(tok)+extra+"&cb="+strconv.FormatInt(ev.Seq, 36), append([]string{"Referer", referer}, hdr...)...)
 	if err != nil {
 		c.g.failure(kind + ": " + errClass(err))
 		return false

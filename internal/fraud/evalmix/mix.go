@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,26 +35,38 @@ import (
 // Category is the kind of actor an event comes from.
 type Category string
 
-// Categories. Only Human is valid traffic; DoubleClick (a person's second click on one ad)
-// is invalid but not fraud.
+// Categories. Only people (Human, HumanNAT, HumanChromium) are valid traffic; DoubleClick (a
+// person's second click on one ad) is invalid but not fraud.
 const (
-	Human        Category = "human"
-	DoubleClick  Category = "double_click"
-	Bot          Category = "bot"
-	Farm         Category = "click_farm"
-	Inflate      Category = "ctr_inflation"
-	Replay       Category = "token_replay"
-	Forged       Category = "forged_token"
-	Expired      Category = "expired_token"
-	Prefetch     Category = "prefetch"
-	Spoof        Category = "domain_spoof"
-	Blocked      Category = "blocklisted_ip"
-	Datacenter   Category = "datacenter_ip"
-	FastClick    Category = "fast_click_bot"
-	NoImpression Category = "no_impression_bot"
-	ConvReplay   Category = "conversion_replay"
-	ConvNoClick  Category = "conversion_no_click"
+	Human         Category = "human"
+	HumanNAT      Category = "human_cgnat"    // people behind a carrier-grade NAT: hundreds per address
+	HumanChromium Category = "human_chromium" // people's page views in a real Chromium (cmd/adnet drives it)
+	DoubleClick   Category = "double_click"
+	Bot           Category = "bot"
+	Farm          Category = "click_farm"
+	Inflate       Category = "ctr_inflation"
+	Replay        Category = "token_replay"
+	Forged        Category = "forged_token"
+	Expired       Category = "expired_token"
+	Prefetch      Category = "prefetch"
+	Spoof         Category = "domain_spoof"
+	Blocked       Category = "blocklisted_ip"
+	Datacenter    Category = "datacenter_ip"
+	FastClick     Category = "fast_click_bot"
+	NoImpression  Category = "no_impression_bot"
+	ConvReplay    Category = "conversion_replay"
+	ConvNoClick   Category = "conversion_no_click"
+	LateReplay    Category = "late_replay"    // a person's impression and click replayed after fraud.click_window
+	Mismatch      Category = "token_mismatch" // clicks from another network or browser than their serve
+	FrameSpoof    Category = "iframe_spoof"   // the iframe tag embedded on a foreign site
+	Automation    Category = "automation_chromium"
+	// AutomationFrame only names the zone the automated Chromium loads with the iframe tag;
+	// its events are Automation's.
+	AutomationFrame Category = "automation_chromium_frame"
 )
+
+// Valid reports whether the category is people's traffic, which should all be billed.
+func (c Category) Valid() bool { return c == Human || c == HumanNAT || c == HumanChromium }
 
 // AttackZoneCategories are the categories that need a zone of their own (Options.AttackZones):
 // the fraudulent publisher's zones, one per attack, so that the zone-level anomaly flags and
@@ -61,12 +74,15 @@ const (
 // categories' zones (double clicks and conversions on the people's, no-impression bots on
 // the fast-click bots').
 func AttackZoneCategories() []Category {
-	return []Category{Bot, Farm, Inflate, Replay, Forged, Expired, Prefetch, Spoof, Blocked, Datacenter, FastClick}
+	return []Category{Bot, Farm, Inflate, Replay, Forged, Expired, Prefetch, Spoof, Blocked, Datacenter, FastClick,
+		LateReplay, Mismatch, FrameSpoof, Automation, AutomationFrame}
 }
 
 // Loopback address plan: each actor class has its own /16.
 const (
 	HumanPrefix      = "127.10.0.0/16"
+	NATPrefix        = "127.11.0.0/16" // carrier-grade NAT gateways: one address, hundreds of people
+	ChromiumPrefix   = "127.12.0.0/16" // the Chromium page views (people's and automated)
 	FarmPrefix       = "127.20.0.0/16"
 	InflatePrefix    = "127.21.0.0/16"
 	ReplayPrefix     = "127.30.0.0/16" // the replaying attackers; their replays come from 127.31.0.0/16
@@ -78,6 +94,8 @@ const (
 	DatacenterPrefix = "127.61.0.0/16" // must be in the data-center list
 	BotPrefix        = "127.70.0.0/16"
 	ClickBotPrefix   = "127.71.0.0/16"
+	LateReplayPrefix = "127.34.0.0/16"
+	MismatchPrefix   = "127.35.0.0/16" // the serves; injected clicks come from 127.36.0.0/16
 	AdvertiserPrefix = "127.90.0.0/16" // advertisers' servers sending conversion postbacks
 )
 
@@ -112,9 +130,13 @@ type Tokens interface {
 
 // Options configure a Generator.
 type Options struct {
-	BaseURL     string // the ad server as people reach it (nginx)
-	Seed        uint64
-	Sites       []Site             // where people browse
+	BaseURL string // the ad server as people reach it (nginx)
+	Seed    uint64
+	Sites   []Site // where people browse
+	// NATSites are where the people behind carrier NATs browse (Sites if empty): sites of
+	// their own, so that the statistics' per-zone counts of impressions tell their verdicts
+	// from other people's.
+	NATSites    []Site
 	ShadyDomain string             // the fraudulent publisher's site, which carries AttackZones
 	AttackZones map[Category]int64 // a zone of that site for each of AttackZoneCategories
 	Tokens      Tokens
@@ -128,9 +150,12 @@ type Options struct {
 	// MinHumanDelay is the shortest time between a serve and a person's click on it; it must
 	// exceed fraud.min_click_delay by the token's one-second granularity (default 2.5s).
 	MinHumanDelay time.Duration
-	Scale         float64 // multiplies the people and the per-event attacks; 1 (the default) sends about 30,000 requests
-	Concurrency   int     // requests in flight (default 32)
-	Log           io.Writer
+	// ClickWindow is fraud.click_window: the late replays are sent this long (and the
+	// duplicate filters' slack) after their originals.
+	ClickWindow time.Duration
+	Scale       float64 // multiplies the people and the per-event attacks; 1 (the default) sends about 30,000 requests
+	Concurrency int     // requests in flight (default 32)
+	Log         io.Writer
 }
 
 // Event is one billable event the generator sent and the server answered (so recorded).
@@ -147,7 +172,7 @@ type Event struct {
 }
 
 // Invalid reports whether the event should not be billed.
-func (e *Event) Invalid() bool { return e.Category != Human }
+func (e *Event) Invalid() bool { return !e.Category.Valid() }
 
 // Ledger is everything the generator sent.
 type Ledger struct {
@@ -168,8 +193,13 @@ type Generator struct {
 
 	mu     sync.Mutex
 	ledger Ledger
-	clicks []task // phase 2
 	convs  []task // phase 3
+	late   []task // phase 4: replays after the window
+	lateAt time.Time
+
+	ctx     context.Context
+	delayed sync.WaitGroup // phase 2: actors waiting to click at a person's pace
+	sem     chan struct{}  // requests in flight
 }
 
 // task is one actor's sequence of requests; it runs on a pool goroutine.
@@ -184,6 +214,9 @@ func New(opt Options) (*Generator, error) {
 		if opt.AttackZones[c] == 0 {
 			return nil, fmt.Errorf("evalmix: no attack zone for %s", c)
 		}
+	}
+	if opt.ClickWindow <= 0 {
+		return nil, fmt.Errorf("evalmix: ClickWindow (fraud.click_window) is required")
 	}
 	if opt.MaxClicksPerIP <= 0 {
 		return nil, fmt.Errorf("evalmix: MaxClicksPerIP (fraud.max_clicks_per_ip) is required")
@@ -200,7 +233,7 @@ func New(opt Options) (*Generator, error) {
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
-	g := &Generator{opt: opt}
+	g := &Generator{opt: opt, sem: make(chan struct{}, 2*opt.Concurrency), ctx: context.Background()}
 	g.ledger = Ledger{Seed: opt.Seed, Answered: map[string]int64{}, Failures: map[string]int64{}}
 	return g, nil
 }
@@ -208,23 +241,33 @@ func New(opt Options) (*Generator, error) {
 // n scales an actor count.
 func (g *Generator) n(base int) int { return max(1, int(float64(base)*g.opt.Scale+0.5)) }
 
-// Run sends the whole mix in three phases — page views (serves and impression beacons), then
-// clicks, then conversions — and returns the ledger.
+// Run sends the whole mix and returns the ledger. Phase 1 is the page views (serves and
+// impression beacons); the clicks of phase 2 are sent by goroutines of their own, each when
+// its person would click (seconds after the serve, as people do, so within the duplicate
+// filters' window); phase 3 is the conversions; phase 4, once fraud.click_window (and the
+// filters' slack) has passed since the last original, the late replays.
 func (g *Generator) Run(ctx context.Context) (*Ledger, error) {
 	start := time.Now()
+	g.ctx = ctx
 	views := g.viewTasks()
-	fmt.Fprintf(g.opt.Log, "evalmix: seed %d: phase 1, %d page-view actors\n", g.opt.Seed, len(views))
+	fmt.Fprintf(g.opt.Log, "evalmix: seed %d: phase 1, %d page-view actors, and %d people behind %d carrier NATs arriving over %v\n",
+		g.opt.Seed, len(views), natGateways*natPeople, natGateways, g.opt.ClickWindow)
+	g.natArrivals(ctx)
 	g.runPool(ctx, views, 1)
-	g.mu.Lock()
-	clicks := g.clicks
-	g.mu.Unlock()
-	fmt.Fprintf(g.opt.Log, "evalmix: phase 2, %d click actors (%.1fs)\n", len(clicks), time.Since(start).Seconds())
-	g.runPool(ctx, clicks, 2)
+	fmt.Fprintf(g.opt.Log, "evalmix: phase 2, waiting for the clicks (%.1fs)\n", time.Since(start).Seconds())
+	g.delayed.Wait()
 	g.mu.Lock()
 	convs := g.convs
 	g.mu.Unlock()
 	fmt.Fprintf(g.opt.Log, "evalmix: phase 3, %d conversion actors (%.1fs)\n", len(convs), time.Since(start).Seconds())
 	g.runPool(ctx, convs, 3)
+	g.mu.Lock()
+	late, lateAt := g.late, g.lateAt
+	g.mu.Unlock()
+	fmt.Fprintf(g.opt.Log, "evalmix: phase 4, %d replays after the window, from %.1fs (%.1fs)\n", len(late),
+		lateAt.Sub(start).Seconds(), time.Since(start).Seconds())
+	waitUntil(ctx, lateAt)
+	g.runPool(ctx, late, 4)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.ledger.Elapsed = time.Since(start)
@@ -258,14 +301,36 @@ func (g *Generator) runPool(ctx context.Context, tasks []task, phase uint64) {
 	wg.Wait()
 }
 
-// later queues a task for the click (2) or conversion (3) phase.
-func (g *Generator) later(phase int, t task) {
+// later schedules t: phase 2 runs it at once on a goroutine of its own (it waits for its
+// person's moment itself), phase 3 queues it for the conversions. Its random source is drawn
+// from the caller's, so that the run stays deterministic given the seed.
+func (g *Generator) later(phase int, rng *rand.Rand, t task) {
+	child := rand.New(rand.NewPCG(g.opt.Seed, rng.Uint64()))
+	if phase == 2 {
+		g.delayed.Add(1)
+		go func() {
+			defer g.delayed.Done()
+			if g.ctx.Err() == nil {
+				t(g.ctx, child)
+			}
+		}()
+		return
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if phase == 2 {
-		g.clicks = append(g.clicks, t)
-	} else {
-		g.convs = append(g.convs, t)
+	g.convs = append(g.convs, func(ctx context.Context, _ *rand.Rand) { t(ctx, child) })
+}
+
+// afterWindow queues a replay for phase 4, which starts when the window (and the duplicate
+// filters' slack: they forget at most Window/10 later, plus the token's one-second
+// granularity) has passed since the original sent at orig.
+func (g *Generator) afterWindow(orig time.Time, t task) {
+	at := orig.Add(g.opt.ClickWindow + g.opt.ClickWindow/10 + 3*time.Second)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.late = append(g.late, t)
+	if at.After(g.lateAt) {
+		g.lateAt = at
 	}
 }
 
@@ -294,3 +359,9 @@ func (g *Generator) unfilled() {
 	g.ledger.Unfilled++
 	g.mu.Unlock()
 }
+
+// BaseURL is the ad server's URL as people reach it (Options.BaseURL).
+func (g *Generator) BaseURL() string { return g.opt.BaseURL }
+
+// Addr returns the i-th address of one of the loopback /16 prefixes of the address plan.
+func Addr(prefix string, i int) netip.Addr { return addr(prefix, i) }

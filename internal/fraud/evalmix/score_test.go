@@ -46,38 +46,86 @@ func TestScore(t *testing.T) {
 	if len(r.Problems) != 0 {
 		t.Fatalf("problems: %v", r.Problems)
 	}
-	if r.HumanEvents != 6 || r.HumanFlagged != 1 || r.InvalidEvents != 7 || r.InvalidFlagged != 6 || r.InvalidByRules != 5 {
+	// Not billed: the bot's impression, the forged click, the two duplicate clicks and the
+	// duplicate conversion (5 of 7 invalid events); the farm's impression and the replay's
+	// first click were billed (the farm's zone was flagged: that does not un-bill it).
+	if r.HumanEvents != 6 || r.HumanInvalid != 1 || r.InvalidEvents != 7 || r.InvalidNotBilled != 5 || r.InvalidBilledInFlaggedZone != 1 {
 		t.Fatalf("totals: %+v", r)
 	}
-	want := map[string][3]int64{ // flagged, expected, correct
-		"bot_ua": {1, 1, 1}, AnomalyRule: {1, 2, 1}, "bad_token": {1, 1, 1}, "duplicate_click": {2, 2, 2},
-		"fast_click": {1, 0, 0}, "duplicate_conversion": {1, 1, 1},
+	want := map[string][5]int64{ // flagged, of invalid, expected, not billed, exact
+		"bot_ua": {1, 1, 1, 1, 1}, AnomalyRule: {0, 0, 2, 0, 0}, "bad_token": {1, 1, 1, 1, 1},
+		"duplicate_click": {2, 2, 2, 2, 2}, "fast_click": {1, 0, 0, 0, 0}, "duplicate_conversion": {1, 1, 1, 1, 1},
 	}
-	if len(r.Rules) != len(want) {
-		t.Fatalf("rules: %+v", r.Rules)
+	if len(r.Reasons) != len(want) {
+		t.Fatalf("reasons: %+v", r.Reasons)
 	}
-	for _, s := range r.Rules {
-		if w := want[s.Rule]; [3]int64{s.Flagged, s.Expected, s.TP} != w {
+	for _, s := range r.Reasons {
+		if w := want[s.Rule]; [5]int64{s.Flagged, s.FlaggedInvalid, s.Expected, s.NotBilled, s.Exact} != w {
 			t.Errorf("%s: %+v, want %v", s.Rule, s, w)
 		}
 	}
+	if r.Pass() || r.PassInvalid() || r.PassHuman() {
+		t.Errorf("71%% of invalid events not billed and 17%% of people's invalid pass: %v %v", r.PassInvalid(), r.PassHuman())
+	}
 	var b strings.Builder
 	r.Print(&b)
-	for _, s := range []string{"human events: 6, flagged 1 (16.67%", "invalid events: 7, flagged 6 (85.71%", "fast_click"} {
+	for _, s := range []string{"invalid events not billed: 5 of 7 = 71.43% (target ≥ 99.00%): FAIL; billed although their zone was flagged: 1",
+		"human events invalid:      1 of 6 = 16.67% (target ≤ 0.10%): FAIL", "of which givt:             5 of 5 = 100.00%", "of which sivt:             0 of 2 = 0.00%", "fast_click", "FP 16.67%", "recall 66.67%"} {
 		if !strings.Contains(b.String(), s) {
 			t.Errorf("report lacks %q:\n%s", s, b.String())
 		}
 	}
 
+	// A reason that catches an invalid event expected under another reason is precise all
+	// the same: the event is not billed.
+	obs.Clicks[id(6)] = []models.Reason{models.ReasonTokenMismatch, models.ReasonDuplicateClick, models.ReasonDuplicateClick}
+	r = Score(l, obs)
+	for _, s := range r.Reasons {
+		if s.Rule == "token_mismatch" && (s.Flagged != 1 || s.FlaggedInvalid != 1 || s.Precision() != 1) {
+			t.Errorf("token_mismatch: %+v", s)
+		}
+	}
+	if r.InvalidNotBilled != 6 {
+		t.Errorf("not billed: %d, want 6", r.InvalidNotBilled)
+	}
+
+	// Everything caught and no person flagged: PASS.
+	pass := &Ledger{Events: []Event{
+		{Category: Human, Type: click, ZoneID: 1, ImpressionID: id(1), Seq: 1},
+		{Category: Bot, Type: click, ZoneID: 1, ImpressionID: id(2), Seq: 2, Expect: models.ReasonBotUA},
+	}}
+	r = Score(pass, &Observed{Clicks: map[models.ImpressionID][]models.Reason{id(1): {valid}, id(2): {bot}}})
+	if !r.Pass() {
+		t.Errorf("a perfect run does not pass: %+v", r)
+	}
+	obs.Clicks[id(6)] = []models.Reason{valid, models.ReasonDuplicateClick, models.ReasonDuplicateClick}
+
 	// An event the statistics lost, and one they have but nobody sent, are problems, and
-	// the lost one is not flagged.
+	// the lost one counts as billed.
 	obs.Counts[Bucket{1, imp}] = map[models.Reason]int64{valid: 2}
 	obs.Clicks[id(9)] = []models.Reason{valid}
 	r = Score(l, obs)
 	if len(r.Problems) != 2 || !strings.Contains(r.Problems[0], "click") || !strings.Contains(r.Problems[1], "zone 1 impressions: sent 3, recorded 2") {
 		t.Fatalf("problems: %q", r.Problems)
 	}
-	if r.HumanFlagged != 1 {
-		t.Fatalf("a lost event counted as flagged: %d", r.HumanFlagged)
+	if r.HumanInvalid != 1 {
+		t.Fatalf("a lost event counted as not billed: %d", r.HumanInvalid)
+	}
+	if r.Pass() {
+		t.Fatal("a run with accounting problems passes")
+	}
+}
+
+func TestUALists(t *testing.T) {
+	if len(botUAs) < 1000 || len(browserUAs) < 80 {
+		t.Fatalf("%d bot and %d browser User-Agents", len(botUAs), len(browserUAs))
+	}
+	if len(droppedBrowserUAs) > 5 {
+		t.Errorf("%d of the top list's entries dropped as no browser's: %q", len(droppedBrowserUAs), droppedBrowserUAs)
+	}
+	for _, ua := range []string{"Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0", "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36"} {
+		if browserUA.MatchString(ua) {
+			t.Errorf("%q taken for a browser's", ua)
+		}
 	}
 }

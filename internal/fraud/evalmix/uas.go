@@ -1,39 +1,66 @@
 package evalmix
 
-// browserUAs are User-Agent strings of real, current browsers as people send them (2024-2025
-// releases), weighted roughly by market share: Chrome on Windows, Android and macOS first,
-// Safari on iOS, then Edge, Firefox, Samsung Internet, Opera and in-app WebViews.
-var browserUAs = []string{
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/132.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36 Edg/133.0.0.0",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:135.0) Gecko/20100101 Firefox/135.0",
-	"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 OPR/116.0.0.0",
-	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.2 Safari/605.1.15",
-	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15",
-	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/132.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:134.0) Gecko/20100101 Firefox/134.0",
-	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (X11; Ubuntu; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
-	"Mozilla/5.0 (X11; CrOS x86_64 14541.0.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-	"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
-	"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/132.0.0.0 Mobile Safari/537.36",
-	"Mozilla/5.0 (Linux; Android 14; SM-S928B) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.135 Mobile Safari/537.36",
-	"Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S921B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/27.0 Chrome/125.0.0.0 Mobile Safari/537.36",
-	"Mozilla/5.0 (Linux; Android 15; Pixel 9) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.200 Mobile Safari/537.36",
-	"Mozilla/5.0 (Android 14; Mobile; rv:133.0) Gecko/133.0 Firefox/133.0",
-	"Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36 EdgA/131.0.0.0",
-	"Mozilla/5.0 (Linux; Android 13; SM-A536B Build/TP1A.220624.014; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/131.0.6778.81 Mobile Safari/537.36 [FB_IAB/FB4A;FBAV/492.0.0.73.73;]",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.2 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1.1 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 17_6_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/131.0.6778.134 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 Instagram 361.0.0.35.82 (iPhone15,2; iOS 18_1; en_US; en; scale=3.00; 1179x2556; 674117118)",
-	"Mozilla/5.0 (iPad; CPU OS 18_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.2 Mobile/15E148 Safari/604.1",
-	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_2 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) GSA/349.0.700087436 Mobile/15E148 Safari/604.1",
+import (
+	_ "embed"
+	"regexp"
+	"strings"
+)
+
+// The User-Agent lists come from sources the invalid-traffic detector is not built from
+// (crawlerdetect's patterns and adnet's own rules): dated copies of two npm packages in
+// testdata/, refreshed by scripts/fraudeval-data.sh, whose header lines name the package,
+// its version and publication date.
+var (
+	//go:embed testdata/bot-uas.txt
+	botUAFile string
+	//go:embed testdata/browser-uas.txt
+	browserUAFile string
+)
+
+// botUAs are the held-out bots: real crawler, bot and scraper User-Agents from the npm
+// package crawler-user-agents. browserUAs are the most common browser User-Agents of the
+// moment (npm top-user-agents), most common first: people's browsers.
+var (
+	botUAs                        = uaLines(botUAFile)
+	browserUAs, droppedBrowserUAs = browserShaped(uaLines(browserUAFile))
+)
+
+// BotUAs and BrowserUAs return copies of the lists (for reports and tests); DroppedBrowserUAs
+// are the top list's entries that are not a browser's (see browserShaped).
+func BotUAs() []string            { return append([]string(nil), botUAs...) }
+func BrowserUAs() []string        { return append([]string(nil), browserUAs...) }
+func DroppedBrowserUAs() []string { return append([]string(nil), droppedBrowserUAs...) }
+
+// browserUA is the shape every browser's User-Agent has (how browsers build the string, not
+// the detector's rules): a rendering engine token followed by a browser version token —
+// AppleWebKit/… then Chrome/, Version/ (Safari), CriOS/, FxiOS/, EdgiOS/ or an iOS WebView's
+// Mobile/; or Gecko/… then Firefox/. The top list also counts a few truncated strings
+// ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120.0.0.0") that no browser sends:
+// labelling them people would measure the list's scrapers, not false positives.
+var browserUA = regexp.MustCompile(`AppleWebKit/[0-9.]+ .*(Chrome|Version|CriOS|FxiOS|EdgiOS|Mobile)/[0-9A-Z]|Gecko/[0-9.]+ .*Firefox/[0-9]`)
+
+func browserShaped(list []string) (keep, drop []string) {
+	for _, ua := range list {
+		if browserUA.MatchString(ua) {
+			keep = append(keep, ua)
+		} else {
+			drop = append(drop, ua)
+		}
+	}
+	return keep, drop
+}
+
+// uaLines returns the non-comment lines of a list, without those no HTTP client can send
+// (control characters).
+func uaLines(s string) []string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if l == "" || strings.HasPrefix(l, "#") || strings.ContainsFunc(l, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
 // appUAs are the WebViews of mobile apps, which fetch ads from /serve/json and send no Referer.
@@ -42,53 +69,4 @@ var appUAs = []string{
 	"Mozilla/5.0 (Linux; Android 13; Pixel 7 Build/TQ3A.230901.001; wv) AppleWebKit/537.36 (KHTML, like Gecko) Version/4.0 Chrome/130.0.6723.107 Mobile Safari/537.36",
 	"Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
 	"Mozilla/5.0 (iPad; CPU OS 17_7 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
-}
-
-// crawlerUAs are User-Agent strings that real crawlers, preview fetchers, headless browsers,
-// HTTP libraries and scrapers send, as published by their operators or seen in server logs.
-var crawlerUAs = []string{
-	"Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-	"Mozilla/5.0 (Linux; Android 6.0.1; Nexus 5X Build/MMB29P) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.139 Mobile Safari/537.36 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
-	"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; Googlebot/2.1; +http://www.google.com/bot.html) Chrome/131.0.6778.139 Safari/537.36",
-	"Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
-	"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm) Chrome/131.0.6778.108 Safari/537.36",
-	"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/13.1.1 Safari/605.1.15 (Applebot/0.1; +http://www.apple.com/go/applebot)",
-	"DuckDuckBot/1.1; (+http://duckduckgo.com/duckduckbot.html)",
-	"Mozilla/5.0 (compatible; YandexBot/3.0; +http://yandex.com/bots)",
-	"Mozilla/5.0 (compatible; Baiduspider/2.0; +http://www.baidu.com/search/spider.html)",
-	"Mozilla/5.0 (compatible; AhrefsBot/7.0; +http://ahrefs.com/robot/)",
-	"Mozilla/5.0 (compatible; SemrushBot/7~bl; +http://www.semrush.com/bot.html)",
-	"Mozilla/5.0 (compatible; MJ12bot/v1.4.8; http://mj12bot.com/)",
-	"Mozilla/5.0 (compatible; DotBot/1.2; +https://opensiteexplorer.org/dotbot; help@moz.com)",
-	"Mozilla/5.0 (Linux; Android 7.0;) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; PetalBot;+https://webmaster.petalsearch.com/site/petalbot)",
-	"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
-	"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko); compatible; ChatGPT-User/1.0; +https://openai.com/bot",
-	"Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0; +claudebot@anthropic.com)",
-	"CCBot/2.0 (https://commoncrawl.org/faq/)",
-	"Mozilla/5.0 (Linux; Android 5.0) AppleWebKit/537.36 (KHTML, like Gecko) Mobile Safari/537.36 (compatible; Bytespider; spider-feedback@bytedance.com)",
-	"Mozilla/5.0 (compatible; Amazonbot/0.1; +https://developer.amazon.com/support/amazonbot)",
-	"facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
-	"Twitterbot/1.0",
-	"LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
-	"Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
-	"Mozilla/5.0 (compatible; Discordbot/2.0; +https://discordapp.com)",
-	"WhatsApp/2.23.20.0",
-	"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.6778.85 Safari/537.36",
-	"Mozilla/5.0 (compatible; Yahoo! Slurp; http://help.yahoo.com/help/us/ysearch/slurp)",
-	"Mozilla/5.0 (compatible; SeznamBot/4.0; +https://o-seznam.cz/napoveda/vyhledavani/en/seznambot-crawler/)",
-	"Mozilla/5.0 (compatible; Qwantify/2.4w; +https://www.qwant.com/)/2.4w",
-	"Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
-	"Pingdom.com_bot_version_1.4_(http://www.pingdom.com/)",
-	"python-requests/2.32.3",
-	"curl/8.5.0",
-	"Wget/1.21.4",
-	"Go-http-client/1.1",
-	"Scrapy/2.11.2 (+https://scrapy.org)",
-	"Java/17.0.9",
-	"okhttp/4.12.0",
-	"axios/1.7.7",
-	"node-fetch/1.0 (+https://github.com/bitinn/node-fetch)",
-	"Apache-HttpClient/4.5.14 (Java/17.0.9)",
-	"PostmanRuntime/7.42.0",
-	"",
 }
