@@ -14,8 +14,8 @@ import (
 // or its host lost the database — so a standby's GET_LOCK then succeeds; the holder learns of
 // the loss through Lost and must stop.
 type Leader struct {
-	conn   *sql.Conn
-	name   string
+	conn *sql.Conn
+	name string
 	lost chan struct{}
 	stop chan struct{}
 	done chan struct{}
