@@ -240,3 +240,82 @@ func TestSourceResumesAfterSequence(t *testing.T) {
 		t.Fatalf("missing %d messages, want 2", m)
 	}
 }
+
+// TestShipperPrunesOnlyShipped: with the JetStream transport the shipper deletes local
+// segments, and only those wholly shipped: after a crash with part of the log unshipped,
+// pruning leaves every unshipped event on disk, and the next run ships all of them.
+func TestShipperPrunesOnlyShipped(t *testing.T) {
+	srv := natstest.Start(t)
+	data := t.TempDir()
+	dir := eventlog.ProcessDir(eventlog.WorkerDir(data, 1), time.Unix(1700000000, 0), 100)
+	w, err := eventlog.OpenWriter(eventlog.WriterOptions{Dir: dir, SegmentMaxBytes: 50 * eventlog.RecordSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Minute)
+	const total = 1000 // 20 segments of 50
+	for i := range total {
+		ev := models.Event{Type: models.EventImpression, Time: base.Add(time.Duration(i) * time.Microsecond)}
+		binary.BigEndian.PutUint64(ev.ImpressionID[8:], uint64(i))
+		if err := w.Append(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _, _ := eventlog.Segments(dir)
+	// A run killed after recording part of what it shipped.
+	published := 0
+	err = ship(t, srv.URL, data, func(point string) error {
+		switch point {
+		case "published":
+			published++
+		case "recorded":
+			if published > 400 {
+				return errCrash
+			}
+		}
+		return nil
+	}, func(ShipperStats) bool { return false })
+	if !errors.Is(err, errCrash) {
+		t.Fatalf("first run: %v", err)
+	}
+	// Prune as the next run's maintenance does, from the recorded offsets.
+	nc, js, err := Connect(ConnectOptions{Servers: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sh, err := NewShipper(ShipperOptions{DataDir: data, Host: "h1", Stream: "ADNET_EVENTS", JS: js, Retention: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.loadShipped(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sh.discover(); err != nil {
+		t.Fatal(err)
+	}
+	shipped := sh.shipped["worker-1/w1700000000000000000-100"]
+	time.Sleep(10 * time.Millisecond)
+	sh.maintain(time.Now())
+	after, _, _ := eventlog.Segments(dir)
+	t.Logf("%d segments, shipped up to %s, %d left after pruning", len(segs), shipped, len(after))
+	if len(after) >= len(segs) || shipped.Segment <= 1 {
+		t.Fatalf("nothing pruned (shipped %s, %d → %d segments)", shipped, len(segs), len(after))
+	}
+	if after[0].Seq != shipped.Segment {
+		t.Fatalf("oldest segment left is %d; the shipped position is in %d", after[0].Seq, shipped.Segment)
+	}
+	for _, src := range sh.sources {
+		src.r.Close()
+	}
+	// The next run ships everything that was not shipped: the stream ends up complete.
+	if err := ship(t, srv.URL, data, nil, func(s ShipperStats) bool { return s.Sources == 1 && s.Published > 0 && s.Acked == s.Published }); err != nil {
+		t.Fatal(err)
+	}
+	if seen, last := readAll(t, srv.URL, 0, total); len(seen) != total || last != total {
+		t.Fatalf("stream holds %d distinct events up to %d, want %d", len(seen), last, total)
+	}
+}
