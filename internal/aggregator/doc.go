@@ -17,7 +17,9 @@
 //
 // An event keeps the worker's verdict (Reason != 0). Otherwise the aggregator, which sees all
 // workers, adds the verdicts that need that global view (see verdicts.judge): duplicate
-// impressions and clicks, click floods per IP group (IPv6 /64) and per viewer, fast clicks,
+// impressions and clicks, click floods per viewer and per IP group (IPv6 /64; a click with a
+// viewer cookie meets ten times fraud.max_clicks_per_ip there, as people share carrier-NAT
+// addresses), fast clicks,
 // clicks without impression, and clicks on an impression whose beacon the worker judged
 // automation, referrer_mismatch or token_mismatch (the click inherits that reason: the
 // automated browser's click, the spoofed iframe's click, which carries no page of its own to

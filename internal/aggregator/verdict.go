@@ -31,6 +31,10 @@ const (
 	// valid impression or click in 1000 wrongly called a duplicate at the design load.
 	dedupFalsePositive = 0.001
 	rateSegments       = 10
+	// sharedAddressClicks multiplies fraud.max_clicks_per_ip for the clicks of an address
+	// that carry viewer cookies (see judge): a carrier NAT puts hundreds of people on one
+	// address; a farm rotating cookie jars on one address still meets this bound.
+	sharedAddressClicks = 10
 )
 
 // verdicts holds the aggregator's fraud state: the verdicts that need every worker's events.
@@ -150,8 +154,16 @@ func (v *verdicts) judge(ev *models.Event) models.Reason {
 		// which rule fired first.
 		dup := v.clicked.SeenOrAdd(ev.ImpressionID, ev.Time)
 		flood := false
-		if key, ok := ipGroup(ev.IP); ok && v.perIP.Add(key, ev.Time) > v.maxClicks {
-			flood = true
+		if key, ok := ipGroup(ev.IP); ok {
+			// A click that carries a viewer cookie is held to its own per-viewer limit below;
+			// its address only to a shared address's (sharedAddressClicks): hundreds of real
+			// people click from one carrier-NAT or office address, each with their cookie.
+			// Cookie-less clicks, and every click once the address passes the shared limit,
+			// meet max_clicks_per_ip.
+			n := v.perIP.Add(key, ev.Time)
+			if n > v.maxClicks && (ev.ViewerID == 0 || n > v.maxClicks*sharedAddressClicks) {
+				flood = true
+			}
 		}
 		if ev.ViewerID != 0 && v.perViewer.Add(viewerKey(ev.ViewerID), ev.Time) > v.maxClicks {
 			flood = true

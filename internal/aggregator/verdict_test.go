@@ -97,6 +97,15 @@ func TestClickFloodGroupsIPv6By64(t *testing.T) {
 	for range 5 {
 		wantReason(t, "unknown address, no viewer", next("::", 0), models.ReasonValid)
 	}
+
+	// A carrier-NAT address: people with cookies of their own click from it far beyond the
+	// per-address limit, up to the shared limit (10×); a cookie-less click there is a flood.
+	for i := range 30 {
+		wantReason(t, "a person behind the NAT", next("192.0.2.200", uint64(1000+i)), models.ReasonValid)
+	}
+	wantReason(t, "a cookie-less click from the NAT address", next("192.0.2.200", 0), models.ReasonClickFlood)
+	// The clicks so far count: 30 + 1; the shared limit is 3 × 10.
+	wantReason(t, "beyond the shared limit, cookie or not", next("192.0.2.200", 5000), models.ReasonClickFlood)
 }
 
 // TestFastClickBoundary: a click sooner than min_click_delay after the serve is fast; at
