@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"adnet/models"
 )
@@ -292,4 +293,72 @@ func (h *API) listAudit(r *http.Request, a *models.Actor) (int, any, error) {
 	}
 	l, err := h.opt.Manage.ListAudit(ctx(r), a, f)
 	return listed(l, err, q)
+}
+
+// listFraudFlags is GET /api/v1/fraud-flags: the anomaly monitor's flags (admins; filters:
+// status, entity_kind, entity_id).
+func (h *API) listFraudFlags(r *http.Request, a *models.Actor) (int, any, error) {
+	q, err := readList(r, "entity_id")
+	if err != nil {
+		return 0, nil, err
+	}
+	f := models.FraudFlagFilter{Status: r.URL.Query().Get("status"), EntityKind: r.URL.Query().Get("entity_kind"), Page: q.page}
+	if id := q.ids["entity_id"]; id != nil {
+		f.EntityID = *id
+	}
+	l, err := h.opt.Manage.ListFraudFlags(ctx(r), a, f)
+	return listed(l, err, q)
+}
+
+// reviewFraudFlag confirms (restating the flag's period through the adjustment ledger) or
+// dismisses an open flag.
+func (h *API) reviewFraudFlag(confirm bool) apiHandler {
+	return func(r *http.Request, a *models.Actor) (int, any, error) {
+		id, err := pathID(r, "id")
+		if err != nil {
+			return 0, nil, err
+		}
+		v, err := h.opt.Manage.ReviewFraudFlag(ctx(r), a, id, confirm)
+		return http.StatusOK, v, err
+	}
+}
+
+// unconfirmFraudFlag withdraws a confirmation, reversing its restatement.
+func (h *API) unconfirmFraudFlag(r *http.Request, a *models.Actor) (int, any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := h.opt.Manage.WithdrawFraudConfirmation(ctx(r), a, id)
+	return http.StatusOK, v, err
+}
+
+// restateFraudFlag tops up a confirmed flag's restatement.
+func (h *API) restateFraudFlag(r *http.Request, a *models.Actor) (int, any, error) {
+	id, err := pathID(r, "id")
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := h.opt.Manage.RestateFraudFlag(ctx(r), a, id)
+	return http.StatusOK, v, err
+}
+
+// statement is GET /api/v1/statements: month (YYYY-MM, default the current one), and for an
+// admin advertiser or publisher; accounts get their own.
+func (h *API) statement(r *http.Request, a *models.Actor) (int, any, error) {
+	v := r.URL.Query()
+	month := v.Get("month")
+	if month == "" {
+		month = time.Now().In(h.opt.Manage.Location()).Format("2006-01")
+	}
+	adv, err := positiveID(v, "advertiser")
+	if err != nil {
+		return 0, nil, err
+	}
+	pub, err := positiveID(v, "publisher")
+	if err != nil {
+		return 0, nil, err
+	}
+	st, err := h.opt.Manage.Statement(ctx(r), a, month, adv, pub)
+	return http.StatusOK, st, err
 }

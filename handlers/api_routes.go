@@ -82,6 +82,12 @@ func (h *API) apiRoutes() []apiRoute {
 		{"DELETE", "/api/v1/tokens/{id}", "Revoke one of your API tokens.", nil, nil, gone, h.revokeToken},
 
 		{"GET", "/api/v1/reports", "Statistics (see the README): from, to, group_by, advertiser, publisher, format=json|csv.", nil, ReportResponse{}, ok, h.report},
+		{"GET", "/api/v1/statements", "Monthly statement from the restated figures: an advertiser's spend or a publisher's earnings per campaign or zone (month=YYYY-MM; admin: advertiser or publisher).", nil, models.Statement{}, ok, h.statement},
+		{"GET", "/api/v1/fraud-flags", "The anomaly monitor's fraud flags, newest first (admin; filters: status, entity_kind, entity_id).", nil, listBody[models.FraudFlag]{}, ok, h.listFraudFlags},
+		{"POST", "/api/v1/fraud-flags/{id}/confirm", "Confirm an open flag (admin): its period's billed events are restated as invalid (SIVT) through the adjustment ledger.", nil, manage.FlagReview{}, ok, h.reviewFraudFlag(true)},
+		{"POST", "/api/v1/fraud-flags/{id}/dismiss", "Dismiss an open flag as a false alarm (admin): resumes the zone it auto-paused.", nil, manage.FlagReview{}, ok, h.reviewFraudFlag(false)},
+		{"POST", "/api/v1/fraud-flags/{id}/unconfirm", "Withdraw a confirmation (admin): the flag becomes dismissed and the ledger gets the reverse of its entries.", nil, manage.FlagReview{}, ok, h.unconfirmFraudFlag},
+		{"POST", "/api/v1/fraud-flags/{id}/restate", "Restate a confirmed flag's period again (admin): the events counted since the confirmation; nothing if there are none.", nil, models.Restatement{}, ok, h.restateFraudFlag},
 		{"GET", "/api/v1/audit", "The audit log, newest first (admin; filters: entity, entity_id, user_id).", nil, listBody[models.AuditEntry]{}, ok, h.listAudit},
 	}
 }

@@ -208,6 +208,39 @@ func TestAuthorizationMatrix(t *testing.T) {
 	add("advA", "GET", "/api/v1/audit", nil, nil, forb)
 	add("pubP", "GET", "/api/v1/audit", nil, nil, forb)
 	add("admin", "GET", "/api/v1/audit", nil, nil, ok)
+	// Fraud review and restatement: the network's.
+	flag := &models.FraudFlag{EntityKind: models.FlagZone, EntityID: w.zoneP, Metric: "ctr", Value: 0.3, Baseline: 0.01, Z: 9, Volume: 1000}
+	if _, err := f.store.UpsertFraudFlag(context.Background(), flag); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"advA", "pubP"} {
+		add(who, "GET", "/api/v1/fraud-flags", nil, nil, forb)
+		for _, action := range []string{"confirm", "dismiss", "restate", "unconfirm"} {
+			add(who, "POST", "/api/v1/fraud-flags/{id}/"+action, []int64{flag.ID}, nil, forb)
+		}
+	}
+	add("admin", "GET", "/api/v1/fraud-flags", nil, nil, ok)
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/restate", []int64{flag.ID}, nil, http.StatusConflict) // not confirmed yet
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/confirm", []int64{flag.ID}, nil, ok)
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/confirm", []int64{flag.ID}, nil, http.StatusConflict) // twice
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/dismiss", []int64{flag.ID}, nil, http.StatusConflict)
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/restate", []int64{flag.ID}, nil, ok)
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/unconfirm", []int64{flag.ID}, nil, ok)
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/unconfirm", []int64{flag.ID}, nil, http.StatusConflict) // twice
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/restate", []int64{flag.ID}, nil, http.StatusConflict)   // dismissed now
+	add("admin", "POST", "/api/v1/fraud-flags/{id}/confirm", []int64{999999}, nil, missing)
+	// Statements: each account its own, whatever it asks; an admin names the account.
+	add("advA", "GET", "/api/v1/statements", nil, nil, ok)
+	add("pubP", "GET", "/api/v1/statements", nil, nil, ok)
+	add("admin", "GET", "/api/v1/statements", nil, nil, bad)
+	add("admin", "GET", "/api/v1/statements", nil, nil, ok)
+	cases[len(cases)-1].path += "?advertiser=" + id(f.advA)
+	add("advA", "GET", "/api/v1/statements", nil, nil, forb)
+	cases[len(cases)-1].path += "?publisher=" + id(f.pubP)
+	add("pubP", "GET", "/api/v1/statements", nil, nil, forb)
+	cases[len(cases)-1].path += "?advertiser=" + id(f.advA)
+	add("advA", "GET", "/api/v1/statements", nil, nil, bad)
+	cases[len(cases)-1].path += "?month=2025-13"
 	// Reports: a publisher may not filter by advertiser (it would learn who runs on it).
 	add("pubP", "GET", "/api/v1/reports", nil, nil, ok)
 	cases[len(cases)-1].path += "?advertiser=" + id(f.advA)

@@ -207,9 +207,10 @@ var reportMetricColumns = []string{"requests", "served", "impressions", "clicks"
 	"invalid_impressions", "invalid_clicks", "invalid_conversions", "spend_micros", "publisher_revenue_micros",
 	"ctr", "conversion_rate", "ecpm_micros", "ecpc_micros", "invalid_rate"}
 
-// ReportHeader returns the CSV (and table) header of rep: its group-by keys, the metrics, and
-// one invalid_<reason> column per reason code (all of them, so that the columns do not depend
-// on the data).
+// ReportHeader returns the CSV (and table) header of rep: its group-by keys, the metrics, one
+// invalid_<reason> column per reason code (all of them, so that the columns do not depend on
+// the data), one invalid_<class> per class (givt, sivt), then the adjustment ledger's figures
+// (adjustment_*) and the restated ones (restated_*: original + adjustment).
 func ReportHeader(rep *models.Report) []string {
 	var h []string
 	for _, g := range rep.GroupBy {
@@ -219,7 +220,28 @@ func ReportHeader(rep *models.Report) []string {
 	for r := 1; r < models.NumReasons; r++ {
 		h = append(h, "invalid_"+models.Reason(r).String())
 	}
+	for _, c := range models.IVTClasses {
+		h = append(h, "invalid_"+c.String())
+	}
+	for _, pre := range []string{"adjustment_", "restated_"} {
+		for _, col := range reportFigureColumns {
+			h = append(h, pre+col)
+		}
+	}
 	return h
+}
+
+// reportFigureColumns are the CSV columns of the adjustment and of the restated figures, each
+// prefixed with adjustment_ or restated_.
+var reportFigureColumns = []string{"impressions", "clicks", "conversions", "invalid_impressions", "invalid_clicks",
+	"invalid_conversions", "invalid_givt", "invalid_sivt", "spend_micros", "publisher_revenue_micros"}
+
+// figureCells are f's cells under reportFigureColumns.
+func figureCells(f *models.ReportFigures) []string {
+	i := func(n int64) string { return strconv.FormatInt(n, 10) }
+	return []string{i(f.Impressions), i(f.Clicks), i(f.Conversions), i(f.InvalidImpressions), i(f.InvalidClicks),
+		i(f.InvalidConversions), i(f.InvalidByClass[models.ClassGIVT.String()]), i(f.InvalidByClass[models.ClassSIVT.String()]),
+		i(f.SpendMicros), i(f.PublisherRevenueMicros)}
 }
 
 // ReportRecords returns the rows of rep as text cells under ReportHeader, then the totals (when
@@ -235,7 +257,11 @@ func ReportRecords(rep *models.Report) [][]string {
 		for r := 1; r < models.NumReasons; r++ {
 			rec = append(rec, i(m.InvalidByReason[models.Reason(r).String()], 10))
 		}
-		return rec
+		for _, c := range models.IVTClasses {
+			rec = append(rec, i(m.InvalidByClass[c.String()], 10))
+		}
+		rec = append(rec, figureCells(&m.Adjustment)...)
+		return append(rec, figureCells(&m.Restated)...)
 	}
 	out := make([][]string, 0, len(rep.Rows)+1)
 	for i := range rep.Rows {

@@ -102,17 +102,27 @@ func TestReportsJSONContract(t *testing.T) {
 			 "conversions": 1, "invalid_impressions": 1, "invalid_clicks": 1, "invalid_conversions": 0,
 			 "invalid_by_reason": {"bot_ua": 1, "duplicate_click": 1}, "spend_micros": 6500,
 			 "publisher_revenue_micros": 4550, "ctr": 0.333333, "conversion_rate": 0.5, "ecpm_micros": 1083333,
-			 "ecpc_micros": 3250, "invalid_rate": 0.2},
+			 "ecpc_micros": 3250, "invalid_rate": 0.2, "invalid_by_class": {"givt": 2, "sivt": 0},
+			 "adjustment": {"impressions": 0, "clicks": 0, "conversions": 0, "invalid_impressions": 0, "invalid_clicks": 0, "invalid_conversions": 0, "invalid_by_class": {"givt": 0, "sivt": 0}, "spend_micros": 0, "publisher_revenue_micros": 0},
+			 "restated": {"impressions": 6, "clicks": 2, "conversions": 1, "invalid_impressions": 1, "invalid_clicks": 1,
+			  "invalid_conversions": 0, "invalid_by_class": {"givt": 2, "sivt": 0}, "spend_micros": 6500, "publisher_revenue_micros": 4550}},
 			{"day": "2025-01-15", "campaign_id": 6, "requests": 20, "served": 10, "impressions": 10, "clicks": 1,
 			 "conversions": 0, "invalid_impressions": 0, "invalid_clicks": 0, "invalid_conversions": 1,
 			 "invalid_by_reason": {"no_click": 1}, "spend_micros": 1000, "publisher_revenue_micros": 500,
-			 "ctr": 0.1, "conversion_rate": 0, "ecpm_micros": 100000, "ecpc_micros": 1000, "invalid_rate": 0}
+			 "ctr": 0.1, "conversion_rate": 0, "ecpm_micros": 100000, "ecpc_micros": 1000, "invalid_rate": 0,
+			 "invalid_by_class": {"givt": 0, "sivt": 1},
+			 "adjustment": {"impressions": 0, "clicks": 0, "conversions": 0, "invalid_impressions": 0, "invalid_clicks": 0, "invalid_conversions": 0, "invalid_by_class": {"givt": 0, "sivt": 0}, "spend_micros": 0, "publisher_revenue_micros": 0},
+			 "restated": {"impressions": 10, "clicks": 1, "conversions": 0, "invalid_impressions": 0, "invalid_clicks": 0,
+			  "invalid_conversions": 1, "invalid_by_class": {"givt": 0, "sivt": 1}, "spend_micros": 1000, "publisher_revenue_micros": 500}}
 		],
 		"totals": {"requests": 30, "served": 18, "impressions": 16, "clicks": 3, "conversions": 1,
 			"invalid_impressions": 1, "invalid_clicks": 1, "invalid_conversions": 1,
 			"invalid_by_reason": {"bot_ua": 1, "duplicate_click": 1, "no_click": 1}, "spend_micros": 7500,
 			"publisher_revenue_micros": 5050, "ctr": 0.1875, "conversion_rate": 0.333333, "ecpm_micros": 468750,
-			"ecpc_micros": 2500, "invalid_rate": 0.095238}
+			"ecpc_micros": 2500, "invalid_rate": 0.095238, "invalid_by_class": {"givt": 2, "sivt": 1},
+			"adjustment": {"impressions": 0, "clicks": 0, "conversions": 0, "invalid_impressions": 0, "invalid_clicks": 0, "invalid_conversions": 0, "invalid_by_class": {"givt": 0, "sivt": 0}, "spend_micros": 0, "publisher_revenue_micros": 0},
+			"restated": {"impressions": 16, "clicks": 3, "conversions": 1, "invalid_impressions": 1, "invalid_clicks": 1,
+			 "invalid_conversions": 1, "invalid_by_class": {"givt": 2, "sivt": 1}, "spend_micros": 7500, "publisher_revenue_micros": 5050}}
 	}`
 	if got, exp := jsonValue(t, w.Body.String()), jsonValue(t, want); !reflect.DeepEqual(got, exp) {
 		t.Errorf("JSON:\n got %s\nwant %s", w.Body, want)
@@ -131,10 +141,14 @@ func TestReportsCSV(t *testing.T) {
 		"invalid_bad_token,invalid_expired_token,invalid_bot_ua,invalid_prefetch,invalid_blocked_ip,invalid_datacenter," +
 		"invalid_duplicate_click,invalid_duplicate_impression,invalid_click_flood,invalid_fast_click,invalid_no_impression," +
 		"invalid_referrer_mismatch,invalid_duplicate_conversion,invalid_no_click,invalid_paused_zone,invalid_paused_campaign," +
-		"invalid_token_mismatch,invalid_automation\n" +
-		"1,10,8,6,2,1,1,1,0,6500,4550,0.333333,0.5,1083333,3250,0.2,0,0,1,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0\n" +
-		"2,20,10,10,1,0,0,0,1,1000,500,0.1,0,100000,1000,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,0\n" +
-		"total,30,18,16,3,1,1,1,1,7500,5050,0.1875,0.333333,468750,2500,0.095238,0,0,1,0,0,0,1,0,0,0,0,0,0,1,0,0,0,0\n"
+		"invalid_token_mismatch,invalid_automation,invalid_givt,invalid_sivt," +
+		"adjustment_impressions,adjustment_clicks,adjustment_conversions,adjustment_invalid_impressions,adjustment_invalid_clicks," +
+		"adjustment_invalid_conversions,adjustment_invalid_givt,adjustment_invalid_sivt,adjustment_spend_micros,adjustment_publisher_revenue_micros," +
+		"restated_impressions,restated_clicks,restated_conversions,restated_invalid_impressions,restated_invalid_clicks," +
+		"restated_invalid_conversions,restated_invalid_givt,restated_invalid_sivt,restated_spend_micros,restated_publisher_revenue_micros\n" +
+		"1,10,8,6,2,1,1,1,0,6500,4550,0.333333,0.5,1083333,3250,0.2,0,0,1,0,0,0,1,0,0,0,0,0,0,0,0,0,0,0,2,0,0,0,0,0,0,0,0,0,0,0,6,2,1,1,1,0,2,0,6500,4550\n" +
+		"2,20,10,10,1,0,0,0,1,1000,500,0.1,0,100000,1000,0,0,0,0,0,0,0,0,0,0,0,0,0,0,1,0,0,0,0,0,1,0,0,0,0,0,0,0,0,0,0,10,1,0,0,0,1,0,1,1000,500\n" +
+		"total,30,18,16,3,1,1,1,1,7500,5050,0.1875,0.333333,468750,2500,0.095238,0,0,1,0,0,0,1,0,0,0,0,0,0,1,0,0,0,0,2,1,0,0,0,0,0,0,0,0,0,0,16,3,1,1,1,1,2,1,7500,5050\n"
 	if got := w.Body.String(); got != want {
 		t.Errorf("CSV:\n got %s\nwant %s", got, want)
 	}

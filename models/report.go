@@ -165,6 +165,13 @@ type ReportKey struct {
 
 // ReportMetrics are the counts, money and rates of a report row or of its totals. Counts are
 // of valid (billable) events except the invalid_* ones; money is in micro-units.
+//
+// The top-level figures are the original ones, as the statistics counted them. Adjustment is
+// what the adjustment ledger changes (confirmed fraud flags reclassify billed events as invalid
+// SIVT: negative valid counts and money, positive invalid ones) and Restated is original plus
+// adjustment: the figures advertisers pay and publishers are paid on. InvalidByClass splits
+// the invalid billable events by MRC class (givt, sivt) as InvalidByReason splits them by
+// reason.
 type ReportMetrics struct {
 	Requests               int64            `json:"requests"`
 	Served                 int64            `json:"served"`
@@ -175,6 +182,7 @@ type ReportMetrics struct {
 	InvalidClicks          int64            `json:"invalid_clicks"`
 	InvalidConversions     int64            `json:"invalid_conversions"`
 	InvalidByReason        map[string]int64 `json:"invalid_by_reason"`
+	InvalidByClass         map[string]int64 `json:"invalid_by_class"`
 	SpendMicros            int64            `json:"spend_micros"`
 	PublisherRevenueMicros int64            `json:"publisher_revenue_micros"`
 	CTR                    float64          `json:"ctr"`             // clicks / impressions
@@ -182,6 +190,8 @@ type ReportMetrics struct {
 	ECPMMicros             int64            `json:"ecpm_micros"`     // spend per 1000 impressions, rounded down
 	ECPCMicros             int64            `json:"ecpc_micros"`     // spend per click, rounded down
 	InvalidRate            float64          `json:"invalid_rate"`    // invalid / all impressions and clicks
+	Adjustment             ReportFigures    `json:"adjustment"`
+	Restated               ReportFigures    `json:"restated"`
 }
 
 // ReportRow is one row of a report.
@@ -217,6 +227,29 @@ func (m *ReportMetrics) Add(o *ReportMetrics) {
 	for k, v := range o.InvalidByReason {
 		m.InvalidByReason[k] += v
 	}
+	if m.InvalidByClass == nil {
+		m.InvalidByClass = map[string]int64{}
+	}
+	for k, v := range o.InvalidByClass {
+		m.InvalidByClass[k] += v
+	}
+	m.Adjustment.add(&o.Adjustment)
+	m.Restated.add(&o.Restated)
+}
+
+// IVTClasses are the invalid-traffic classes reports show, in their order.
+var IVTClasses = []IVTClass{ClassGIVT, ClassSIVT}
+
+// ensureClasses gives c a key for every class, so that JSON and CSV columns do not depend on
+// the data.
+func ensureClasses(c map[string]int64) map[string]int64 {
+	if c == nil {
+		c = make(map[string]int64, len(IVTClasses))
+	}
+	for _, k := range IVTClasses {
+		c[k.String()] += 0
+	}
+	return c
 }
 
 // Derive computes the rates from the counts.
@@ -240,6 +273,9 @@ func (m *ReportMetrics) Derive() {
 	if m.InvalidByReason == nil {
 		m.InvalidByReason = map[string]int64{}
 	}
+	m.InvalidByClass = ensureClasses(m.InvalidByClass)
+	m.Adjustment.InvalidByClass = ensureClasses(m.Adjustment.InvalidByClass)
+	m.Restated.InvalidByClass = ensureClasses(m.Restated.InvalidByClass)
 }
 
 // mulDiv returns a*b/c rounded down for non-negative a, b and positive c, without overflowing

@@ -12,6 +12,7 @@ import (
 	"adnet/internal/config"
 	"adnet/internal/fraud"
 	"adnet/internal/fraud/review"
+	"adnet/internal/manage"
 	"adnet/models"
 	"adnet/models/mysql"
 )
@@ -20,7 +21,12 @@ const fraudUsage = `usage:
   adnet fraud flags [--status open|confirmed|dismissed|all] [--kind zone|site|publisher] [--limit N] [--format table|json]
   adnet fraud scan [--auto-pause] [--z 4] [--min-volume 500] [--recent 1h] [--baseline 168h] [--format table|json]
   adnet fraud dismiss ID    close a flag as a false alarm (resumes the zone its auto-pause paused)
-  adnet fraud confirm ID    close a flag as fraud (the zone stays as it is)`
+  adnet fraud confirm ID    close a flag as fraud (the zone stays as it is) and restate its period's
+                            billed events as invalid through the adjustment ledger
+  adnet fraud unconfirm ID  withdraw a confirmation: the flag becomes dismissed and the ledger gets
+                            the reverse of its restatement (appended, never deleted)
+  adnet fraud restate ID    restate a confirmed flag's period again: the events counted since the
+                            confirmation (late events), nothing if there are none`
 
 // runFraud is the operator's view of the publisher-anomaly monitor: list the flags it raised,
 // run one scan now, and review flags. It parses the subcommand and its flags and wires the
@@ -42,7 +48,7 @@ func runFraud(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		run = fraudFlags(fs)
 	case "scan":
 		run = fraudScan(fs)
-	case "dismiss", "confirm":
+	case "dismiss", "confirm", "restate", "unconfirm":
 		run = fraudReview(sub)
 	default:
 		return fmt.Errorf("unknown subcommand %q\n%s", sub, fraudUsage)
@@ -116,9 +122,11 @@ func fraudScan(fs *flag.FlagSet) fraudSubcommand {
 	}
 }
 
-// fraudReview is `adnet fraud dismiss|confirm ID`, which has no flags of its own.
+// fraudReview is `adnet fraud dismiss|confirm|unconfirm|restate ID`, which have no flags of their own.
+// They go through the management layer, as the console and the API do: the review, the
+// restatement and the audit entry (by "(command line)") are one transaction.
 func fraudReview(sub string) fraudSubcommand {
-	return func(ctx context.Context, _ *config.Config, store *mysql.Store, out review.Output, pos []string) error {
+	return func(ctx context.Context, cfg *config.Config, store *mysql.Store, out review.Output, pos []string) error {
 		if len(pos) != 1 {
 			return fmt.Errorf("%s", fraudUsage)
 		}
@@ -126,11 +134,30 @@ func fraudReview(sub string) fraudSubcommand {
 		if err != nil || id <= 0 {
 			return fmt.Errorf("flag id %q: must be a positive integer (see adnet fraud flags)", pos[0])
 		}
+		svc := manage.NewService(manage.Options{Store: manageStore{Store: store}, Location: cfg.Location()})
+		cli := manage.CommandLine()
+		if sub == "restate" {
+			return review.RestateFlag(ctx, func(ctx context.Context, id int64) (*models.Restatement, error) {
+				return svc.RestateFraudFlag(ctx, cli, id)
+			}, out, id)
+		}
 		status := models.FlagDismissed
 		if sub == "confirm" {
 			status = models.FlagConfirmed
 		}
-		return review.CloseFlag(ctx, store, out, id, status)
+		return review.CloseFlag(ctx, func(ctx context.Context, id int64, confirm bool) (*models.FraudFlag, bool, *models.Restatement, error) {
+			var rv *manage.FlagReview
+			var err error
+			if sub == "unconfirm" {
+				rv, err = svc.WithdrawFraudConfirmation(ctx, cli, id)
+			} else {
+				rv, err = svc.ReviewFraudFlag(ctx, cli, id, confirm)
+			}
+			if err != nil {
+				return nil, false, nil, err
+			}
+			return rv.Flag, rv.ZoneResumed, rv.Restatement, nil
+		}, out, id, status)
 	}
 }
 

@@ -77,8 +77,27 @@ func TestFraudCommand(t *testing.T) {
 	if out, err = run("confirm", fmt.Sprint(paused.ID)); err == nil || !strings.Contains(err.Error(), "already dismissed") {
 		t.Fatalf("confirming a dismissed flag: %v\n%s", err, out)
 	}
-	if out, err = run("confirm", fmt.Sprint(other.ID)); err != nil || !strings.Contains(out, "confirmed") || strings.Contains(out, "resumed") {
+	// Confirming restates the flag's period through the adjustment ledger (nothing was billed
+	// here), and a top-up finds nothing more; both go through the audited management layer.
+	if out, err = run("confirm", fmt.Sprint(other.ID)); err != nil || !strings.Contains(out, "confirmed") || strings.Contains(out, "resumed") ||
+		!strings.Contains(out, "nothing to restate") {
 		t.Fatalf("confirm: %v\n%s", err, out)
+	}
+	if out, err = run("restate", fmt.Sprint(other.ID)); err != nil || !strings.Contains(out, "nothing to restate") {
+		t.Fatalf("restate: %v\n%s", err, out)
+	}
+	if out, err = run("unconfirm", fmt.Sprint(other.ID)); err != nil || !strings.Contains(out, "dismissed") || !strings.Contains(out, "nothing to reverse") {
+		t.Fatalf("unconfirm: %v\n%s", err, out)
+	}
+	if out, err = run("unconfirm", fmt.Sprint(other.ID)); err == nil || !strings.Contains(err.Error(), "not confirmed") {
+		t.Fatalf("unconfirm twice: %v\n%s", err, out)
+	}
+	if out, err = run("restate", fmt.Sprint(paused.ID)); err == nil || !strings.Contains(err.Error(), "only a confirmed flag") {
+		t.Fatalf("restating a dismissed flag: %v\n%s", err, out)
+	}
+	if entries, err := store.ListAudit(ctx, models.AuditFilter{Entity: "fraud_flag", EntityID: other.ID}); err != nil || len(entries) != 2 ||
+		entries[0].UserEmail != "(command line)" {
+		t.Fatalf("audit of the command-line confirmation: %+v, %v", entries, err)
 	}
 	if out, err = run("flags"); err != nil || !strings.Contains(out, "no open flags") {
 		t.Fatalf("open flags after the reviews: %v\n%s", err, out)

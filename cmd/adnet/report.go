@@ -87,7 +87,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 }
 
 // writeReportTable prints rep for people: the keys, the main metrics with money in currency
-// units, and the invalid events by reason in one column.
+// units, the invalid events by class, the adjustment ledger's changes and the restated money,
+// and the invalid events by reason in one column.
 func writeReportTable(w io.Writer, rep *models.Report) error {
 	loc := time.UTC
 	if l, err := time.LoadLocation(rep.Timezone); err == nil {
@@ -99,7 +100,8 @@ func writeReportTable(w io.Writer, rep *models.Report) error {
 	header := handlers.ReportHeader(rep)
 	keys := header[:len(rep.GroupBy)]
 	cols := append(append([]string{}, keys...), "requests", "served", "impressions", "clicks", "ctr", "conversions",
-		"spend", "ecpm", "revenue", "invalid_imps", "invalid_clicks", "invalid_rate", "")
+		"spend", "ecpm", "revenue", "invalid_imps", "invalid_clicks", "invalid_rate", "givt", "sivt",
+		"adj_imps", "adj_clicks", "adj_convs", "adj_spend", "adj_revenue", "restated_spend", "restated_revenue", "")
 	fmt.Fprintln(tw, strings.Join(cols, "\t")+"\t")
 	line := func(key []string, m *models.ReportMetrics) {
 		cells := append(append([]string{}, key...),
@@ -107,7 +109,11 @@ func writeReportTable(w io.Writer, rep *models.Report) error {
 			strconv.FormatInt(m.Clicks, 10), strconv.FormatFloat(100*m.CTR, 'f', 2, 64)+"%", strconv.FormatInt(m.Conversions, 10),
 			units(m.SpendMicros), units(m.ECPMMicros), units(m.PublisherRevenueMicros),
 			strconv.FormatInt(m.InvalidImpressions, 10), strconv.FormatInt(m.InvalidClicks, 10),
-			strconv.FormatFloat(100*m.InvalidRate, 'f', 2, 64)+"%", reasons(m.InvalidByReason))
+			strconv.FormatFloat(100*m.InvalidRate, 'f', 2, 64)+"%",
+			strconv.FormatInt(m.InvalidByClass[models.ClassGIVT.String()], 10), strconv.FormatInt(m.InvalidByClass[models.ClassSIVT.String()], 10),
+			strconv.FormatInt(m.Adjustment.Impressions, 10), strconv.FormatInt(m.Adjustment.Clicks, 10),
+			strconv.FormatInt(m.Adjustment.Conversions, 10), units(m.Adjustment.SpendMicros), units(m.Adjustment.PublisherRevenueMicros),
+			units(m.Restated.SpendMicros), units(m.Restated.PublisherRevenueMicros), reasons(m.InvalidByReason))
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	records := handlers.ReportRecords(rep)

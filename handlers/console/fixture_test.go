@@ -21,6 +21,7 @@ import (
 	"adnet/internal/manage"
 	"adnet/internal/manage/managetest"
 	"adnet/models"
+	"adnet/models/mysql"
 	"adnet/models/mysql/mysqltest"
 )
 
@@ -40,13 +41,14 @@ type fixture struct {
 	pubP      int64
 	pubQ      int64
 	uploads   string
+	store     *mysql.Store
 }
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	w := managetest.NewWorld(t, nil)
 	f := &fixture{t: t, svc: w.Svc, passwords: map[string]string{}, emails: map[string]string{},
-		advA: w.AdvA, advB: w.AdvB, pubP: w.PubP, pubQ: w.PubQ, uploads: t.TempDir()}
+		advA: w.AdvA, advB: w.AdvB, pubP: w.PubP, pubQ: w.PubQ, uploads: t.TempDir(), store: w.Store}
 	for key, nu := range w.Users {
 		f.passwords[key], f.emails[key] = nu.Password, nu.User.Email
 	}

@@ -132,7 +132,11 @@ func containsValue(list []string, v string) bool {
 
 // formatMicros shows micro-units as currency units with the decimals that matter ("1.5").
 func formatMicros(m int64) string {
-	s := strconv.FormatInt(m/1_000_000, 10) + "." + fmt.Sprintf("%06d", m%1_000_000)
+	sign := ""
+	if m < 0 {
+		sign, m = "-", -m // adjustments are negative
+	}
+	s := sign + strconv.FormatInt(m/1_000_000, 10) + "." + fmt.Sprintf("%06d", m%1_000_000)
 	s = strings.TrimRight(s, "0")
 	if strings.HasSuffix(s, ".") {
 		s += "00"
@@ -218,8 +222,11 @@ var notices = map[string]string{
 	"publisher-saved":        "Publisher saved.",
 	"site-saved":             "Site saved.",
 	"zone-saved":             "Zone saved.",
-	"flag-confirmed":         "Flag confirmed.",
+	"flag-confirmed":         "Flag confirmed; its period's billed events are restated as invalid (see the reports' adjustment columns).",
+	"flag-restated":          "Restatement topped up: the period's events counted since the confirmation are restated too.",
+	"flag-restated-nothing":  "Nothing to restate: the ledger already restates every event of the flag's period.",
 	"flag-dismissed":         "Flag dismissed.",
+	"flag-unconfirmed":       "Confirmation withdrawn: the flag is dismissed and its restatement reversed in the ledger.",
 	"flag-dismissed-resumed": "Flag dismissed; the zone it paused serves again.",
 	"blocklist-saved":        "Blocklist saved; workers load it within a minute.",
 }

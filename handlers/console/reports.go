@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"adnet/handlers"
+	"adnet/internal/manage"
 	"adnet/models"
 )
 
@@ -22,26 +23,33 @@ type reportData struct {
 }
 
 // reportColumns are the metric columns of the console's table (the CSV has them all); the
-// money column is the spend (advertisers, admins) or the revenue (publishers, admins).
+// money columns are the spend (advertisers, admins) or the revenue (publishers, admins), each as
+// counted, as adjusted by the adjustment ledger, and restated; then the invalid share and the
+// invalid events by class.
 func reportColumns(a *models.Actor) []string {
-	switch a.Role {
-	case models.RoleAdvertiser:
-		return []string{"Impressions", "Clicks", "CTR", "Conversions", "Spend", "Invalid"}
-	case models.RolePublisher:
-		return []string{"Impressions", "Clicks", "CTR", "Conversions", "Revenue", "Invalid"}
+	cols := []string{"Impressions", "Clicks", "CTR", "Conversions", "Adj. impressions", "Adj. clicks", "Adj. conversions"}
+	if a.Role != models.RolePublisher {
+		cols = append(cols, "Spend", "Spend adj.", "Spend restated")
 	}
-	return []string{"Impressions", "Clicks", "CTR", "Conversions", "Spend", "Revenue", "Invalid"}
+	if a.Role != models.RoleAdvertiser {
+		cols = append(cols, "Revenue", "Revenue adj.", "Revenue restated")
+	}
+	return append(cols, "Invalid", "GIVT", "SIVT", "Restated SIVT")
 }
 
 func metricCells(a *models.Actor, m *models.ReportMetrics) []string {
-	cells := []string{fmt.Sprint(m.Impressions), fmt.Sprint(m.Clicks), fmt.Sprintf("%.2f %%", m.CTR*100), fmt.Sprint(m.Conversions)}
+	cells := []string{fmt.Sprint(m.Impressions), fmt.Sprint(m.Clicks), fmt.Sprintf("%.2f %%", m.CTR*100), fmt.Sprint(m.Conversions),
+		fmt.Sprint(m.Adjustment.Impressions), fmt.Sprint(m.Adjustment.Clicks), fmt.Sprint(m.Adjustment.Conversions)}
 	if a.Role != models.RolePublisher {
-		cells = append(cells, formatMicros(m.SpendMicros))
+		cells = append(cells, formatMicros(m.SpendMicros), formatMicros(m.Adjustment.SpendMicros), formatMicros(m.Restated.SpendMicros))
 	}
 	if a.Role != models.RoleAdvertiser {
-		cells = append(cells, formatMicros(m.PublisherRevenueMicros))
+		cells = append(cells, formatMicros(m.PublisherRevenueMicros), formatMicros(m.Adjustment.PublisherRevenueMicros),
+			formatMicros(m.Restated.PublisherRevenueMicros))
 	}
-	return append(cells, fmt.Sprintf("%.2f %%", m.InvalidRate*100))
+	givt, sivt := models.ClassGIVT.String(), models.ClassSIVT.String()
+	return append(cells, fmt.Sprintf("%.2f %%", m.InvalidRate*100), fmt.Sprint(m.InvalidByClass[givt]),
+		fmt.Sprint(m.InvalidByClass[sivt]), fmt.Sprint(m.Restated.InvalidByClass[sivt]))
 }
 
 // reports is GET /admin/reports: from, to, group_by (handlers.ParseReportQuery), answered
@@ -155,10 +163,11 @@ func (c *Console) dashboard(w http.ResponseWriter, r *http.Request, s *session) 
 // fraudData is the fraud review page (admin): open flags, the invalid share by reason per
 // day, and the blocklist.
 type fraudData struct {
-	Chart   *chart
-	Flags   []models.FraudFlag
-	Reasons []string
-	Days    []fraudDay
+	Chart     *chart
+	Flags     []models.FraudFlag
+	Confirmed []models.FraudFlag // recently confirmed: their restatement can be topped up
+	Reasons   []string
+	Days      []fraudDay
 }
 
 type fraudDay struct {
@@ -180,6 +189,10 @@ func (c *Console) renderFraud(w http.ResponseWriter, r *http.Request, s *session
 	var d fraudData
 	var err error
 	if d.Flags, err = c.opt.Manage.ListFraudFlags(ctx(r), a, models.FraudFlagFilter{Status: models.FlagOpen, Page: models.Page{Limit: 200}}); err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	if d.Confirmed, err = c.opt.Manage.ListFraudFlags(ctx(r), a, models.FraudFlagFilter{Status: models.FlagConfirmed, Page: models.Page{Limit: 20}}); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
@@ -224,9 +237,18 @@ func (c *Console) renderFraud(w http.ResponseWriter, r *http.Request, s *session
 
 func (c *Console) reviewFlag(w http.ResponseWriter, r *http.Request, s *session) {
 	id, err := pathID(r, "id")
-	var resumed bool
+	decision := r.PostFormValue("decision")
+	var rv *manage.FlagReview
+	var rs *models.Restatement
 	if err == nil {
-		_, resumed, err = c.opt.Manage.ReviewFraudFlag(ctx(r), s.actor, id, r.PostFormValue("decision") == "confirm")
+		switch decision {
+		case "restate":
+			rs, err = c.opt.Manage.RestateFraudFlag(ctx(r), s.actor, id)
+		case "unconfirm":
+			rv, err = c.opt.Manage.WithdrawFraudConfirmation(ctx(r), s.actor, id)
+		default:
+			rv, err = c.opt.Manage.ReviewFraudFlag(ctx(r), s.actor, id, decision == "confirm")
+		}
 	}
 	if err != nil {
 		c.fail(w, r, s, hideForbidden(err))
@@ -234,9 +256,15 @@ func (c *Console) reviewFlag(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	key := "flag-dismissed"
 	switch {
-	case r.PostFormValue("decision") == "confirm":
+	case decision == "restate" && rs.Entries == 0:
+		key = "flag-restated-nothing"
+	case decision == "restate":
+		key = "flag-restated"
+	case decision == "confirm":
 		key = "flag-confirmed"
-	case resumed:
+	case decision == "unconfirm":
+		key = "flag-unconfirmed"
+	case rv.ZoneResumed:
 		key = "flag-dismissed-resumed"
 	}
 	redirect(w, r, "/admin/fraud", key)

@@ -206,9 +206,13 @@ func inherited(r models.Reason) bool {
 }
 
 // taintKey is the key of (impression id, reason) in the tainted filter: the impression id
-// with its last byte changed by the reason, which stays a uniformly random key per pair.
+// with the reason in the top byte of its sequence half. An impression id is a random
+// per-process prefix (bytes 0–7) and a counter (bytes 8–15, adserver.Service), so ids of one
+// process differ in their low bytes: changing a low byte would make the key of one impression
+// another impression's (a real person's click inheriting a stranger's verdict, seen in the
+// fraud evaluation), while the counter's top byte stays zero for 2^56 serves.
 func taintKey(id models.ImpressionID, r models.Reason) [16]byte {
-	id[15] ^= byte(r) * 0x9d
+	id[8] ^= byte(r)
 	return id
 }
 

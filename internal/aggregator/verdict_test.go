@@ -1,6 +1,7 @@
 package aggregator
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"testing"
 	"time"
@@ -259,6 +260,28 @@ func TestClickInheritsBeaconVerdict(t *testing.T) {
 		v.judge(beacon(id, t0.Add(time.Minute)))
 		if r := v.judge(click(id, t0.Add(time.Minute+5*time.Second), "198.51.100.1", uint64(10000+n))); r != models.ReasonValid && r != models.ReasonClickFlood {
 			t.Fatalf("clean click %d judged %s", n, r)
+		}
+	}
+}
+
+// TestTaintKeysOfSequentialIDs: impression ids are a process prefix and a counter; the
+// tainted keys of consecutive ids never meet another id's, whatever the reasons.
+func TestTaintKeysOfSequentialIDs(t *testing.T) {
+	v := newTestVerdicts(t, 1<<30)
+	seq := func(n int) models.ImpressionID {
+		id := models.ImpressionID{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4}
+		binary.BigEndian.PutUint64(id[8:], uint64(n))
+		return id
+	}
+	for n := 1; n <= 4096; n += 2 { // every odd id's beacon is tainted, every even one clean
+		b := beacon(seq(n), t0)
+		b.Reason = inheritedReasons[n%len(inheritedReasons)]
+		v.judge(b)
+	}
+	for n := 2; n <= 4096; n += 2 {
+		v.judge(beacon(seq(n), t0))
+		if r := v.judge(click(seq(n), t0.Add(5*time.Second), "192.0.2.9", uint64(n))); r != models.ReasonValid {
+			t.Fatalf("click on clean impression %d judged %s", n, r)
 		}
 	}
 }

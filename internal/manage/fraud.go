@@ -19,27 +19,44 @@ func (s *Service) ListFraudFlags(ctx context.Context, a *models.Actor, f models.
 	return s.opt.Store.ListFraudFlags(ctx, f)
 }
 
+// FlagReview is the outcome of a review: the flag, whether dismissing it resumed its zone, and
+// what confirming it restated (nil for a dismissal).
+type FlagReview struct {
+	Flag        *models.FraudFlag   `json:"flag"`
+	ZoneResumed bool                `json:"zone_resumed"`
+	Restatement *models.Restatement `json:"restatement,omitempty"`
+}
+
 // ReviewFraudFlag confirms or dismisses an open flag (fraud.ReviewFlag: dismissing resumes the
-// zone the flag auto-paused): admins only, audited.
-func (s *Service) ReviewFraudFlag(ctx context.Context, a *models.Actor, id int64, confirm bool) (*models.FraudFlag, bool, error) {
+// zone the flag auto-paused): admins only, audited. Confirming also restates the flag's period
+// through the adjustment ledger (see RestateFraudFlag), in the same transaction as the
+// review and its audit entry: a confirmed flag without its restatement never exists.
+func (s *Service) ReviewFraudFlag(ctx context.Context, a *models.Actor, id int64, confirm bool) (*FlagReview, error) {
 	if !a.IsAdmin() {
-		return nil, false, forbidden("review fraud flags")
+		return nil, forbidden("review fraud flags")
 	}
 	status := models.FlagDismissed
 	if confirm {
 		status = models.FlagConfirmed
 	}
-	var out *models.FraudFlag
-	var resumed bool
+	out := &FlagReview{}
 	err := s.audited(ctx, a, func(tx Store) (change, error) {
 		f, r, err := fraud.ReviewFlag(ctx, tx, id, status, s.opt.Now())
 		if err != nil {
 			return change{}, hide(err, "fraud flag", id)
 		}
-		out, resumed = f, r
-		return change{action: status, entity: "fraud_flag", id: id, after: f}, nil
+		out.Flag, out.ZoneResumed = f, r
+		if confirm {
+			if out.Restatement, err = tx.RestateFraudFlag(ctx, id, s.restatementPeriod(f), actorName(a), false); err != nil {
+				return change{}, err
+			}
+		}
+		return change{action: status, entity: "fraud_flag", id: id, after: out}, nil
 	})
-	return out, resumed, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Blocklist returns the hard blocklist's ranges as text, one CIDR (or first-last range) a

@@ -42,7 +42,7 @@ func TestFraudReviewAndBlocklist(t *testing.T) {
 	if _, err := svc.ListFraudFlags(ctx, pubActor, models.FraudFlagFilter{}); models.ErrorCode(err) != models.EFORBIDDEN {
 		t.Fatalf("publisher lists flags: %v", err)
 	}
-	if _, _, err := svc.ReviewFraudFlag(ctx, pubActor, flag.ID, false); models.ErrorCode(err) != models.EFORBIDDEN {
+	if _, err := svc.ReviewFraudFlag(ctx, pubActor, flag.ID, false); models.ErrorCode(err) != models.EFORBIDDEN {
 		t.Fatalf("publisher reviews its own flag: %v", err)
 	}
 	if _, err := svc.ReplaceBlocklist(ctx, pubActor, "192.0.2.1"); models.ErrorCode(err) != models.EFORBIDDEN {
@@ -52,17 +52,17 @@ func TestFraudReviewAndBlocklist(t *testing.T) {
 	if err != nil || len(flags) != 1 {
 		t.Fatalf("open flags: %v %v", flags, err)
 	}
-	f, resumed, err := svc.ReviewFraudFlag(ctx, cli, flag.ID, false)
-	if err != nil || f.Status != models.FlagDismissed || !resumed {
-		t.Fatalf("dismiss: %+v resumed=%v %v", f, resumed, err)
+	rv, err := svc.ReviewFraudFlag(ctx, cli, flag.ID, false)
+	if err != nil || rv.Flag.Status != models.FlagDismissed || !rv.ZoneResumed || rv.Restatement != nil {
+		t.Fatalf("dismiss: %+v %v", rv, err)
 	}
 	if z, _ := svc.GetZone(ctx, cli, zone.ID); z.Status != models.StatusActive {
 		t.Fatalf("the dismissed flag's zone is %s, want active", z.Status)
 	}
-	if _, _, err := svc.ReviewFraudFlag(ctx, cli, flag.ID, true); models.ErrorCode(err) != models.ECONFLICT {
+	if _, err := svc.ReviewFraudFlag(ctx, cli, flag.ID, true); models.ErrorCode(err) != models.ECONFLICT {
 		t.Fatalf("reviewing twice: %v, want conflict", err)
 	}
-	if _, _, err := svc.ReviewFraudFlag(ctx, cli, 424242, true); models.ErrorCode(err) != models.ENOTFOUND {
+	if _, err := svc.ReviewFraudFlag(ctx, cli, 424242, true); models.ErrorCode(err) != models.ENOTFOUND {
 		t.Fatalf("missing flag: %v", err)
 	}
 

@@ -53,10 +53,12 @@ func ownMoneyOnly(role models.Role, m *models.ReportMetrics) {
 	switch role {
 	case models.RoleAdvertiser:
 		m.PublisherRevenueMicros = 0
+		m.Adjustment.PublisherRevenueMicros, m.Restated.PublisherRevenueMicros = 0, 0
 	case models.RolePublisher:
 		m.SpendMicros = m.PublisherRevenueMicros
 		m.Derive() // eCPM and eCPC of the earnings
 		m.SpendMicros = 0
+		m.Adjustment.SpendMicros, m.Restated.SpendMicros = 0, 0
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"adnet/internal/decision"
+	"adnet/internal/fraud"
 	"adnet/models"
 )
 
@@ -94,6 +95,11 @@ type Store interface {
 	// Fraud review (fraud.FlagReviewStore) and the hard blocklist.
 	ReviewFraudFlag(ctx context.Context, id int64, status string, at time.Time) (*models.FraudFlag, error)
 	ListFraudFlags(ctx context.Context, f models.FraudFlagFilter) ([]models.FraudFlag, error)
+	GetFraudFlag(ctx context.Context, id int64) (*models.FraudFlag, error)
+	WithdrawFraudFlagConfirmation(ctx context.Context, id int64, at time.Time) (*models.FraudFlag, error)
+	// RestateFraudFlag writes a restatement run of a confirmed flag (or, reverse, the reversal
+	// of its entries) into the adjustment ledger, in one transaction.
+	RestateFraudFlag(ctx context.Context, id int64, p models.RestatementPeriod, confirmedBy string, reverse bool) (*models.Restatement, error)
 	LoadIPList(ctx context.Context, list string) ([]models.IPRange, error)
 	ReplaceIPList(ctx context.Context, list string, ranges []models.IPRange) error
 }
@@ -114,8 +120,11 @@ type Options struct {
 	// BcryptCost is the cost of new password hashes (0: bcrypt.DefaultCost).
 	BcryptCost int
 	Location   *time.Location // the network time zone (reports)
-	Logger     logrus.FieldLogger
-	Now        func() time.Time
+	// RestateLookback is how far before a flag's creation its restatement period starts:
+	// the anomaly scanner's recent window (0: fraud.DefaultAnomalyRecent).
+	RestateLookback time.Duration
+	Logger          logrus.FieldLogger
+	Now             func() time.Time
 }
 
 // Defaults of Options.
@@ -154,6 +163,9 @@ func NewService(opt Options) *Service {
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
+	}
+	if opt.RestateLookback <= 0 {
+		opt.RestateLookback = fraud.DefaultAnomalyRecent
 	}
 	if opt.Logger == nil {
 		l := logrus.New()
@@ -197,6 +209,7 @@ type change struct {
 	action, entity string
 	id             int64
 	before, after  any
+	none           bool // nothing changed after all (a restatement with nothing to write): no entry
 }
 
 // audited runs fn in a transaction and appends the audit entry fn describes in the same
@@ -204,7 +217,7 @@ type change struct {
 func (s *Service) audited(ctx context.Context, a *models.Actor, fn func(tx Store) (change, error)) error {
 	return s.opt.Store.WithTx(ctx, func(tx Store) error {
 		c, err := fn(tx)
-		if err != nil {
+		if err != nil || c.none {
 			return err
 		}
 		e := models.AuditEntry{UserEmail: a.Email, Action: c.action, Entity: c.entity, EntityID: c.id, IP: a.IP,

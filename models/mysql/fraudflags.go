@@ -184,6 +184,36 @@ func (s *Store) ReviewFraudFlag(ctx context.Context, id int64, status string, at
 	return &f, nil
 }
 
+// WithdrawFraudFlagConfirmation turns a confirmed flag into a dismissed one at at (zero: now)
+// and returns it: an operator who confirmed by mistake. The restatement's reversal is the
+// caller's (RestateFraudFlag with reverse, in the same transaction). ENOTFOUND if it does not
+// exist, ECONFLICT unless it is confirmed.
+func (s *Store) WithdrawFraudFlagConfirmation(ctx context.Context, id int64, at time.Time) (*models.FraudFlag, error) {
+	if at.IsZero() {
+		at = s.timestamp()
+	}
+	var f models.FraudFlag
+	err := s.inTx(ctx, nil, func(tx *sqlx.Tx) error {
+		err := sqlx.GetContext(ctx, tx, &f, `SELECT `+fraudFlagColumns+` FROM fraud_flags f WHERE f.id = ? FOR UPDATE`, id)
+		if err != nil {
+			return notFound(err, "fraud flag", id)
+		}
+		if f.Status != models.FlagConfirmed {
+			return models.Errorf(models.ECONFLICT, "fraud flag %d is %s, not confirmed", id, f.Status)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE fraud_flags SET status = ?, reviewed_at = ? WHERE id = ?`,
+			models.FlagDismissed, dbTime(at), id); err != nil {
+			return mapError(err, "withdraw fraud flag confirmation")
+		}
+		err = sqlx.GetContext(ctx, tx, &f, `SELECT `+fraudFlagColumns+` FROM fraud_flags f WHERE f.id = ?`, id)
+		return notFound(err, "fraud flag", id)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &f, nil
+}
+
 // ReviewedFraudFlags returns the entities and metrics whose flags an operator reviewed at or
 // after since: the scanner leaves them alone for a while, so that a dismissed false alarm is
 // not raised again by the next scan.

@@ -26,7 +26,7 @@ func tables(t *testing.T, db *mysql.DB) []string {
 
 // wantTables are the tables of the current schema, besides goose's version table.
 var wantTables = []string{
-	"advertisers", "api_tokens", "audit_log", "campaign_daily", "campaigns", "clicks", "conversions", "creatives",
+	"adjustments", "advertisers", "api_tokens", "audit_log", "campaign_daily", "campaigns", "clicks", "conversions", "creatives",
 	"eventlog_offsets", "fraud_flags", "ip_lists", "login_failures", "publishers", "sessions", "sites", "stats_daily",
 	"stats_hourly", "stats_invalid_daily", "stats_invalid_hourly", "stats_invalid_zone_daily", "stats_zone_daily",
 	"users", "zone_campaigns", "zones",

@@ -155,6 +155,8 @@ func reportStatements(q *models.ReportQuery) ([]reportStatement, string, error) 
 type reportAcc struct {
 	m            models.ReportMetrics
 	spend, reven int64 // nano-units
+	adj          ledgerFigures
+	adjClass     map[string]int64 // reclassified events by class
 }
 
 // Report answers q from the statistics tables. Money is summed exactly in nano-units and
@@ -170,20 +172,25 @@ func (s *Store) Report(ctx context.Context, q models.ReportQuery) (*models.Repor
 			return nil, err
 		}
 	}
+	if err := s.readAdjustments(ctx, &q, timeGroup, accs); err != nil {
+		return nil, err
+	}
 	rep := &models.Report{From: q.From, To: q.To, GroupBy: slices.Clone(q.GroupBy), Timezone: q.Location.String(),
 		Rows: make([]models.ReportRow, 0, len(accs))}
 	if rep.GroupBy == nil {
 		rep.GroupBy = []string{}
 	}
 	// The totals' money is the stored nano-unit sum rounded once, not the sum of the rows'
-	// rounded-down micro-units: otherwise the totals would change with the grouping.
-	var spend, reven int64
+	// rounded-down micro-units: otherwise the totals would change with the grouping. The same
+	// holds for the restated money (original plus the ledger's nano-unit deltas), and the
+	// adjustment in micro-units is restated minus original, so that original + adjustment =
+	// restated to the unit in every row and in the totals.
+	var total reportAcc
 	for k, a := range accs {
-		spend += a.spend
-		reven += a.reven
-		a.m.SpendMicros = a.spend / 1000
-		a.m.PublisherRevenueMicros = a.reven / 1000
-		a.m.Derive()
+		total.spend += a.spend
+		total.reven += a.reven
+		total.adj.add(a.adj)
+		a.finish()
 		rep.Rows = append(rep.Rows, models.ReportRow{ReportKey: k, ReportMetrics: a.m})
 	}
 	slices.SortFunc(rep.Rows, func(a, b models.ReportRow) int {
@@ -192,9 +199,126 @@ func (s *Store) Report(ctx context.Context, q models.ReportQuery) (*models.Repor
 	for i := range rep.Rows {
 		rep.Totals.Add(&rep.Rows[i].ReportMetrics)
 	}
-	rep.Totals.SpendMicros, rep.Totals.PublisherRevenueMicros = spend/1000, reven/1000
+	rep.Totals.SpendMicros, rep.Totals.PublisherRevenueMicros = total.spend/1000, total.reven/1000
+	rep.Totals.Restated.SpendMicros = (total.spend + total.adj.spend) / 1000
+	rep.Totals.Restated.PublisherRevenueMicros = (total.reven + total.adj.reven) / 1000
+	rep.Totals.Adjustment.SpendMicros = rep.Totals.Restated.SpendMicros - rep.Totals.SpendMicros
+	rep.Totals.Adjustment.PublisherRevenueMicros = rep.Totals.Restated.PublisherRevenueMicros - rep.Totals.PublisherRevenueMicros
 	rep.Totals.Derive()
 	return rep, nil
+}
+
+// finish computes the row's money in micro-units, its classes, its adjustment and its
+// restated figures.
+func (a *reportAcc) finish() {
+	m := &a.m
+	m.SpendMicros = a.spend / 1000
+	m.PublisherRevenueMicros = a.reven / 1000
+	m.Adjustment = models.ReportFigures{
+		Impressions: a.adj.imps, Clicks: a.adj.clicks, Conversions: a.adj.convs,
+		// A reclassified event leaves the valid counts for the invalid ones.
+		InvalidImpressions: -a.adj.imps, InvalidClicks: -a.adj.clicks, InvalidConversions: -a.adj.convs,
+		InvalidByClass: map[string]int64{},
+	}
+	for k, v := range a.adjClass {
+		m.Adjustment.InvalidByClass[k] += v
+	}
+	m.Restated = models.ReportFigures{
+		Impressions: m.Impressions + a.adj.imps, Clicks: m.Clicks + a.adj.clicks, Conversions: m.Conversions + a.adj.convs,
+		InvalidImpressions: m.InvalidImpressions - a.adj.imps, InvalidClicks: m.InvalidClicks - a.adj.clicks,
+		InvalidConversions: m.InvalidConversions - a.adj.convs,
+		SpendMicros:        (a.spend + a.adj.spend) / 1000, PublisherRevenueMicros: (a.reven + a.adj.reven) / 1000,
+		InvalidByClass: map[string]int64{},
+	}
+	m.Adjustment.SpendMicros = m.Restated.SpendMicros - m.SpendMicros
+	m.Adjustment.PublisherRevenueMicros = m.Restated.PublisherRevenueMicros - m.PublisherRevenueMicros
+	for k, v := range m.InvalidByClass {
+		m.Restated.InvalidByClass[k] += v
+	}
+	for k, v := range m.Adjustment.InvalidByClass {
+		m.Restated.InvalidByClass[k] += v
+	}
+	m.Derive()
+}
+
+// readAdjustments adds the adjustment ledger's entries of the report's range to accs. The
+// ledger is hourly and never rolled up; its hours in [From, To) are the ones the statistics
+// parts of planReport cover together (a day of the daily tables is its local hours).
+func (s *Store) readAdjustments(ctx context.Context, q *models.ReportQuery, timeGroup string, accs map[models.ReportKey]*reportAcc) error {
+	var dims []*models.ReportDimension
+	sel := []string{"hour"}
+	group := []string{"hour"}
+	for _, g := range q.GroupBy {
+		if d := models.MustReportDimension(g); !d.Time {
+			dims = append(dims, d)
+			sel = append(sel, d.Field)
+			group = append(group, d.Field)
+		}
+	}
+	sel = append(sel, "class", "SUM(impressions)", "SUM(clicks)", "SUM(conversions)", "SUM(spend_nanos)", "SUM(publisher_revenue_nanos)")
+	group = append(group, "class")
+	where := []string{"hour >= ?", "hour < ?"}
+	args := []any{dbTime(q.From), dbTime(q.To)}
+	if q.AdvertiserID > 0 {
+		where = append(where, "advertiser_id = ?")
+		args = append(args, q.AdvertiserID)
+	}
+	if q.PublisherID > 0 {
+		where = append(where, "publisher_id = ?")
+		args = append(args, q.PublisherID)
+	}
+	rows, err := s.q.QueryContext(ctx, "SELECT "+strings.Join(sel, ", ")+" FROM adjustments WHERE "+
+		strings.Join(where, " AND ")+" GROUP BY "+strings.Join(group, ", "), args...)
+	if err != nil {
+		return mapError(err, "report adjustments")
+	}
+	defer rows.Close()
+	var (
+		t       time.Time
+		ids     [7]int64
+		country string
+		class   string
+		f       ledgerFigures
+	)
+	for rows.Next() {
+		dest := []any{&t}
+		for i, d := range dims {
+			if d.IsID() {
+				dest = append(dest, &ids[i])
+			} else {
+				dest = append(dest, &country)
+			}
+		}
+		dest = append(dest, &class, &f.imps, &f.clicks, &f.convs, &f.spend, &f.reven)
+		if err := rows.Scan(dest...); err != nil {
+			return fmt.Errorf("report adjustments: %w", err)
+		}
+		var k models.ReportKey
+		if timeGroup != "" {
+			k.Period = period(t.UTC(), false, timeGroup, q.Location)
+		}
+		for i, d := range dims {
+			if d.IsID() {
+				d.SetID(&k, ids[i])
+			} else {
+				k.Country = country
+			}
+		}
+		a := accs[k]
+		if a == nil {
+			if len(accs) >= models.MaxReportRows {
+				return models.Errorf(models.EINVALID, "Report has more than %d rows: narrow the range or the grouping.", models.MaxReportRows)
+			}
+			a = &reportAcc{m: models.ReportMetrics{InvalidByReason: map[string]int64{}, InvalidByClass: map[string]int64{}}}
+			accs[k] = a
+		}
+		a.adj.add(f)
+		if a.adjClass == nil {
+			a.adjClass = map[string]int64{}
+		}
+		a.adjClass[class] -= f.imps + f.clicks + f.convs
+	}
+	return mapError(rows.Err(), "report adjustments")
 }
 
 // readReport runs one statement and adds its rows to accs.
@@ -249,11 +373,12 @@ func (s *Store) readReport(ctx context.Context, q *models.ReportQuery, timeGroup
 			if len(accs) >= models.MaxReportRows {
 				return models.Errorf(models.EINVALID, "Report has more than %d rows: narrow the range or the grouping.", models.MaxReportRows)
 			}
-			a = &reportAcc{m: models.ReportMetrics{InvalidByReason: map[string]int64{}}}
+			a = &reportAcc{m: models.ReportMetrics{InvalidByReason: map[string]int64{}, InvalidByClass: map[string]int64{}}}
 			accs[k] = a
 		}
 		if st.invalid {
 			a.m.InvalidByReason[models.Reason(reason).String()] += vals[0].Int64
+			a.m.InvalidByClass[models.Reason(reason).Class().String()] += vals[0].Int64
 			continue
 		}
 		a.m.Requests += vals[0].Int64

@@ -82,10 +82,27 @@ func (w wantMetrics) metrics() models.ReportMetrics {
 	if r == nil {
 		r = map[string]int64{}
 	}
+	// Without adjustments: the classes of the reasons, no adjustment, restated = original.
+	classes := func() map[string]int64 { return map[string]int64{"givt": 0, "sivt": 0} }
+	byClass := classes()
+	for name, n := range r {
+		reason, _ := models.ParseReason(name)
+		byClass[reason.Class().String()] += n
+	}
+	restatedClass := classes()
+	for k, v := range byClass {
+		restatedClass[k] = v
+	}
 	return models.ReportMetrics{Requests: w.req, Served: w.served, Impressions: w.imps, Clicks: w.clicks, Conversions: w.convs,
 		InvalidImpressions: w.invImps, InvalidClicks: w.invClicks, InvalidConversions: w.invConvs, InvalidByReason: r,
-		SpendMicros: w.spend, PublisherRevenueMicros: w.reven, CTR: w.ctr, ConversionRate: w.convRate,
-		ECPMMicros: w.ecpm, ECPCMicros: w.ecpc, InvalidRate: w.invRate}
+		InvalidByClass: byClass,
+		SpendMicros:    w.spend, PublisherRevenueMicros: w.reven, CTR: w.ctr, ConversionRate: w.convRate,
+		ECPMMicros: w.ecpm, ECPCMicros: w.ecpc, InvalidRate: w.invRate,
+		Adjustment: models.ReportFigures{InvalidByClass: classes()},
+		Restated: models.ReportFigures{Impressions: w.imps, Clicks: w.clicks, Conversions: w.convs,
+			InvalidImpressions: w.invImps, InvalidClicks: w.invClicks, InvalidConversions: w.invConvs,
+			InvalidByClass: restatedClass, SpendMicros: w.spend, PublisherRevenueMicros: w.reven},
+	}
 }
 
 func mustReport(t *testing.T, s *mysql.Store, q models.ReportQuery) *models.Report {

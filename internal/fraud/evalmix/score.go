@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -29,14 +30,23 @@ type Observed struct {
 	Conversions map[models.ImpressionID][]models.Reason
 	// FlaggedZones are the zones the anomaly monitor flagged, with the flagged metrics.
 	FlaggedZones map[int64][]string
+	// Restated counts, per bucket, the valid events the adjustment ledger reclassified as
+	// invalid when the operator confirmed the flags (a positive count).
+	Restated map[Bucket]int64
 }
 
 // AnomalyRule names, in the reason table, the invalid events no per-event rule is expected to
 // catch: fraud that looks valid event by event and shows only in its zone's figures (the
-// anomaly monitor's flag). Such an event is counted as not billed only when its stored
-// verdict is invalid — a flag on its zone does not un-bill it (adnet has no restatement of
-// confirmed flags yet): the report shows how many of them were billed in a flagged zone.
+// anomaly monitor's flag). Such an event is not billed when its stored verdict is invalid or
+// when the adjustment ledger restated it after the operator confirmed the flag: a flag alone
+// does not un-bill anything; the report shows how many were billed in a flagged zone.
 const AnomalyRule = "(zone anomaly only)"
+
+// RestatedRule names, in the reason table, the valid verdicts the adjustment ledger
+// reclassified as invalid (SIVT) when the operator confirmed a flag. The ledger keeps counts
+// per statistics bucket, so they are matched to a bucket's valid events in the order the
+// events were sent (a flag's period runs from before the anomaly to the confirmation).
+const RestatedRule = "restated (confirmed flag)"
 
 // Targets of the evaluation (issue 13): at least 99% of the invalid events not billed, at
 // most 0.1% of the people's events invalid.
@@ -232,6 +242,30 @@ func Score(l *Ledger, obs *Observed) *Report {
 	}
 	slices.Sort(r.Problems)
 
+	// Restatements: a bucket's restated count un-bills that many of its valid events.
+	restated := make([]bool, len(l.Events))
+	if len(obs.Restated) > 0 {
+		left := maps.Clone(obs.Restated)
+		order := make([]int, len(l.Events))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return cmp.Compare(l.Events[a].Seq, l.Events[b].Seq) })
+		for _, i := range order {
+			b := Bucket{l.Events[i].ZoneID, l.Events[i].Type}
+			if !missing[i] && verdicts[i] == models.ReasonValid && left[b] > 0 {
+				restated[i] = true
+				left[b]--
+			}
+		}
+		for b, n := range left {
+			if n > 0 {
+				r.Problems = append(r.Problems, fmt.Sprintf("zone %d %ss: %d restated beyond the valid events sent", b.ZoneID, b.Type, n))
+			}
+		}
+		slices.Sort(r.Problems)
+	}
+
 	reasons := map[string]*ReasonStats{}
 	reason := func(name string, class models.IVTClass) *ReasonStats {
 		s := reasons[name]
@@ -253,12 +287,16 @@ func Score(l *Ledger, obs *Observed) *Report {
 		a.ByType[e.Type]++
 		// A lost event (never recorded) was certainly not flagged: it counts as billed, the
 		// worst case for recall; it is also a problem of its own.
-		notBilled := !missing[i] && verdicts[i] != models.ReasonValid
+		notBilled := !missing[i] && verdicts[i] != models.ReasonValid || restated[i]
 		inFlagged := e.ZoneID != 0 && len(obs.FlaggedZones[e.ZoneID]) > 0
 		if notBilled {
+			name, class := verdicts[i].String(), verdicts[i].Class()
+			if restated[i] {
+				name, class = RestatedRule, models.ClassSIVT
+			}
 			a.NotBilled++
-			a.Verdicts[verdicts[i].String()]++
-			s := reason(verdicts[i].String(), verdicts[i].Class())
+			a.Verdicts[name]++
+			s := reason(name, class)
 			s.Flagged++
 			if e.Invalid() {
 				s.FlaggedInvalid++

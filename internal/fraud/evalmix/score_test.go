@@ -129,3 +129,41 @@ func TestUALists(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreRestated: the valid events of a bucket the ledger restated are not billed, counted
+// under RestatedRule (SIVT), the earliest first; a restatement of more than the bucket's
+// valid events is a problem.
+func TestScoreRestated(t *testing.T) {
+	imp := models.EventImpression
+	l := &Ledger{Events: []Event{
+		{Category: Farm, Type: imp, ZoneID: 3, ImpressionID: id(1), Seq: 1, ByAnomaly: true},
+		{Category: Farm, Type: imp, ZoneID: 3, ImpressionID: id(2), Seq: 2, ByAnomaly: true},
+		{Category: Farm, Type: imp, ZoneID: 3, ImpressionID: id(3), Seq: 3, ByAnomaly: true},
+		{Category: Human, Type: imp, ZoneID: 1, ImpressionID: id(4), Seq: 4},
+	}}
+	obs := &Observed{
+		Counts:       map[Bucket]map[models.Reason]int64{{3, imp}: {models.ReasonValid: 3}, {1, imp}: {models.ReasonValid: 1}},
+		FlaggedZones: map[int64][]string{3: {"ctr"}},
+		Restated:     map[Bucket]int64{{3, imp}: 2},
+	}
+	r := Score(l, obs)
+	if len(r.Problems) != 0 || r.InvalidEvents != 3 || r.InvalidNotBilled != 2 || r.InvalidBilledInFlaggedZone != 1 || r.HumanInvalid != 0 {
+		t.Fatalf("report: %+v", r)
+	}
+	var found bool
+	for _, s := range r.Reasons {
+		if s.Rule == RestatedRule {
+			found = true
+			if s.Class != models.ClassSIVT || s.Flagged != 2 || s.FlaggedInvalid != 2 {
+				t.Errorf("restated: %+v", s)
+			}
+		}
+	}
+	if !found {
+		t.Errorf("no %q row: %+v", RestatedRule, r.Reasons)
+	}
+	obs.Restated[Bucket{3, imp}] = 4
+	if r := Score(l, obs); len(r.Problems) != 1 || !strings.Contains(r.Problems[0], "1 restated beyond") {
+		t.Errorf("over-restatement problems: %v", r.Problems)
+	}
+}

@@ -75,22 +75,77 @@ func RunScan(ctx context.Context, sc Scanner, out Output) error {
 	return nil
 }
 
+// Reviewer closes open flag id as confirmed or dismissed and returns the flag, whether its
+// zone was resumed, and what the confirmation restated through the adjustment ledger (nil
+// for a dismissal). adnet's main wires it to the management layer's review (manage.Service),
+// which writes the review, the restatement and the audit entry in one transaction.
+type Reviewer func(ctx context.Context, id int64, confirm bool) (*models.FraudFlag, bool, *models.Restatement, error)
+
+// Restater runs the restatement of confirmed flag id again (a top-up of the events of its
+// period counted since), writing nothing when there are none.
+type Restater func(ctx context.Context, id int64) (*models.Restatement, error)
+
 // CloseFlag closes open flag id as status (models.FlagConfirmed or models.FlagDismissed)
-// with fraud.ReviewFlag, and prints the flag and whether its zone was resumed.
-func CloseFlag(ctx context.Context, st fraud.FlagReviewStore, out Output, id int64, status string) error {
-	f, resumed, err := fraud.ReviewFlag(ctx, st, id, status, time.Time{})
+// with rv, and prints the flag, whether its zone was resumed and what was restated.
+func CloseFlag(ctx context.Context, rv Reviewer, out Output, id int64, status string) error {
+	f, resumed, rs, err := rv(ctx, id, status == models.FlagConfirmed)
 	if err != nil {
 		return err
 	}
 	if out.JSON {
-		return writeJSON(out.W, map[string]any{"flag": f, "zone_resumed": resumed})
+		return writeJSON(out.W, map[string]any{"flag": f, "zone_resumed": resumed, "restatement": rs})
 	}
 	fmt.Fprintf(out.W, "adnet fraud: flag %d (%s %d %q, %s) %s", f.ID, f.EntityKind, f.EntityID, f.EntityName, f.Metric, f.Status)
 	if resumed {
 		fmt.Fprintf(out.W, "; zone %d resumed (it was paused by this flag)", f.EntityID)
 	}
 	fmt.Fprintln(out.W)
+	if rs != nil {
+		writeRestatement(out.W, rs)
+	}
 	return nil
+}
+
+// RestateFlag tops up the restatement of confirmed flag id with rs and prints what it wrote.
+func RestateFlag(ctx context.Context, rs Restater, out Output, id int64) error {
+	r, err := rs(ctx, id)
+	if err != nil {
+		return err
+	}
+	if out.JSON {
+		return writeJSON(out.W, r)
+	}
+	writeRestatement(out.W, r)
+	return nil
+}
+
+// writeRestatement prints a restatement run for people, money in currency units.
+func writeRestatement(w io.Writer, r *models.Restatement) {
+	period := r.Period.From.UTC().Format("2006-01-02 15:04") + " – " + r.Period.To.UTC().Format("2006-01-02 15:04") + " UTC"
+	if r.Kind == models.AdjustReverse {
+		if r.Entries == 0 {
+			fmt.Fprintf(w, "adnet fraud: flag %d: nothing to reverse (its restatement had no entries)\n", r.FlagID)
+			return
+		}
+		fmt.Fprintf(w, "adnet fraud: flag %d: restatement reversed (run %d, %d ledger entries): impressions %+d, clicks %+d, conversions %+d, spend %s, publisher revenue %s\n",
+			r.FlagID, r.Run, r.Entries, r.Impressions, r.Clicks, r.Conversions, units(r.SpendMicros), units(r.PublisherRevenueMicros))
+		return
+	}
+	if r.Entries == 0 {
+		fmt.Fprintf(w, "adnet fraud: flag %d: nothing to restate in %s (the ledger already restates every billed event of the period)\n", r.FlagID, period)
+		return
+	}
+	fmt.Fprintf(w, "adnet fraud: flag %d restated %s (run %d, %d ledger entries): impressions %+d, clicks %+d, conversions %+d, spend %s, publisher revenue %s\n",
+		r.FlagID, period, r.Run, r.Entries, r.Impressions, r.Clicks, r.Conversions, units(r.SpendMicros), units(r.PublisherRevenueMicros))
+}
+
+// units formats micro-units as currency units with six decimals, exactly.
+func units(micros int64) string {
+	sign := ""
+	if micros < 0 {
+		sign, micros = "-", -micros
+	}
+	return fmt.Sprintf("%s%d.%06d", sign, micros/1_000_000, micros%1_000_000)
 }
 
 // writeJSON writes v indented, for people reading scripts' input too.

@@ -70,3 +70,45 @@ func TestRunScan(t *testing.T) {
 		t.Errorf("scan summary:\n%s", out)
 	}
 }
+
+// TestCloseAndRestateOutput: a confirmation prints what it restated, money exactly in
+// currency units; a top-up with nothing to write says so; JSON carries the restatement.
+func TestCloseAndRestateOutput(t *testing.T) {
+	ctx := context.Background()
+	period := models.RestatementPeriod{From: time.Date(2026, 3, 10, 11, 0, 0, 0, time.UTC), To: time.Date(2026, 3, 10, 12, 20, 0, 0, time.UTC)}
+	rs := &models.Restatement{FlagID: 7, Run: 1, Kind: models.AdjustRestate, Period: period, Entries: 2, Impressions: -5, Clicks: -1,
+		SpendNanos: -5_000_005, SpendMicros: -5000, PublisherRevenueNanos: -3_500_003, PublisherRevenueMicros: -3500}
+	confirm := func(_ context.Context, id int64, c bool) (*models.FraudFlag, bool, *models.Restatement, error) {
+		if !c || id != 7 {
+			t.Fatalf("review %d confirm=%v", id, c)
+		}
+		return &models.FraudFlag{ID: 7, EntityKind: models.FlagZone, EntityID: 3, EntityName: "top", Metric: "ctr", Status: models.FlagConfirmed}, false, rs, nil
+	}
+	var b bytes.Buffer
+	if err := CloseFlag(ctx, confirm, Output{W: &b}, 7, models.FlagConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"flag 7 (zone 3 \"top\", ctr) confirmed", "restated 2026-03-10 11:00 – 2026-03-10 12:20 UTC (run 1, 2 ledger entries)",
+		"impressions -5, clicks -1, conversions +0, spend -0.005000, publisher revenue -0.003500"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("confirmation output lacks %q:\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	if err := CloseFlag(ctx, confirm, Output{W: &b, JSON: true}, 7, models.FlagConfirmed); err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		Restatement models.Restatement `json:"restatement"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil || got.Restatement.SpendNanos != -5_000_005 {
+		t.Fatalf("JSON: %v %s", err, b.String())
+	}
+	b.Reset()
+	nothing := func(context.Context, int64) (*models.Restatement, error) {
+		return &models.Restatement{FlagID: 7, Kind: models.AdjustRestate, Period: period}, nil
+	}
+	if err := RestateFlag(ctx, nothing, Output{W: &b}, 7); err != nil || !strings.Contains(b.String(), "nothing to restate") {
+		t.Fatalf("empty top-up: %v %s", err, b.String())
+	}
+}
