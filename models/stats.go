@@ -94,6 +94,11 @@ type Batch struct {
 	Clicks      []ClickRow
 	Conversions []ConversionRow
 	Offsets     []Offset
+	// Expect, when set, are the offsets the database must hold before the batch applies
+	// (compare-and-set; a missing row is the zero offset). The stream consumer sets it: an
+	// aggregator that lost its leadership and still commits a flush must fail (ECONFLICT)
+	// rather than count what its successor counts too.
+	Expect []Offset
 }
 
 // Events returns a rough size of the batch for logs: the rows it will write.

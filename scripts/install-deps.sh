@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the system packages adnet needs, only those that are missing, with apt.
 # Usage: scripts/install-deps.sh [run|test]
-#   run  — what `make run` needs: nginx, MariaDB server and client
+#   run  — what `make run` needs: nginx, MariaDB server and client, nats-server
 #   test — also what `make test` needs: Chromium (end-to-end tests), wrk (load), cgi-fcgi
 # Every machine starts bare: this is the one place that knows the package names.
 set -euo pipefail
 
 # libnginx-mod-http-geoip + geoip-database give nginx the visitor's country (country targeting).
-want=(nginx libnginx-mod-http-geoip geoip-database mariadb-server mariadb-client curl)
+# nats-server: the JetStream event stream of several hosts (events.transport = "jetstream"), and
+# the private servers of the shipper/consumer tests, which fail without it.
+want=(nginx libnginx-mod-http-geoip geoip-database mariadb-server mariadb-client curl nats-server)
 if [[ "${1:-run}" == "test" ]]; then
   want+=(chromium wrk libfcgi-bin)
 fi

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"adnet/internal/aggregator"
 	"adnet/internal/config"
 	"adnet/internal/fraud"
+	"adnet/internal/jetstream"
 	"adnet/models/mysql"
 
 	"github.com/sirupsen/logrus"
@@ -51,18 +53,16 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 		return err
 	}
 	store := mysql.NewStore(db)
-	agg, err := aggregator.New(aggregatorOptions(cfg, store, key, log))
-	if err != nil {
-		return err
-	}
-	scanner, err := fraud.NewAnomalyScanner(fraud.ScannerOptions{Store: store, AutoPause: cfg.Fraud.AutoPause, Logger: log})
-	if err != nil {
-		return err
-	}
-	go func() { _ = fraud.RunAnomalyLoop(ctx, scanner, fraud.DefaultAnomalyInterval) }()
+	opt := aggregatorOptions(cfg, store, key, log)
+	// The status answers from the start: a standby (JetStream transport) shows as not running.
+	var current atomic.Pointer[aggregator.Aggregator]
 	ctl, err := serveControl(cfg.AggregatorSocket(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(agg.Stats())
+		st := aggregator.Stats{Verdicts: map[string]int64{}}
+		if agg := current.Load(); agg != nil {
+			st = agg.Stats()
+		}
+		_ = json.NewEncoder(w).Encode(st)
 	}), log)
 	if err != nil {
 		return err
@@ -71,9 +71,34 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 		ctl.Close()
 		os.Remove(cfg.AggregatorSocket())
 	}()
+	if cfg.Events.Transport == config.TransportJetStream {
+		// Every host runs an aggregator; one consumes the stream, the others wait for
+		// MariaDB's lock (see aggregateLeader).
+		var stop func()
+		if ctx, stop, err = aggregateLeader(ctx, cfg, db, &opt, log); errors.Is(err, context.Canceled) {
+			log.Info("aggregator stopped (standby)")
+			return nil
+		} else if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	agg, err := aggregator.New(opt)
+	if err != nil {
+		return err
+	}
+	scanner, err := fraud.NewAnomalyScanner(fraud.ScannerOptions{Store: store, AutoPause: cfg.Fraud.AutoPause, Logger: log})
+	if err != nil {
+		return err
+	}
+	go func() { _ = fraud.RunAnomalyLoop(ctx, scanner, fraud.DefaultAnomalyInterval) }()
+	current.Store(agg)
 	log.WithField("pid", os.Getpid()).Info("aggregator running")
 	if err := agg.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
+	}
+	if errors.Is(context.Cause(ctx), errLeadershipLost) {
+		return errLeadershipLost // the master restarts it: a standby again
 	}
 	log.Info("aggregator stopped")
 	return nil
@@ -109,4 +134,54 @@ func aggregatorOptions(cfg *config.Config, store aggregator.Store, key []byte, l
 		ClickWindow: cfg.Fraud.ClickWindow.D(), MaxClicksPerIP: cfg.Fraud.MaxClicksPerIP, MinClickDelay: cfg.Fraud.MinClickDelay.D(),
 		Location: cfg.Location(), Logger: log, IPHashKey: key, ExpectedEventsPerSecond: cfg.Fraud.DesignLoad,
 	}
+}
+
+// leaderLockName is the MariaDB named lock that elects the one consuming aggregator.
+const leaderLockName = "adnet_aggregator"
+
+// errLeadershipLost ends an aggregator whose MariaDB lock went away (its connection broke):
+// another may hold it now. Its flushes are fenced on the committed sequence anyway.
+var errLeadershipLost = errors.New("aggregator: lost the leader lock " + leaderLockName)
+
+// aggregateLeader prepares the JetStream consumer aggregator: it waits, as a standby, until
+// this process holds MariaDB's lock adnet_aggregator (GET_LOCK on a dedicated connection:
+// MariaDB, not adnet, decides the leader, and releases the lock when the holder's connection
+// ends), connects to NATS and sets opt.Stream. The returned context ends when the lock is
+// lost; stop releases everything.
+func aggregateLeader(ctx context.Context, cfg *config.Config, db *mysql.DB, opt *aggregator.Options,
+	log logrus.FieldLogger) (context.Context, func(), error) {
+	leader, err := db.AcquireLeader(ctx, leaderLockName, func() {
+		log.Info("aggregator: standby; another aggregator holds the leader lock " + leaderLockName)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	log.Info("aggregator: leader (holds " + leaderLockName + ")")
+	lctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-leader.Lost():
+			log.Error(errLeadershipLost.Error() + "; stopping")
+			cancel(errLeadershipLost)
+		case <-lctx.Done():
+		}
+	}()
+	nc, js, err := jetstream.Connect(natsConnectOptions(cfg, "adnet-aggregate"))
+	if err != nil {
+		cancel(nil)
+		_ = leader.Release()
+		return nil, nil, err
+	}
+	if err := ensureStreamLoop(lctx, cfg, js, log); err != nil {
+		cancel(nil)
+		nc.Close()
+		_ = leader.Release()
+		return nil, nil, err
+	}
+	opt.Stream = jetstream.NewSource(js, cfg.NATS.Stream)
+	return lctx, func() {
+		cancel(nil)
+		nc.Close()
+		_ = leader.Release()
+	}, nil
 }

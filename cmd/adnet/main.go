@@ -36,6 +36,8 @@ func commands() map[string]command {
 		"version":    {"print the version", runVersion},
 		"top":        {"a terminal view of nginx and every worker, refreshed every second", runTop},
 		"aggregate":  {"run the statistics aggregator (normally started by the master)", runAggregate},
+		"ship":       {"forward this host's event logs to the JetStream stream (normally started by the master)", runShip},
+		"nats-setup": {"create or update the JetStream events stream from [nats]", runNatsSetup},
 		"report":     {"print a statistics report (as GET /api/v1/reports)", runReport},
 		"fraud":      {"list and review publisher-anomaly flags, or run one anomaly scan now", runFraud},
 		"blocklist":  {"import the IP blocklist or the data-center ranges from a file", runBlocklist},

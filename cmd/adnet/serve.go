@@ -146,11 +146,10 @@ func masterOptions(cfg *config.Config, exe string, log *logrus.Logger) master.Op
 		WorkerCommand: func(id int) *exec.Cmd {
 			return exec.Command(exe, "worker", "--config", cfg.Path)
 		},
-		// The aggregator is supervised like a worker: restarted with backoff when it dies,
-		// replaced on reload. It has no socket; it reads the workers' event logs.
-		Extra: []master.ProcessSpec{{Name: "aggregator", Command: func() *exec.Cmd {
-			return exec.Command(exe, "aggregate", "--config", cfg.Path)
-		}}},
+		// The aggregator (and with JetStream the shipper) is supervised like a worker:
+		// restarted with backoff when it dies, replaced on reload. It has no socket; it reads
+		// the workers' event logs (or the stream).
+		Extra:       extraProcesses(cfg, exe),
 		PidFile:     cfg.PidFile,
 		StopTimeout: cfg.ShutdownTimeout.D() + 5*time.Second,
 		Logger:      log,

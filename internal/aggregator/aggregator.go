@@ -71,6 +71,13 @@ type Options struct {
 	DimsRefresh             time.Duration // how often zone and campaign owners are reloaded
 	RollupInterval          time.Duration // how often retention runs on the statistics tables
 	Now                     func() time.Time
+
+	// Stream, when set, is the one source instead of the local logs (events.transport =
+	// "jetstream"): every host's shipper forwards its logs to it, so the verdicts see every
+	// host's events in one order. Its committed sequence is kept in eventlog_offsets under
+	// Stream.Name(), in the flush's transaction, and each flush is fenced on it
+	// (models.Batch.Expect). Local logs are then the shipper's to prune, not the aggregator's.
+	Stream StreamSource
 }
 
 // Aggregator tails every worker's event log, takes the verdicts that need all workers' events,
@@ -107,6 +114,7 @@ type Aggregator struct {
 	inOutage                             bool
 	missing                              map[int64]time.Time // campaign/zone ids absent after a refresh
 	hooks                                hooks
+	streamMissing                        int64 // stream messages found missing, as last logged
 
 	mu    sync.Mutex
 	stats Stats
@@ -288,11 +296,17 @@ func (a *Aggregator) start(ctx context.Context) error {
 		}
 	}
 	a.recovered()
-	if err := a.finishRemovals(ctx); err != nil {
-		a.log.WithError(err).Warn("aggregator: could not finish removing old sources; retrying later")
-	}
-	if err := a.discover(); err != nil {
-		return err
+	if a.opt.Stream != nil {
+		if err := a.openStream(); err != nil {
+			return err
+		}
+	} else {
+		if err := a.finishRemovals(ctx); err != nil {
+			a.log.WithError(err).Warn("aggregator: could not finish removing old sources; retrying later")
+		}
+		if err := a.discover(); err != nil {
+			return err
+		}
 	}
 	if !a.hooks.noWarmup {
 		if err := a.warmUp(ctx); err != nil {
@@ -308,7 +322,7 @@ func (a *Aggregator) start(ctx context.Context) error {
 // flush when due, maintain. idle reports that there was nothing to read.
 func (a *Aggregator) step(ctx context.Context) (idle bool, err error) {
 	now := a.now()
-	if !now.Before(a.nextDiscover) {
+	if a.opt.Stream == nil && !now.Before(a.nextDiscover) {
 		a.nextDiscover = now.Add(time.Second)
 		if err := a.discover(); err != nil {
 			a.log.WithError(err).Warn("aggregator: discovering sources")

@@ -102,4 +102,15 @@
 // pruned; a source whose writer is gone, fully committed and older than the retention is
 // removed with its offset (renamed out of sight first, so a crash can never let it be read
 // again from the start). Stats reports lag per source, commits, errors and disk usage.
+//
+// # The stream (events.transport = "jetstream")
+//
+// With Options.Stream set, the one source is the replicated stream every host's shipper
+// publishes to (package internal/jetstream), read in stream order after the sequence committed
+// under Stream.Name() in eventlog_offsets; the verdicts thus see every host's events. Each
+// flush also checks, in its transaction, that this row still holds the sequence the batch was
+// read from (models.Batch.Expect): an aggregator that lost its leadership (MariaDB's lock,
+// taken by the caller) and still commits fails instead of counting twice, and stops. The
+// warm-up re-reads the stream from the click window's start (by stored time). Local logs are
+// the shipper's to prune in this mode; the aggregator touches no file but its lock.
 package aggregator

@@ -75,6 +75,9 @@ func (a *Aggregator) flush(ctx context.Context) error {
 	}
 	r := a.open.resolve(facts, a.dims)
 	a.open.convTally = r.tally
+	if a.opt.Stream != nil {
+		r.mb.Expect = a.open.expect()
+	}
 	if err := a.hook("before-commit"); err != nil {
 		return err
 	}

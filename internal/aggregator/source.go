@@ -26,11 +26,18 @@ const (
 	deadProbeAge = 30 * time.Second
 )
 
-// source is one worker process's event log.
+// logReader is what a source is read through: an *eventlog.Reader (a worker process's log)
+// or a StreamReader (the JetStream stream, events.transport = "jetstream").
+type logReader interface {
+	Next(ev *models.Event) (eventlog.Position, error)
+	Close() error
+}
+
+// source is one worker process's event log, or the stream.
 type source struct {
 	name string // "worker-<n>/w<…>-<pid>", the eventlog_offsets key
-	dir  string
-	r    *eventlog.Reader
+	dir  string // "" for the stream
+	r    logReader
 
 	head    models.Event      // the next event, read but not yet consumed
 	headPos eventlog.Position // the position after it
@@ -153,6 +160,10 @@ func lastWrite(dir string, segs []eventlog.SegmentInfo) time.Time {
 // maintain refreshes the lag and disk figures, marks sources whose writer is gone, deletes
 // committed segments past retention, and removes finished sources.
 func (a *Aggregator) maintain(ctx context.Context, now time.Time) {
+	if a.opt.Stream != nil {
+		a.maintainStream()
+		return
+	}
 	var total, fullest int64
 	stats := make([]SourceStats, 0, len(a.sources))
 	var keep []*source
@@ -193,7 +204,10 @@ func (a *Aggregator) maintain(ctx context.Context, now time.Time) {
 		if !s.dead {
 			fullest = max(fullest, size)
 		}
-		rs := s.r.Stats()
+		var rs eventlog.ReaderStats
+		if r, ok := s.r.(*eventlog.Reader); ok {
+			rs = r.Stats()
+		}
 		stats = append(stats, SourceStats{Name: s.name, Live: !s.dead, Committed: s.committed.String(),
 			LagBytes: s.lagBytes, LagRecords: s.lagBytes / eventlog.RecordSize, DiskBytes: size,
 			Corrupt: rs.Corrupt, SegmentsMissing: rs.SegmentsMissing, Error: s.lastErr})

@@ -14,7 +14,7 @@ import (
 
 // warmSource is one source's committed tail, replayed by warmUp.
 type warmSource struct {
-	r    *eventlog.Reader
+	r    logReader
 	end  eventlog.Position // the committed position: replay stops there
 	ev   models.Event
 	has  bool
@@ -41,6 +41,9 @@ func (a *Aggregator) warmUp(ctx context.Context) error {
 		return nil
 	}
 	cutoff := newest.Add(-a.opt.ClickWindow - a.opt.ClickWindow/rateSegments - a.opt.Watermark - time.Minute)
+	if a.opt.Stream != nil {
+		return a.warmUpStream(ctx, cutoff, newest)
+	}
 	var ws []*warmSource
 	defer func() {
 		for _, w := range ws {

@@ -494,6 +494,8 @@ func (c *Config) Validate() Problems {
 		add("tracking.fallback_url = %q: must be an http(s) URL (or empty for the ad server's home page)", c.Tracking.FallbackURL)
 	}
 
+	c.validateTransport(add)
+
 	switch c.Events.Fsync {
 	case FsyncInterval:
 		positive("events.fsync_interval", c.Events.FsyncInterval)
@@ -584,4 +586,49 @@ func (c *Config) NginxStatusURL() string {
 		return c.Monitor.NginxStatusURL
 	}
 	return "http://" + c.Nginx.Listen + "/nginx_status"
+}
+
+// validateTransport checks events.transport and, for JetStream, the [nats] section.
+func (c *Config) validateTransport(add func(format string, args ...any)) {
+	switch c.Events.Transport {
+	case TransportFile:
+		return
+	case TransportJetStream:
+	default:
+		add("events.transport = %q: must be %q (the aggregator reads this host's logs, the default) or %q (adnet ship forwards them to the NATS JetStream stream of [nats])", c.Events.Transport, TransportFile, TransportJetStream)
+		return
+	}
+	if len(c.NATS.Servers) == 0 {
+		add("nats.servers is empty: events.transport = %q needs the NATS servers, e.g. [\"nats://10.0.0.5:4222\"]", TransportJetStream)
+	}
+	for _, s := range c.NATS.Servers {
+		if !strings.HasPrefix(s, "nats://") && !strings.HasPrefix(s, "tls://") {
+			add("nats.servers: %q must be a nats://host:port (or tls://host:port) URL", s)
+		}
+	}
+	if c.NATS.Host == "" {
+		add("nats.host is empty: events.transport = %q needs this host's unique name (letters, digits, '-' and '_')", TransportJetStream)
+	} else if !natsToken(c.NATS.Host, 32) {
+		add("nats.host = %q: must be 1-32 letters, digits, '-' or '_' (it is a NATS subject token)", c.NATS.Host)
+	}
+	if !natsToken(c.NATS.Stream, 32) {
+		add("nats.stream = %q: must be 1-32 letters, digits, '-' or '_'", c.NATS.Stream)
+	}
+	if c.NATS.Replicas != 1 && c.NATS.Replicas != 3 && c.NATS.Replicas != 5 {
+		add("nats.replicas = %d: must be 1, 3 or 5 (JetStream replicas; 3 survives one server down)", c.NATS.Replicas)
+	}
+}
+
+// natsToken reports whether s is 1..n characters of [A-Za-z0-9_-]: safe in a subject, a
+// stream name and a message id.
+func natsToken(s string, n int) bool {
+	if s == "" || len(s) > n {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
 }

@@ -251,3 +251,34 @@ func TestDesignLoad(t *testing.T) {
 		t.Errorf("design_load = 100000: %v %+v", err, c.Fraud)
 	}
 }
+
+// TestEventsTransport: "file" is the default and needs no [nats]; "jetstream" needs
+// nats.servers and nats.host, and every message names its setting.
+func TestEventsTransport(t *testing.T) {
+	c, err := Load(writeFile(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Events.Transport != TransportFile || c.NATS.Stream != "ADNET_EVENTS" || c.NATS.Replicas != 3 {
+		t.Errorf("defaults: transport %q, stream %q, replicas %d", c.Events.Transport, c.NATS.Stream, c.NATS.Replicas)
+	}
+	_, err = Load(writeFile(t, "[events]\ntransport = \"jetstream\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "nats.servers is empty") || !strings.Contains(err.Error(), "nats.host is empty") {
+		t.Errorf("jetstream without [nats]: got %v", err)
+	}
+	_, err = Load(writeFile(t, "[events]\ntransport = \"kafka\"\n"))
+	if err == nil || !strings.Contains(err.Error(), `events.transport = "kafka"`) {
+		t.Errorf("transport = kafka: got %v", err)
+	}
+	_, err = Load(writeFile(t, "[events]\ntransport = \"jetstream\"\n[nats]\nservers = [\"10.0.0.5:4222\"]\nhost = \"a.b\"\nreplicas = 2\n"))
+	if err == nil || !strings.Contains(err.Error(), "nats.servers") || !strings.Contains(err.Error(), `nats.host = "a.b"`) || !strings.Contains(err.Error(), "nats.replicas = 2") {
+		t.Errorf("bad [nats]: got %v", err)
+	}
+	c, err = Load(writeFile(t, "[events]\ntransport = \"jetstream\"\n[nats]\nservers = [\"nats://10.0.0.5:4222\"]\nhost = \"app-1\"\ncreds_file = \"nats.creds\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NATS.Host != "app-1" || !filepath.IsAbs(c.NATS.CredsFile) {
+		t.Errorf("jetstream config: %+v", c.NATS)
+	}
+}

@@ -35,17 +35,16 @@
 // segment exists the older one is final, and a partial or corrupt tail there is skipped and
 // counted. Corruption in the middle of a segment is skipped by resynchronising on the next
 // valid header and CRC, and counted. Prune deletes segments wholly before the aggregator's
-// committed Position.
+// committed Position (or, with the JetStream transport, the shipper's acknowledged one).
 //
-// # Replacing the file log
+// # Across hosts
 //
 // Consumers depend on small interfaces they define themselves: the handlers on
 // Append(*models.Event) error, the aggregator on a source with Next(*models.Event)
-// (Position, error). A distributed log (Kafka, Redpanda, NATS JetStream) can replace this
-// package later by implementing the same two methods: Append becomes a produce that returns
-// once the broker acknowledged the record (acks=all plays the role of write(2) returning),
-// one partition per worker keeps per-worker ordering, and Position becomes (partition,
-// offset), which the aggregator keeps committing to MariaDB in the same transaction as the
-// aggregates, so exactly-once accounting is unchanged. The record codec here can stay the
-// message body.
+// (Position, error). With events.transport = "jetstream" the local log stays the worker's
+// durable write (nothing on the hot path changes); package internal/jetstream's shipper tails
+// it with Reader and forwards each record (EncodeRecord: the same bytes, CRC included) to a
+// replicated stream, recording what the stream acknowledged, and prunes behind that instead of
+// the aggregator's committed Position. The aggregator then reads the stream, whose Position is
+// {0, stream sequence}, committed to MariaDB in the flush's transaction as before.
 package eventlog

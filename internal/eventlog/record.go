@@ -177,3 +177,21 @@ func checkRecord(b []byte) (n int, st recordStatus) {
 	}
 	return n, recordOK
 }
+
+// EncodeRecord writes ev into b (RecordSize bytes) in the log's record format: the byte form
+// of an event outside the log as well — the body of a JetStream message, so that the stream
+// carries exactly what the log holds, CRC included. It does not allocate.
+func EncodeRecord(b []byte, ev *models.Event) {
+	encodeRecord(b, ev)
+}
+
+// DecodeRecord fills ev from b, which must be exactly one record of a version this build
+// reads, with a valid CRC; anything else is an EINVALID error and leaves ev unspecified.
+func DecodeRecord(b []byte, ev *models.Event) error {
+	n, st := checkRecord(b)
+	if st != recordOK || n != len(b) {
+		return models.Errorf(models.EINVALID, "Not an event record (%d bytes).", len(b))
+	}
+	decodeRecord(b, ev)
+	return nil
+}

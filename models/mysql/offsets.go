@@ -4,6 +4,7 @@ import (
 	"adnet/models"
 	"context"
 	"database/sql"
+	"errors"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -61,4 +62,26 @@ func upsertOffsets(ctx context.Context, tx *sqlx.Tx, offs []models.Offset, now t
 		}
 		return append(dst, o.Source, o.Segment, o.Offset, et, now)
 	})
+}
+
+// checkOffsets locks the rows of want and fails with ECONFLICT unless each holds want's
+// position (a missing row counts as the zero position), inside the batch's transaction: the
+// compare-and-set that keeps a deposed aggregator from committing after its successor read
+// the offsets.
+func checkOffsets(ctx context.Context, tx *sqlx.Tx, want []models.Offset) error {
+	for _, w := range want {
+		var row offsetRow
+		err := sqlx.GetContext(ctx, tx, &row,
+			"SELECT source, segment, `offset`, event_time FROM eventlog_offsets WHERE source = ? FOR UPDATE", w.Source)
+		if errors.Is(err, sql.ErrNoRows) {
+			row = offsetRow{Source: w.Source}
+		} else if err != nil {
+			return err
+		}
+		if row.Segment != w.Segment || row.Offset != w.Offset {
+			return models.Errorf(models.ECONFLICT, "offset of %s is %d:%d, not %d:%d: another aggregator committed meanwhile",
+				w.Source, row.Segment, row.Offset, w.Segment, w.Offset)
+		}
+	}
+	return nil
 }

@@ -34,6 +34,9 @@ func (s *Store) FlushBatch(ctx context.Context, b *models.Batch) error {
 	}
 	now := s.timestamp()
 	err := s.inTx(ctx, nil, func(tx *sqlx.Tx) error {
+		if err := checkOffsets(ctx, tx, b.Expect); err != nil {
+			return err
+		}
 		if err := upsertStats(ctx, tx, b.Stats); err != nil {
 			return err
 		}
