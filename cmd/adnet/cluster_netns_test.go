@@ -1101,7 +1101,12 @@ func TestClusterNetns(t *testing.T) {
 		if zc.spend != c.load.tally.spend[z]/1000 || zc.revenue != c.load.tally.revenue[z]/1000 {
 			money.Notes = append(money.Notes, fmt.Sprintf("zone %d: spend %d µ, revenue %d µ recorded; tally %d µ, %d µ (invalid: %v)",
 				z, zc.spend, zc.revenue, c.load.tally.spend[z]/1000, c.load.tally.revenue[z]/1000, zc.byReason))
-			if !cut {
+			// Events recorded beyond the answers (cut off) may be billed and not tallied:
+			// more spend, never less. Less spend is a verdict that changed (a click judged
+			// without its impression): with one stream and one aggregator it must not
+			// happen; with the file transport, a visitor moved between hosts causes it.
+			short := zc.spend < c.load.tally.spend[z]/1000
+			if !cut || short && c.transport == config.TransportJetStream {
 				money.Pass = false
 			}
 		}
