@@ -334,7 +334,7 @@ func (a *Aggregator) step(ctx context.Context) (idle bool, err error) {
 		if s == nil {
 			break
 		}
-		if !a.ensureDims(ctx, &s.head, now) {
+		if !a.ensureDims(ctx, &s.Head, now) {
 			break // the database is needed to price this event: wait for it
 		}
 		if err := a.process(s); err != nil {
@@ -372,16 +372,16 @@ func (a *Aggregator) flushDue(now time.Time) bool {
 
 // process judges the head event of s and adds it to the open batch.
 func (a *Aggregator) process(s *source) error {
-	ev := &s.head
-	s.hasHead = false
+	ev := &s.Head
+	s.HasHead = false
 	if ev.Time.IsZero() {
 		// Never written by adnet's writer (it stamps every event); counted and skipped rather
 		// than filed under year 1.
 		a.mu.Lock()
 		a.stats.Skipped++
 		a.mu.Unlock()
-		a.open.consumed(s.name, s.committed, s.headPos, s.consumedTime)
-		s.consumed = s.headPos
+		a.open.consumed(s.name, s.committed, s.HeadPos, s.consumedTime)
+		s.consumed = s.HeadPos
 		return a.hook("event")
 	}
 	worker := ev.Reason
@@ -393,8 +393,8 @@ func (a *Aggregator) process(s *source) error {
 		a.open.tally[reason]++
 	}
 	a.add(ev, reason)
-	a.open.consumed(s.name, s.committed, s.headPos, ev.Time)
-	s.consumed, s.consumedTime = s.headPos, ev.Time
+	a.open.consumed(s.name, s.committed, s.HeadPos, ev.Time)
+	s.consumed, s.consumedTime = s.HeadPos, ev.Time
 	return a.hook("event")
 }
 

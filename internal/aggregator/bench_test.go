@@ -70,8 +70,8 @@ func BenchmarkProcess(b *testing.B) {
 			i = 0
 			a.open = newBatch()
 		}
-		s.head = w.events[i]
-		s.hasHead = true
+		s.Head = w.events[i]
+		s.HasHead = true
 		if err := a.process(s); err != nil {
 			b.Fatal(err)
 		}

@@ -3,7 +3,6 @@ package aggregator
 import (
 	"context"
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -39,13 +38,7 @@ type source struct {
 	dir  string // "" for the stream
 	r    logReader
 
-	head    models.Event      // the next event, read but not yet consumed
-	headPos eventlog.Position // the position after it
-	hasHead bool
-	eofAt   time.Time // when Next last found nothing new (zero: not at the end)
-	errAt   time.Time // when Next last failed
-	lastErr string
-	dead    bool // its writer is gone: nothing more will be appended
+	eventlog.Cursor // its next event; Dead once its writer is gone
 
 	committed    eventlog.Position // in the database
 	consumed     eventlog.Position // after the last event put in a batch
@@ -101,34 +94,11 @@ func (a *Aggregator) discover() error {
 func (a *Aggregator) pick(now time.Time) *source {
 	var best *source
 	for _, s := range a.sources {
-		if !s.hasHead {
-			// A finished source (writer gone, read to the end) can receive nothing more: it
-			// is polled rarely, so that the logs of many past worker processes cost nothing.
-			poll := a.opt.PollInterval
-			if s.dead {
-				poll = 10 * time.Second
-			}
-			if !s.eofAt.IsZero() && now.Sub(s.eofAt) < poll ||
-				!s.errAt.IsZero() && now.Sub(s.errAt) < time.Second {
-				continue
-			}
-			pos, err := s.r.Next(&s.head)
-			switch {
-			case err == nil:
-				s.hasHead, s.headPos, s.eofAt, s.errAt = true, pos, time.Time{}, time.Time{}
-			case errors.Is(err, io.EOF):
-				s.eofAt = now
-				continue
-			default:
-				if msg := err.Error(); msg != s.lastErr {
-					a.log.WithError(err).WithField("source", s.name).Error("aggregator: cannot read source")
-					s.lastErr = msg
-				}
-				s.errAt = now
-				continue
-			}
+		ok, err := s.Fill(s.r, now, a.opt.PollInterval)
+		if err != nil {
+			a.log.WithError(err).WithField("source", s.name).Error("aggregator: cannot read source")
 		}
-		if best == nil || s.head.Time.Before(best.head.Time) {
+		if ok && (best == nil || s.Before(&best.Cursor)) {
 			best = s
 		}
 	}
@@ -137,7 +107,7 @@ func (a *Aggregator) pick(now time.Time) *source {
 	// next discovery (every second, less than the watermark) has not found yet, and its
 	// earlier events — an impression beacon whose click another worker logged — must not be
 	// overtaken. Catching up on a backlog is not slowed: old events pass at once.
-	if best == nil || best.head.Time.After(now.Add(-a.opt.Watermark)) {
+	if best == nil || best.Head.Time.After(now.Add(-a.opt.Watermark)) {
 		return nil
 	}
 	return best
@@ -174,8 +144,8 @@ func (a *Aggregator) maintain(ctx context.Context, now time.Time) {
 		}
 		s.lagBytes, s.diskBytes = eventlog.BytesAfter(segs, s.committed), size
 		idle := now.Sub(lastWrite(s.dir, segs))
-		if !s.dead && !s.eofAt.IsZero() && !s.hasHead && idle >= deadProbeAge && eventlog.WriterGone(s.dir) {
-			s.dead = true
+		if !s.Dead && s.AtEnd() && idle >= deadProbeAge && eventlog.WriterGone(s.dir) {
+			s.Dead = true
 			a.log.WithField("source", s.name).Info("aggregator: source finished (its writer is gone)")
 		}
 		if s.committed != (eventlog.Position{}) {
@@ -194,23 +164,23 @@ func (a *Aggregator) maintain(ctx context.Context, now time.Time) {
 				a.log.WithFields(logrus.Fields{"source": s.name, "segments": n}).Debug("aggregator: pruned committed segments")
 			}
 		}
-		if s.dead && !s.hasHead && !s.eofAt.IsZero() && s.consumed == s.committed && idle > a.opt.Retention {
+		if s.Dead && s.AtEnd() && s.consumed == s.committed && idle > a.opt.Retention {
 			if a.remove(ctx, s) {
 				continue
 			}
 		}
 		keep = append(keep, s)
 		total += size
-		if !s.dead {
+		if !s.Dead {
 			fullest = max(fullest, size)
 		}
 		var rs eventlog.ReaderStats
 		if r, ok := s.r.(*eventlog.Reader); ok {
 			rs = r.Stats()
 		}
-		stats = append(stats, SourceStats{Name: s.name, Live: !s.dead, Committed: s.committed.String(),
+		stats = append(stats, SourceStats{Name: s.name, Live: !s.Dead, Committed: s.committed.String(),
 			LagBytes: s.lagBytes, LagRecords: s.lagBytes / eventlog.RecordSize, DiskBytes: size,
-			Corrupt: rs.Corrupt, SegmentsMissing: rs.SegmentsMissing, Error: s.lastErr})
+			Corrupt: rs.Corrupt, SegmentsMissing: rs.SegmentsMissing, Error: s.LastErr})
 	}
 	a.sources = keep
 	if err := a.finishRemovals(ctx); err != nil {

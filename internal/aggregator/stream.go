@@ -101,7 +101,7 @@ func (a *Aggregator) warmUpStream(ctx context.Context, cutoff, newest time.Time)
 // maintainStream refreshes the status of the stream source.
 func (a *Aggregator) maintainStream() {
 	s := a.sources[0]
-	st := SourceStats{Name: s.name, Live: true, Committed: s.committed.String(), Error: s.lastErr}
+	st := SourceStats{Name: s.name, Live: true, Committed: s.committed.String(), Error: s.LastErr}
 	if r, ok := s.r.(interface{ Lag() uint64 }); ok {
 		st.LagRecords = int64(r.Lag())
 	}

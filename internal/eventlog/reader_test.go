@@ -422,3 +422,68 @@ func TestDirSize(t *testing.T) {
 		t.Fatalf("DirSize(missing) = %d, %v", n, err)
 	}
 }
+
+// scriptedSource yields a fixed sequence of events and errors, then io.EOF.
+type scriptedSource struct {
+	steps []error // nil: an event
+	n     int     // steps taken
+	calls int
+}
+
+func (s *scriptedSource) Next(ev *models.Event) (Position, error) {
+	s.calls++
+	if s.n >= len(s.steps) {
+		return Position{}, io.EOF
+	}
+	err := s.steps[s.n]
+	s.n++
+	if err != nil {
+		return Position{}, err
+	}
+	ev.Time = time.Unix(int64(s.n), 0)
+	return Position{Segment: 1, Offset: int64(s.n)}, nil
+}
+
+// TestCursorFill: a head is read once and kept until consumed; a source at its end is not
+// read again for poll (DeadPoll once Dead); an error is returned once, retried after a second
+// and forgotten after a successful read.
+func TestCursorFill(t *testing.T) {
+	boom := errors.New("boom")
+	src := &scriptedSource{steps: []error{nil, boom, boom, nil}}
+	var c Cursor
+	now := time.Unix(1000, 0)
+	if ok, err := c.Fill(src, now, time.Second); !ok || err != nil || c.HeadPos.Offset != 1 {
+		t.Fatalf("first fill: %v %v %+v", ok, err, c)
+	}
+	if ok, _ := c.Fill(src, now, time.Second); !ok || src.n != 1 {
+		t.Fatalf("a buffered head was read again: %d reads", src.n)
+	}
+	c.HasHead = false
+	if ok, err := c.Fill(src, now, time.Second); ok || err != boom {
+		t.Fatalf("error: %v %v", ok, err)
+	}
+	if ok, err := c.Fill(src, now.Add(500*time.Millisecond), time.Second); ok || err != nil || src.n != 2 {
+		t.Fatalf("retried within a second: %v %v, %d reads", ok, err, src.n)
+	}
+	if ok, err := c.Fill(src, now.Add(2*time.Second), time.Second); ok || err != nil || src.n != 3 {
+		t.Fatalf("the same error again must not be returned: %v %v, %d reads", ok, err, src.n)
+	}
+	if ok, err := c.Fill(src, now.Add(4*time.Second), time.Second); !ok || err != nil || c.LastErr != "" {
+		t.Fatalf("success after errors: %v %v %q", ok, err, c.LastErr)
+	}
+	c.HasHead = false
+	at := now.Add(5 * time.Second)
+	if ok, _ := c.Fill(src, at, time.Second); ok || !c.AtEnd() || src.calls != 5 {
+		t.Fatalf("end: %+v, %d reads", c, src.calls)
+	}
+	c.Fill(src, at.Add(500*time.Millisecond), time.Second)
+	c.Dead = true
+	c.Fill(src, at.Add(5*time.Second), time.Second)
+	if src.calls != 5 {
+		t.Fatalf("a source at its end was read again within poll: %d reads", src.calls)
+	}
+	c.Fill(src, at.Add(11*time.Second), time.Second)
+	if src.calls != 6 {
+		t.Fatalf("a dead source was not read after DeadPoll: %d reads", src.calls)
+	}
+}

@@ -70,17 +70,11 @@ type ShipperStats struct {
 
 // shipSource is one worker process's log as the shipper reads it.
 type shipSource struct {
-	name, dir string
-	r         *eventlog.Reader
-	head      models.Event
-	headPos   eventlog.Position
-	hasHead   bool
-	eofAt     time.Time
-	errAt     time.Time
-	lastErr   string
-	dead      bool
-	inflight  int               // its messages awaiting a PubAck
-	shipped   eventlog.Position // acknowledged by the stream, in order
+	name, dir       string
+	r               *eventlog.Reader
+	eventlog.Cursor                   // its next event; Dead once its writer is gone
+	inflight        int               // its messages awaiting a PubAck
+	shipped         eventlog.Position // acknowledged by the stream, in order
 }
 
 // inflight is one published message awaiting its PubAck, in publish order.
@@ -290,35 +284,15 @@ func (s *Shipper) discover() error {
 func (s *Shipper) pick(now time.Time) *shipSource {
 	var best *shipSource
 	for _, src := range s.sources {
-		if !src.hasHead {
-			poll := s.opt.PollInterval
-			if src.dead {
-				poll = 10 * time.Second
-			}
-			if !src.eofAt.IsZero() && now.Sub(src.eofAt) < poll || !src.errAt.IsZero() && now.Sub(src.errAt) < time.Second {
-				continue
-			}
-			pos, err := src.r.Next(&src.head)
-			switch {
-			case err == nil:
-				src.hasHead, src.headPos, src.eofAt, src.errAt = true, pos, time.Time{}, time.Time{}
-			case errors.Is(err, io.EOF):
-				src.eofAt = now
-				continue
-			default:
-				if msg := err.Error(); msg != src.lastErr {
-					s.log.WithError(err).WithField("source", src.name).Error("shipper: cannot read log")
-					src.lastErr = msg
-				}
-				src.errAt = now
-				continue
-			}
+		ok, err := src.Fill(src.r, now, s.opt.PollInterval)
+		if err != nil {
+			s.log.WithError(err).WithField("source", src.name).Error("shipper: cannot read log")
 		}
-		if best == nil || src.head.Time.Before(best.head.Time) {
+		if ok && (best == nil || src.Before(&best.Cursor)) {
 			best = src
 		}
 	}
-	if best == nil || best.head.Time.After(now.Add(-s.opt.Watermark)) {
+	if best == nil || best.Head.Time.After(now.Add(-s.opt.Watermark)) {
 		return nil
 	}
 	return best
@@ -333,15 +307,15 @@ func MsgID(host, source string, pos eventlog.Position) string {
 // publish sends src's head event asynchronously and queues it for its acknowledgement.
 func (s *Shipper) publish(src *shipSource) error {
 	body := make([]byte, eventlog.RecordSize)
-	eventlog.EncodeRecord(body, &src.head)
+	eventlog.EncodeRecord(body, &src.Head)
 	msg := &nats.Msg{Subject: s.subject, Data: body, Header: nats.Header{}}
-	id := MsgID(s.opt.Host, src.name, src.headPos)
+	id := MsgID(s.opt.Host, src.name, src.HeadPos)
 	fut, err := s.opt.JS.PublishMsgAsync(msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(s.opt.Stream))
 	if err != nil {
 		return err
 	}
-	s.q = append(s.q, inflight{src: src, pos: src.headPos, id: id, msg: msg, fut: fut})
-	src.hasHead = false
+	s.q = append(s.q, inflight{src: src, pos: src.HeadPos, id: id, msg: msg, fut: fut})
+	src.HasHead = false
 	src.inflight++
 	s.mu.Lock()
 	s.stats.Published++
@@ -533,8 +507,8 @@ func (s *Shipper) maintain(now time.Time) {
 			}
 		}
 		idle := now.Sub(last)
-		if !src.dead && !src.eofAt.IsZero() && !src.hasHead && idle >= deadProbeAge && eventlog.WriterGone(src.dir) {
-			src.dead = true
+		if !src.Dead && src.AtEnd() && idle >= deadProbeAge && eventlog.WriterGone(src.dir) {
+			src.Dead = true
 		}
 		if src.shipped != (eventlog.Position{}) {
 			ret := s.opt.Retention
@@ -545,7 +519,7 @@ func (s *Shipper) maintain(now time.Time) {
 				s.log.WithError(err).WithField("source", src.name).Warn("shipper: pruning log")
 			}
 		}
-		if src.dead && !src.hasHead && !src.eofAt.IsZero() && src.inflight == 0 && idle > s.opt.Retention && s.remove(src) {
+		if src.Dead && src.AtEnd() && src.inflight == 0 && idle > s.opt.Retention && s.remove(src) {
 			continue
 		}
 		keep = append(keep, src)
