@@ -3,7 +3,7 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build run test screenshots test-unit lint bench bench-go fraud-eval reconcile-large chaos update-datacenter-list clean
+.PHONY: all build run test screenshots test-unit lint bench bench-go fraud-eval reconcile-large chaos cluster-test update-datacenter-list clean
 
 all: build
 
@@ -52,6 +52,10 @@ fraud-eval:
 ## chaos: faults under a steady load through nginx, each reconciled exactly against MariaDB (about 12 min; var/chaos/latest.md)
 chaos:
 	scripts/test.sh -timeout 30m -tags chaos -v -run 'TestChaos$$' ./cmd/adnet
+
+## cluster-test: as root — front, 3 app hosts, MariaDB primary + replica (+ 3-node JetStream) in network namespaces; faults under load, reconciled exactly per type and host (var/cluster/latest.md; ADNET_CLUSTER_SCALE=0.25 for a short run); not part of `make test`
+cluster-test:
+	scripts/cluster-test.sh
 
 ## update-datacenter-list: refresh internal/fraud/datacenter.txt from a tag of the Go module github.com/projectdiscovery/cdncheck (CDNCHECK_VERSION=v1.2.49 make update-datacenter-list)
 update-datacenter-list:
