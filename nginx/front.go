@@ -19,6 +19,11 @@ const (
 	// host's own fastcgi_read_timeout (request_timeout + ReadTimeoutMargin with the
 	// defaults, 15s), so the app host, not the front, decides when a request took too long.
 	DefaultFrontReadTimeout = 30 * time.Second
+	// DefaultFrontAdReadTimeout bounds the wait for an app host's answer to ad traffic (serve,
+	// beacons, clicks, postbacks), which takes milliseconds: a host whose link has gone silent
+	// holds kept-alive connections open without an error, and only a read timeout moves its
+	// visitors to another host (with 30s, a 20s cut never trips max_fails: make cluster-test).
+	DefaultFrontAdReadTimeout = 3 * time.Second
 	// DefaultFrontKeepalive is the idle connections each front worker keeps to the app hosts.
 	DefaultFrontKeepalive = 32
 	// DefaultFrontKeepaliveTimeout is below the app hosts' client keepalive_timeout (65s
@@ -47,7 +52,8 @@ type FrontParams struct {
 	MaxFails          int
 	FailTimeout       time.Duration
 	ConnectTimeout    time.Duration // proxy_connect_timeout; 0 = 1s (the hosts are on the local network)
-	ReadTimeout       time.Duration // proxy_read_timeout and proxy_send_timeout; 0 = DefaultFrontReadTimeout
+	ReadTimeout       time.Duration // proxy_read_timeout and proxy_send_timeout of the console and API; 0 = DefaultFrontReadTimeout
+	AdReadTimeout     time.Duration // the same for ad traffic; 0 = DefaultFrontAdReadTimeout
 	NextUpstreamTries int           // hosts tried for one request; 0 = min(len(Hosts), 2)
 	Keepalive         int           // idle connections per front worker to the hosts; 0 = DefaultFrontKeepalive
 	KeepaliveTimeout  time.Duration // 0 = DefaultFrontKeepaliveTimeout
@@ -76,6 +82,9 @@ func (p FrontParams) withDefaults() FrontParams {
 	}
 	if p.ReadTimeout == 0 {
 		p.ReadTimeout = DefaultFrontReadTimeout
+	}
+	if p.AdReadTimeout == 0 {
+		p.AdReadTimeout = DefaultFrontAdReadTimeout
 	}
 	if p.NextUpstreamTries == 0 {
 		p.NextUpstreamTries = max(min(len(p.Hosts), 2), 1)
@@ -151,7 +160,7 @@ func (p FrontParams) validate(main bool) error {
 		v.addf("MaxFails: must not be negative, got %d", p.MaxFails)
 	}
 	for name, d := range map[string]time.Duration{"FailTimeout": p.FailTimeout, "ConnectTimeout": p.ConnectTimeout,
-		"ReadTimeout": p.ReadTimeout, "KeepaliveTimeout": p.KeepaliveTimeout} {
+		"ReadTimeout": p.ReadTimeout, "AdReadTimeout": p.AdReadTimeout, "KeepaliveTimeout": p.KeepaliveTimeout} {
 		if d < time.Millisecond {
 			v.addf("%s: must be at least 1ms, got %s", name, d)
 		}

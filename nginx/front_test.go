@@ -56,6 +56,14 @@ func TestRenderFront(t *testing.T) {
 	if strings.Count(site, "non_idempotent") != 1 || !strings.Contains(site[strings.Index(site, "location = /track/conv"):], "non_idempotent") {
 		t.Error("non_idempotent must be on /track/conv only")
 	}
+	// Ad traffic gets the short read timeout (a silent host's visitors move on within it);
+	// the console and the API keep the long one.
+	if ad := site[strings.Index(site, "    location / {"):]; !strings.Contains(ad[:strings.Index(ad, "}")], "proxy_read_timeout 3s;") {
+		t.Errorf("ad traffic lacks proxy_read_timeout 3s:\n%s", ad)
+	}
+	if !strings.Contains(site, "proxy_read_timeout 30s;") {
+		t.Error("the console and API lost their 30s read timeout")
+	}
 
 	bad := frontParams()
 	bad.Hosts = append(bad.Hosts, nginx.FrontHost{Name: "app3", Addr: "app3:8080"})
