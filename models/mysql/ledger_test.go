@@ -189,3 +189,36 @@ func join(g []string) string {
 	}
 	return out
 }
+
+// TestOverlappingFlagsRestateOnce: a zone flag and a publisher flag over the same buckets
+// restate them once: the second confirmation finds nothing valid left there and writes only
+// the buckets the first did not cover.
+func TestOverlappingFlagsRestateOnce(t *testing.T) {
+	t.Parallel()
+	s, paris := reportFixture(t)
+	ctx := context.Background()
+	zone := confirmedZoneFlag(t, s)
+	if _, err := s.RestateFraudFlag(ctx, zone.ID, janPeriod, "ops", false); err != nil {
+		t.Fatal(err)
+	}
+	// Publisher 100 is zone 1's publisher; in January its only buckets are R1 and R2.
+	pub := &models.FraudFlag{EntityKind: models.FlagPublisher, EntityID: 100, Metric: "invalid_rate", Value: 0.4, Baseline: 0.01, Z: 9, Volume: 1000}
+	if _, err := s.UpsertFraudFlag(ctx, pub); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReviewFraudFlag(ctx, pub.ID, models.FlagConfirmed, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.RestateFraudFlag(ctx, pub.ID, models.RestatementPeriod{From: janPeriod.From, To: time.Date(2025, 2, 2, 0, 0, 0, 0, time.UTC)}, "ops", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only R5 (Feb 1: 3 imps, 3 clicks, 3_000_000 nanos) was still valid.
+	if r.Entries != 1 || r.Impressions != -3 || r.Clicks != -3 || r.SpendNanos != -3_000_000 {
+		t.Fatalf("second, overlapping restatement: %+v", r)
+	}
+	from, to := time.Date(2025, 1, 14, 0, 0, 0, 0, paris), time.Date(2025, 2, 2, 0, 0, 0, 0, paris)
+	tot := mustReport(t, s, models.ReportQuery{From: from, To: to, PublisherID: 100, Location: paris}).Totals
+	checkFigures(t, "publisher 100 restated", tot.Restated, 0, 0, 0, 0, 0)
+	checkFigures(t, "publisher 100 adjustment", tot.Adjustment, -13, -5, -1, -13500, -9450)
+}
