@@ -2,6 +2,7 @@ package mysql
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -194,19 +195,7 @@ func (s *Store) validBuckets(ctx context.Context, tx *sqlx.Tx, col string, entit
 	if err != nil {
 		return nil, mapError(err, "read statistics to restate")
 	}
-	defer rows.Close()
-	out := &bucketSums{}
-	for rows.Next() {
-		var b ledgerBucket
-		var f ledgerFigures
-		if err := rows.Scan(&b.hour, &b.zone, &b.campaign, &b.creative, &b.country, &b.advertiser, &b.publisher, &b.site,
-			&f.imps, &f.clicks, &f.convs, &f.spend, &f.reven); err != nil {
-			return nil, fmt.Errorf("read statistics to restate: %w", err)
-		}
-		b.hour = b.hour.UTC()
-		out.add(b, f)
-	}
-	return out, mapError(rows.Err(), "read statistics to restate")
+	return scanBucketSums(rows, "read statistics to restate")
 }
 
 // ledgerSums sums the ledger's entries per bucket of the subject in [from, to): every flag's,
@@ -227,6 +216,13 @@ func (s *Store) ledgerSums(ctx context.Context, tx *sqlx.Tx, col string, entity 
 	if err != nil {
 		return nil, mapError(err, "read the adjustment ledger")
 	}
+	return scanBucketSums(rows, "read the adjustment ledger")
+}
+
+// scanBucketSums sums rows of (bucket, owners, figures) — stats_hourly's or the ledger's, in
+// the column order both queries select — per bucket, and closes rows. what names the read in
+// errors.
+func scanBucketSums(rows *sql.Rows, what string) (*bucketSums, error) {
 	defer rows.Close()
 	out := &bucketSums{}
 	for rows.Next() {
@@ -234,12 +230,12 @@ func (s *Store) ledgerSums(ctx context.Context, tx *sqlx.Tx, col string, entity 
 		var f ledgerFigures
 		if err := rows.Scan(&b.hour, &b.zone, &b.campaign, &b.creative, &b.country, &b.advertiser, &b.publisher, &b.site,
 			&f.imps, &f.clicks, &f.convs, &f.spend, &f.reven); err != nil {
-			return nil, fmt.Errorf("read the adjustment ledger: %w", err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
 		b.hour = b.hour.UTC()
 		out.add(b, f)
 	}
-	return out, mapError(rows.Err(), "read the adjustment ledger")
+	return out, mapError(rows.Err(), what)
 }
 
 // insertAdjustments appends entries, a few hundred rows per statement.
