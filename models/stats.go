@@ -79,12 +79,34 @@ type ConversionRow struct {
 }
 
 // Offset is how far the statistics have consumed one event-log source: the position after the
-// last consumed record and that record's time.
+// last consumed record and that record's time. For the event stream (events.transport =
+// "jetstream") Offset is a stream sequence: every message up to it was applied; Mark says which
+// later ones were.
 type Offset struct {
 	Source    string
 	Segment   uint64
 	Offset    int64
 	EventTime time.Time
+	Mark      ReleaseMark // the stream only; zero for a worker's log
+}
+
+// ReleaseMark is what the stream consumer applied beyond its Offset. It applies the stream's
+// events in event-time order, not in the order the stream stored them (a host cut off ships
+// its backlog late), so what it applied is not a prefix of the stream: of the messages after
+// Offset and up to ReadThrough, exactly the events ordered at or before (Time, Seq) — by event
+// time, ties by sequence — were applied. The zero mark: nothing after Offset.
+type ReleaseMark struct {
+	ReadThrough uint64
+	Time        time.Time // nanosecond precision
+	Seq         uint64
+}
+
+// Applied reports whether the event at stream sequence seq with time t is covered by the mark.
+func (m ReleaseMark) Applied(seq uint64, t time.Time) bool {
+	if seq > m.ReadThrough {
+		return false
+	}
+	return t.Before(m.Time) || t.Equal(m.Time) && seq <= m.Seq
 }
 
 // Batch is everything one aggregator flush commits, atomically.

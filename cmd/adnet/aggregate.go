@@ -133,6 +133,7 @@ func aggregatorOptions(cfg *config.Config, store aggregator.Store, key []byte, l
 		MaxDisk: int64(cfg.Events.MaxDisk), HourlyRetention: cfg.Stats.HourlyRetention.D(), ClickRetention: cfg.Stats.ClickRetention.D(),
 		ClickWindow: cfg.Fraud.ClickWindow.D(), MaxClicksPerIP: cfg.Fraud.MaxClicksPerIP, MinClickDelay: cfg.Fraud.MinClickDelay.D(),
 		Location: cfg.Location(), Logger: log, IPHashKey: key, ExpectedEventsPerSecond: cfg.Fraud.DesignLoad,
+		ReorderWindow: cfg.NATS.ReorderWindow.D(),
 	}
 }
 

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -236,11 +238,38 @@ func TestJetStreamTwoHosts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("stream: %d messages (last sequence %d), committed sequence %d; per zone (valid, invalid, duplicate_impression): %v",
-		info.State.Msgs, info.State.LastSeq, offs["stream/ADNET_EVENTS"].Offset, got)
-	if info.State.Msgs != total || offs["stream/ADNET_EVENTS"].Offset != total {
-		t.Fatalf("the stream holds %d messages and %d are committed, want %d: a re-send was stored twice or an event skipped",
-			info.State.Msgs, offs["stream/ADNET_EVENTS"].Offset, total)
+	// Every event stored once (the heartbeats are the other messages), and all committed.
+	r, err := jetstream.NewSource(js, "ADNET_EVENTS").Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var events, beats int
+	var lastEvent uint64
+	ids := map[models.ImpressionID]int{}
+	for quiet := time.Now(); time.Since(quiet) < 500*time.Millisecond && (events+beats) < int(info.State.Msgs); {
+		var m aggregator.StreamMessage
+		if err := r.Next(&m); errors.Is(err, io.EOF) {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		quiet = time.Now()
+		if !m.Through.IsZero() {
+			beats++
+			continue
+		}
+		events++
+		ids[m.Event.ImpressionID]++
+		lastEvent = m.Seq
+	}
+	committed := uint64(offs["stream/ADNET_EVENTS"].Offset)
+	t.Logf("stream: %d messages (%d events, %d heartbeats; last sequence %d), committed sequence %d; per zone (valid, invalid, duplicate_impression): %v",
+		info.State.Msgs, events, beats, info.State.LastSeq, committed, got)
+	if events != total || len(ids) != total-1 || committed < lastEvent {
+		t.Fatalf("the stream holds %d events (%d distinct, want %d and %d) and the committed sequence %d is before the last event's %d: a re-send was stored twice or an event skipped",
+			events, len(ids), total, total-1, committed, lastEvent)
 	}
 }
 

@@ -78,6 +78,10 @@ type Options struct {
 	// Stream.Name(), in the flush's transaction, and each flush is fenced on it
 	// (models.Batch.Expect). Local logs are then the shipper's to prune, not the aggregator's.
 	Stream StreamSource
+	// ReorderWindow: how long the stream's events wait for a host that stopped shipping (see
+	// reorder); DefaultReorderWindow when zero. Held events are bounded by the design load
+	// times the window (within 2^16 and 2^20 events of about 200 bytes).
+	ReorderWindow time.Duration
 }
 
 // Aggregator tails every worker's event log, takes the verdicts that need all workers' events,
@@ -114,7 +118,8 @@ type Aggregator struct {
 	inOutage                             bool
 	missing                              map[int64]time.Time // campaign/zone ids absent after a refresh
 	hooks                                hooks
-	streamMissing                        int64 // stream messages found missing, as last logged
+	streamMissing                        int64    // stream messages found missing, as last logged
+	reorder                              *reorder // the stream's, which is its source's reader
 
 	mu    sync.Mutex
 	stats Stats
@@ -124,6 +129,9 @@ type Aggregator struct {
 type hooks struct {
 	crash    func(point string) error // "event", "warmup", "before-commit", "after-commit", "final"
 	noWarmup bool                     // skip the warm-up, to show what it is for
+	// streamNow, when set, is the wall clock of the stream's reorder (tests replay a stream
+	// of the past in accelerated time).
+	streamNow func() time.Time
 }
 
 func (a *Aggregator) hook(point string) error {
@@ -155,6 +163,7 @@ func New(opt Options) (*Aggregator, error) {
 	def(&opt.PollInterval, DefaultPollInterval)
 	def(&opt.DimsRefresh, DefaultDimsRefresh)
 	def(&opt.RollupInterval, DefaultRollupInterval)
+	def(&opt.ReorderWindow, DefaultReorderWindow)
 	if opt.MinClickDelay < 0 {
 		opt.MinClickDelay = 0
 	}
@@ -380,8 +389,7 @@ func (a *Aggregator) process(s *source) error {
 		a.mu.Lock()
 		a.stats.Skipped++
 		a.mu.Unlock()
-		a.open.consumed(s.name, s.committed, s.HeadPos, s.consumedTime)
-		s.consumed = s.HeadPos
+		a.consumed(s, s.consumedTime)
 		return a.hook("event")
 	}
 	worker := ev.Reason
@@ -393,9 +401,17 @@ func (a *Aggregator) process(s *source) error {
 		a.open.tally[reason]++
 	}
 	a.add(ev, reason)
-	a.open.consumed(s.name, s.committed, s.HeadPos, ev.Time)
-	s.consumed, s.consumedTime = s.HeadPos, ev.Time
+	a.consumed(s, ev.Time)
 	return a.hook("event")
+}
+
+// consumed records the head event of s, of time t, as in the open batch.
+func (a *Aggregator) consumed(s *source, t time.Time) {
+	if a.reorder != nil {
+		s.headMark = a.reorder.Mark() // the head is the last event the reorder returned
+	}
+	a.open.consumed(s, t)
+	s.consumed, s.consumedTime = s.HeadPos, t
 }
 
 // add counts ev with its final reason into the open batch.

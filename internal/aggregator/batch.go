@@ -72,6 +72,8 @@ type progress struct {
 	base   eventlog.Position // committed position when the batch started on this source
 	target eventlog.Position // position after the batch's last event of this source
 	time   time.Time         // that event's time
+	// The stream only: the release marks with base and target (models.ReleaseMark).
+	baseMark, targetMark models.ReleaseMark
 }
 
 // batch is the statistics of the events consumed since the last commit, in memory.
@@ -107,14 +109,14 @@ func (b *batch) row(k aggKey) *aggVal {
 	return v
 }
 
-// consumed records that the event of source src ending at pos is in the batch.
-func (b *batch) consumed(src string, committed, pos eventlog.Position, t time.Time) {
-	p := b.sources[src]
+// consumed records that the head event of s, of time t, is in the batch.
+func (b *batch) consumed(s *source, t time.Time) {
+	p := b.sources[s.name]
 	if p == nil {
-		p = &progress{base: committed}
-		b.sources[src] = p
+		p = &progress{base: s.committed, baseMark: s.committedMark}
+		b.sources[s.name] = p
 	}
-	p.target, p.time = pos, t
+	p.target, p.targetMark, p.time = s.HeadPos, s.headMark, t
 	b.events++
 }
 
@@ -140,7 +142,7 @@ func (b *batch) absorb(o *batch) {
 	b.events += o.events
 	for src, p := range o.sources {
 		if q := b.sources[src]; q != nil {
-			q.target, q.time = p.target, p.time
+			q.target, q.targetMark, q.time = p.target, p.targetMark, p.time
 		} else {
 			cp := *p
 			b.sources[src] = &cp
@@ -298,7 +300,7 @@ func (b *batch) resolve(facts map[models.ImpressionID]models.ConversionFact, dim
 	}
 	mb.Clicks = clicks
 	for src, p := range b.sources {
-		mb.Offsets = append(mb.Offsets, models.Offset{Source: src, Segment: p.target.Segment, Offset: p.target.Offset, EventTime: p.time})
+		mb.Offsets = append(mb.Offsets, models.Offset{Source: src, Segment: p.target.Segment, Offset: p.target.Offset, EventTime: p.time, Mark: p.targetMark})
 	}
 	r.mb = mb
 	return r

@@ -43,7 +43,7 @@ func (a *Aggregator) flush(ctx context.Context) error {
 			// check above must find them not committed, not "changed behind our back".
 			for src, p := range a.open.sources {
 				if sp, ok := a.sealed.sources[src]; ok {
-					p.base = sp.target
+					p.base, p.baseMark = sp.target, sp.targetMark
 				}
 			}
 			a.sealed = nil
@@ -111,20 +111,29 @@ func positionsMatch(offs map[string]models.Offset, b *batch, targets bool) bool 
 		if targets {
 			want = p.target
 		}
-		if (eventlog.Position{Segment: o.Segment, Offset: o.Offset}) != want {
+		wantMark := p.baseMark
+		if targets {
+			wantMark = p.targetMark
+		}
+		if (eventlog.Position{Segment: o.Segment, Offset: o.Offset}) != want || !sameMark(o.Mark, wantMark) {
 			return false
 		}
 	}
 	return true
 }
 
+// sameMark compares release marks as the database keeps them (time as Unix nanoseconds).
+func sameMark(x, y models.ReleaseMark) bool {
+	return x.ReadThrough == y.ReadThrough && x.Seq == y.Seq && x.Time.Equal(y.Time)
+}
+
 // committed advances the sources and counters after b was committed.
 func (a *Aggregator) committed(b *batch, offs map[string]models.Offset) {
 	for src, p := range b.sources {
 		if s := a.byName[src]; s != nil {
-			s.committed = p.target
+			s.committed, s.committedMark = p.target, p.targetMark
 		}
-		a.offsets[src] = models.Offset{Source: src, Segment: p.target.Segment, Offset: p.target.Offset, EventTime: p.time}
+		a.offsets[src] = models.Offset{Source: src, Segment: p.target.Segment, Offset: p.target.Offset, EventTime: p.time, Mark: p.targetMark}
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -258,6 +267,8 @@ type Stats struct {
 	NoImpressionUnchecked int64 `json:"no_impression_unchecked"`
 	// CapacityWarning, when set, says that the load is above fraud.design_load.
 	CapacityWarning string `json:"capacity_warning,omitempty"`
+	// Reorder is the stream's reordering by event time (events.transport = "jetstream" only).
+	Reorder *ReorderStats `json:"reorder,omitempty"`
 }
 
 // SourceStats describes one worker process's log.

@@ -43,6 +43,8 @@ type source struct {
 	committed    eventlog.Position // in the database
 	consumed     eventlog.Position // after the last event put in a batch
 	consumedTime time.Time
+	// The stream only: the release mark committed, and the one after the head event.
+	committedMark, headMark models.ReleaseMark
 
 	lagBytes, diskBytes int64
 }

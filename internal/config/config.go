@@ -156,6 +156,12 @@ type NATS struct {
 	Stream    string   `toml:"stream"`     // the JetStream stream of events
 	Replicas  int      `toml:"replicas"`   // the stream's replication factor (R3: survives one server lost)
 	CredsFile string   `toml:"creds_file"` // NATS credentials file (mode 0600); "" = none
+	// ReorderWindow is how long the aggregator waits for a host that stopped shipping
+	// (its link is down, its shipper restarting) before it applies the other hosts' later
+	// events without it; that host's backlog is then applied late. Within it, every host's
+	// events are applied in event-time order: a click after its impression whichever host
+	// shipped which.
+	ReorderWindow Duration `toml:"reorder_window"`
 }
 
 // Stats configures the aggregator and the statistics tables.
@@ -252,7 +258,7 @@ func Defaults() *Config {
 		PidFile:         "run/adnet.pid",
 		Pools:           Pools{Console: Pool{Workers: 1, MaxChildren: 8, Queue: 16}},
 		FCGI:            FCGI{Engine: "native", AllowPeers: []string{}},
-		NATS:            NATS{Servers: []string{}, Stream: "ADNET_EVENTS", Replicas: 3},
+		NATS:            NATS{Servers: []string{}, Stream: "ADNET_EVENTS", Replicas: 3, ReorderWindow: Duration(30 * time.Second)},
 		Nginx: Nginx{
 			Listen:            "127.0.0.1:8080",
 			ServerName:        "_",
@@ -616,6 +622,9 @@ func (c *Config) validateTransport(add func(format string, args ...any)) {
 	}
 	if c.NATS.Replicas != 1 && c.NATS.Replicas != 3 && c.NATS.Replicas != 5 {
 		add("nats.replicas = %d: must be 1, 3 or 5 (JetStream replicas; 3 survives one server down)", c.NATS.Replicas)
+	}
+	if w := c.NATS.ReorderWindow.D(); w < 5*time.Second || w > 10*time.Minute {
+		add("nats.reorder_window = %q: must be from 5s to 10m (how long the statistics wait for a host that stopped shipping; 30s by default)", w)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func writeFile(t *testing.T, body string) string {
@@ -270,15 +271,16 @@ func TestEventsTransport(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `events.transport = "kafka"`) {
 		t.Errorf("transport = kafka: got %v", err)
 	}
-	_, err = Load(writeFile(t, "[events]\ntransport = \"jetstream\"\n[nats]\nservers = [\"10.0.0.5:4222\"]\nhost = \"a.b\"\nreplicas = 2\n"))
-	if err == nil || !strings.Contains(err.Error(), "nats.servers") || !strings.Contains(err.Error(), `nats.host = "a.b"`) || !strings.Contains(err.Error(), "nats.replicas = 2") {
+	_, err = Load(writeFile(t, "[events]\ntransport = \"jetstream\"\n[nats]\nservers = [\"10.0.0.5:4222\"]\nhost = \"a.b\"\nreplicas = 2\nreorder_window = \"1s\"\n"))
+	if err == nil || !strings.Contains(err.Error(), "nats.servers") || !strings.Contains(err.Error(), `nats.host = "a.b"`) || !strings.Contains(err.Error(), "nats.replicas = 2") ||
+		!strings.Contains(err.Error(), `nats.reorder_window = "1s"`) {
 		t.Errorf("bad [nats]: got %v", err)
 	}
 	c, err = Load(writeFile(t, "[events]\ntransport = \"jetstream\"\n[nats]\nservers = [\"nats://10.0.0.5:4222\"]\nhost = \"app-1\"\ncreds_file = \"nats.creds\"\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.NATS.Host != "app-1" || !filepath.IsAbs(c.NATS.CredsFile) {
+	if c.NATS.Host != "app-1" || !filepath.IsAbs(c.NATS.CredsFile) || c.NATS.ReorderWindow.D() != 30*time.Second {
 		t.Errorf("jetstream config: %+v", c.NATS)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"adnet/internal/eventlog"
+	"adnet/internal/aggregator"
 	"adnet/internal/jetstream/natstest"
 	"adnet/models"
 )
@@ -90,19 +91,21 @@ func TestClusterNodeKilled(t *testing.T) {
 	read := func(d time.Duration) {
 		deadline := time.Now().Add(d)
 		for time.Now().Before(deadline) {
-			var ev models.Event
-			pos, err := r.Next(&ev)
+			var m aggregator.StreamMessage
+			err := r.Next(&m)
 			if errors.Is(err, io.EOF) {
 				time.Sleep(2 * time.Millisecond)
 				continue
 			} else if err != nil {
 				t.Fatal(err)
 			}
-			if uint64(pos.Offset) <= last {
-				t.Fatalf("sequence %d after %d", pos.Offset, last)
+			if m.Seq <= last {
+				t.Fatalf("sequence %d after %d", m.Seq, last)
 			}
-			last = uint64(pos.Offset)
-			seen[binary.BigEndian.Uint64(ev.ImpressionID[8:])]++
+			last = m.Seq
+			if m.Through.IsZero() {
+				seen[binary.BigEndian.Uint64(m.Event.ImpressionID[8:])]++
+			}
 		}
 	}
 	read(time.Second)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,7 +15,6 @@ import (
 
 	"adnet/internal/aggregator"
 	"adnet/internal/eventlog"
-	"adnet/models"
 )
 
 // readAhead bounds the messages a Reader holds fetched but not yet read: bounded memory
@@ -64,9 +65,12 @@ func (s *Source) open(cfg jetstream.OrderedConsumerConfig, through uint64) (*Rea
 	return r, nil
 }
 
-// item is one fetched message: its sequence and body.
+// item is one fetched message.
 type item struct {
 	seq, pending uint64
+	stored       time.Time
+	subject      string
+	through      string // the heartbeat header, "" for an event
 	body         []byte
 }
 
@@ -159,8 +163,12 @@ func (r *Reader) fetch() {
 		}
 		// Blocks while readAhead messages wait: the bound on memory. Close drains the channel
 		// so that this send returns.
+		it := item{seq: md.Sequence.Stream, pending: md.NumPending, stored: md.Timestamp, subject: m.Subject(), body: m.Data()}
+		if h := m.Headers(); h != nil {
+			it.through = h.Get(HeaderThrough)
+		}
 		select {
-		case r.ch <- item{seq: md.Sequence.Stream, pending: md.NumPending, body: m.Data()}:
+		case r.ch <- it:
 		case <-r.stop:
 			return
 		}
@@ -206,27 +214,28 @@ func (r *Reader) watch() {
 	}
 }
 
-// Next fills ev with the next event. Opened by Open it never blocks (io.EOF: nothing yet);
-// opened by OpenAt it waits for the next message up to a few seconds and returns io.EOF once
-// the sequence through was delivered. A message that is not an event record is skipped and
+// Next fills m with the next message: an event, or a shipper's heartbeat (m.Through set).
+// Opened by Open it never blocks (io.EOF: nothing yet); opened by OpenAt it waits for the
+// next message up to a few seconds and returns io.EOF once the sequence through was
+// delivered. A message that is neither an event record nor a heartbeat is skipped and
 // counted.
-func (r *Reader) Next(ev *models.Event) (eventlog.Position, error) {
+func (r *Reader) Next(m *aggregator.StreamMessage) error {
 	for {
 		if r.through > 0 && r.last.Load() >= r.through {
-			return eventlog.Position{}, io.EOF
+			return io.EOF
 		}
 		var it item
 		if r.through > 0 {
 			select {
 			case it = <-r.ch:
 			case <-time.After(5 * time.Second):
-				return eventlog.Position{}, io.EOF
+				return io.EOF
 			}
 		} else {
 			select {
 			case it = <-r.ch:
 			default:
-				return eventlog.Position{}, io.EOF
+				return io.EOF
 			}
 		}
 		if r.next != 0 && it.seq > r.next {
@@ -235,11 +244,26 @@ func (r *Reader) Next(ev *models.Event) (eventlog.Position, error) {
 		r.next = it.seq + 1
 		r.last.Store(it.seq)
 		r.lag.Store(it.pending)
-		if err := eventlog.DecodeRecord(it.body, ev); err != nil {
+		host, ok := strings.CutPrefix(it.subject, SubjectPrefix)
+		if !ok || host == "" {
 			r.skipped.Add(1)
 			continue
 		}
-		return eventlog.Position{Offset: int64(it.seq)}, nil
+		m.Seq, m.Stored, m.Host, m.Through = it.seq, it.stored, host, time.Time{}
+		if it.through != "" {
+			ns, err := strconv.ParseInt(it.through, 10, 64)
+			if err != nil || ns <= 0 {
+				r.skipped.Add(1)
+				continue
+			}
+			m.Through = time.Unix(0, ns)
+			return nil
+		}
+		if err := eventlog.DecodeRecord(it.body, &m.Event); err != nil {
+			r.skipped.Add(1)
+			continue
+		}
+		return nil
 	}
 }
 

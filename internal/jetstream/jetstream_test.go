@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"adnet/internal/eventlog"
+	"adnet/internal/aggregator"
 	"adnet/internal/jetstream/natstest"
 	"adnet/models"
 )
@@ -74,9 +75,17 @@ func ship(t *testing.T, url, dataDir string, crash func(string) error, done func
 	return err
 }
 
-// readAll reads the whole stream from after seq and returns the impression ids seen, how
-// often, and the last sequence.
-func readAll(t *testing.T, url string, after uint64, want int) (map[uint64]int, uint64) {
+// streamRead is what readAll found in the stream.
+type streamRead struct {
+	seen   map[uint64]int    // impression id → events stored with it
+	seqOf  map[uint64]uint64 // impression id → its (last) sequence
+	events int               // event messages
+	beats  int               // heartbeats
+	last   uint64            // the last sequence
+}
+
+// readAll reads the whole stream from after seq, expecting want events.
+func readAll(t *testing.T, url string, after uint64, want int) streamRead {
 	t.Helper()
 	nc, js, err := Connect(ConnectOptions{Servers: []string{url}, Name: "test-reader"})
 	if err != nil {
@@ -88,31 +97,38 @@ func readAll(t *testing.T, url string, after uint64, want int) (map[uint64]int, 
 		t.Fatal(err)
 	}
 	defer r.Close()
-	seen := map[uint64]int{}
-	var last uint64
+	got := streamRead{seen: map[uint64]int{}, seqOf: map[uint64]uint64{}}
 	deadline := time.Now().Add(10 * time.Second)
-	for n := 0; time.Now().Before(deadline); {
-		var ev models.Event
-		pos, err := r.Next(&ev)
+	for time.Now().Before(deadline) {
+		var m aggregator.StreamMessage
+		err := r.Next(&m)
 		if errors.Is(err, io.EOF) {
-			if n >= want {
-				// Quiet for a moment: nothing more is coming.
+			if got.events >= want {
+				// Quiet for a moment: nothing more is coming (but heartbeats).
 				time.Sleep(200 * time.Millisecond)
-				if _, err := r.Next(&ev); errors.Is(err, io.EOF) {
-					break
+				for r.Next(&m) == nil {
+					if m.Through.IsZero() {
+						t.Fatal("more events than expected")
+					}
 				}
-				t.Fatal("more messages than expected")
+				break
 			}
 			time.Sleep(5 * time.Millisecond)
 			continue
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		seen[binary.BigEndian.Uint64(ev.ImpressionID[8:])]++
-		last = uint64(pos.Offset)
-		n++
+		got.last = m.Seq
+		if !m.Through.IsZero() {
+			got.beats++
+			continue
+		}
+		id := binary.BigEndian.Uint64(m.Event.ImpressionID[8:])
+		got.seen[id]++
+		got.seqOf[id] = m.Seq
+		got.events++
 	}
-	return seen, last
+	return got
 }
 
 // TestShipperCrashResendsWithoutDuplicates: a shipper killed after publishing but before
@@ -154,11 +170,11 @@ func TestShipperCrashResendsWithoutDuplicates(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	seen, last := readAll(t, srv.URL, 0, total)
-	if len(seen) != total || last != total {
-		t.Fatalf("stream holds %d distinct events up to sequence %d, want %d and %d", len(seen), last, total, total)
+	got := readAll(t, srv.URL, 0, total)
+	if len(got.seen) != total || got.events != total {
+		t.Fatalf("stream holds %d distinct events in %d messages, want %d and %d", len(got.seen), got.events, total, total)
 	}
-	for id, n := range seen {
+	for id, n := range got.seen {
 		if n != 1 {
 			t.Errorf("event %d stored %d times", id, n)
 		}
@@ -172,8 +188,8 @@ func TestShipperCrashResendsWithoutDuplicates(t *testing.T) {
 	if err := ship(t, srv.URL, data, nil, func(s ShipperStats) bool { return s.Sources == 2 }); err != nil {
 		t.Fatal(err)
 	}
-	if _, last := readAll(t, srv.URL, 0, total); last != total {
-		t.Fatalf("after a restart with everything shipped the stream ends at %d, want %d", last, total)
+	if got := readAll(t, srv.URL, 0, total); got.events != total {
+		t.Fatalf("after a restart with everything shipped the stream holds %d events, want %d", got.events, total)
 	}
 }
 
@@ -186,32 +202,38 @@ func TestSourceResumesAfterSequence(t *testing.T) {
 	if err := ship(t, srv.URL, data, nil, func(s ShipperStats) bool { return s.Acked == 50 && s.Pending == 0 }); err != nil {
 		t.Fatal(err)
 	}
-	seen, last := readAll(t, srv.URL, 20, 30)
-	if len(seen) != 30 || last != 50 || seen[19] != 0 || seen[20] != 1 {
-		t.Fatalf("after 20: %d events up to %d", len(seen), last)
+	all := readAll(t, srv.URL, 0, 50)
+	if all.events != 50 {
+		t.Fatalf("stream holds %d events, want 50", all.events)
+	}
+	got := readAll(t, srv.URL, all.seqOf[19], 30)
+	if len(got.seen) != 30 || got.last != all.last || got.seen[19] != 0 || got.seen[20] != 1 {
+		t.Fatalf("after event 19 (sequence %d): %d events up to %d", all.seqOf[19], len(got.seen), got.last)
 	}
 	nc, js, err := Connect(ConnectOptions{Servers: []string{srv.URL}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	r, err := NewSource(js, "ADNET_EVENTS").OpenAt(time.Now().Add(-time.Hour), 10)
+	r, err := NewSource(js, "ADNET_EVENTS").OpenAt(time.Now().Add(-time.Hour), all.seqOf[9])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	n := 0
 	for {
-		var ev models.Event
-		if _, err := r.Next(&ev); errors.Is(err, io.EOF) {
+		var m aggregator.StreamMessage
+		if err := r.Next(&m); errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		n++
+		if m.Through.IsZero() {
+			n++
+		}
 	}
 	if n != 10 {
-		t.Fatalf("warm-up reader through 10 read %d", n)
+		t.Fatalf("warm-up reader through event 9 read %d events", n)
 	}
 
 	// Messages the stream no longer has when the reader reaches them are counted as missing.
@@ -219,19 +241,19 @@ func TestSourceResumesAfterSequence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, seq := range []uint64{30, 31} {
+	for _, seq := range []uint64{all.seqOf[30], all.seqOf[31]} {
 		if err := st.DeleteMsg(context.Background(), seq); err != nil {
 			t.Fatal(err)
 		}
 	}
-	sr, err := NewSource(js, "ADNET_EVENTS").Open(25)
+	sr, err := NewSource(js, "ADNET_EVENTS").Open(all.seqOf[25])
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sr.Close()
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); {
-		var ev models.Event
-		if pos, err := sr.Next(&ev); err == nil && pos.Offset == 50 {
+		var m aggregator.StreamMessage
+		if err := sr.Next(&m); err == nil && m.Seq == all.seqOf[49] {
 			break
 		}
 		time.Sleep(time.Millisecond)
@@ -315,7 +337,105 @@ func TestShipperPrunesOnlyShipped(t *testing.T) {
 	if err := ship(t, srv.URL, data, nil, func(s ShipperStats) bool { return s.Sources == 1 && s.Published > 0 && s.Acked == s.Published }); err != nil {
 		t.Fatal(err)
 	}
-	if seen, last := readAll(t, srv.URL, 0, total); len(seen) != total || last != total {
-		t.Fatalf("stream holds %d distinct events up to %d, want %d", len(seen), last, total)
+	if got := readAll(t, srv.URL, 0, total); len(got.seen) != total || got.events != total {
+		t.Fatalf("stream holds %d distinct events in %d messages, want %d", len(got.seen), got.events, total)
 	}
+}
+
+// TestShipperHeartbeats: while two workers of the host write events as they happen, the
+// shipper sends a heartbeat every second, and each one's through time is true: every event of
+// the host older than it is stored before the heartbeat. The aggregator's reorder relies on
+// exactly that to apply several hosts' events in time order.
+func TestShipperHeartbeats(t *testing.T) {
+	srv := natstest.Start(t)
+	data := t.TempDir()
+	const perWorker = 300
+	writers := make(chan error, 2)
+	for slot := 1; slot <= 2; slot++ {
+		go func() {
+			w, err := eventlog.OpenWriter(eventlog.WriterOptions{Dir: eventlog.ProcessDir(eventlog.WorkerDir(data, slot), time.Now(), 1000+slot)})
+			if err != nil {
+				writers <- err
+				return
+			}
+			for i := range perWorker {
+				ev := models.Event{Type: models.EventImpression, Time: time.Now(), ZoneID: 1, CampaignID: 1}
+				binary.BigEndian.PutUint64(ev.ImpressionID[8:], uint64(slot*perWorker+i))
+				if err := w.Append(ev); err != nil {
+					writers <- err
+					return
+				}
+				time.Sleep(10 * time.Millisecond) // 3 s of traffic
+			}
+			writers <- w.Close()
+		}()
+	}
+	written := 0
+	err := ship(t, srv.URL, data, nil, func(s ShipperStats) bool {
+		select {
+		case err := <-writers:
+			if err != nil {
+				t.Error(err)
+			}
+			written++
+		default:
+		}
+		// Everything written and acknowledged, and a heartbeat after the last event's watermark.
+		return written == 2 && s.Acked == 2*perWorker && s.Pending == 0 && s.Heartbeats >= 6
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, js, err := Connect(ConnectOptions{Servers: []string{srv.URL}, Name: "test-reader"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	r, err := NewSource(js, "ADNET_EVENTS").Open(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var msgs []aggregator.StreamMessage
+	for quiet := time.Now(); time.Since(quiet) < time.Second; {
+		var m aggregator.StreamMessage
+		if err := r.Next(&m); errors.Is(err, io.EOF) {
+			time.Sleep(5 * time.Millisecond)
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		quiet = time.Now()
+		if m.Host != "h1" {
+			t.Fatalf("message of host %q, want h1", m.Host)
+		}
+		msgs = append(msgs, m)
+	}
+	beats, covered := 0, 0
+	var lastThrough time.Time
+	for i, hb := range msgs {
+		if hb.Through.IsZero() {
+			continue
+		}
+		beats++
+		if hb.Through.Before(lastThrough) {
+			t.Errorf("heartbeat %d goes back: %v after %v", hb.Seq, hb.Through, lastThrough)
+		}
+		lastThrough = hb.Through
+		for _, ev := range msgs[i+1:] {
+			if ev.Through.IsZero() && ev.Event.Time.Before(hb.Through) {
+				t.Fatalf("event at %v (sequence %d) stored after heartbeat %d, which says everything before %v was",
+					ev.Event.Time, ev.Seq, hb.Seq, hb.Through)
+			}
+		}
+		for _, ev := range msgs[:i] {
+			if ev.Through.IsZero() && ev.Event.Time.Before(hb.Through) {
+				covered++
+			}
+		}
+	}
+	if beats < 3 || covered == 0 {
+		t.Fatalf("%d heartbeats covering %d events: the test shows nothing", beats, covered)
+	}
+	t.Logf("%d messages, %d heartbeats; the last says through %v", len(msgs), beats, lastThrough.Format(time.RFC3339Nano))
 }

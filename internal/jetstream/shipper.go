@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ const (
 	deadProbeAge     = 30 * time.Second
 	recordEvery      = 200 * time.Millisecond
 	maintainEvery    = 5 * time.Second
+	heartbeatEvery   = time.Second
 	stopTimeout      = 10 * time.Second
 )
 
@@ -60,12 +62,14 @@ type ShipperOptions struct {
 
 // ShipperStats is a snapshot of a Shipper's counters.
 type ShipperStats struct {
-	Published int64  `json:"published"` // publishes, re-sends included
-	Acked     int64  `json:"acked"`     // events the stream acknowledged (duplicates included)
-	Resent    int64  `json:"resent"`    // publishes repeated after an error or a timeout
-	Pending   int    `json:"pending"`   // awaiting a PubAck
-	Sources   int    `json:"sources"`
-	LastError string `json:"last_error,omitempty"`
+	Published int64 `json:"published"` // publishes, re-sends included
+	Acked     int64 `json:"acked"`     // events the stream acknowledged (duplicates included)
+	Resent    int64 `json:"resent"`    // publishes repeated after an error or a timeout
+	// Heartbeats is the number of heartbeats sent (HeaderThrough), one a second.
+	Heartbeats int64  `json:"heartbeats"`
+	Pending    int    `json:"pending"` // awaiting a PubAck
+	Sources    int    `json:"sources"`
+	LastError  string `json:"last_error,omitempty"`
 }
 
 // shipSource is one worker process's log as the shipper reads it.
@@ -81,6 +85,7 @@ type shipSource struct {
 type inflight struct {
 	src *shipSource
 	pos eventlog.Position
+	at  time.Time // the event's time
 	id  string
 	msg *nats.Msg
 	fut jetstream.PubAckFuture
@@ -99,8 +104,8 @@ type Shipper struct {
 	dirty   bool
 	q       []inflight // FIFO of unacknowledged publishes
 
-	nextDiscover, nextRecord, nextMaint, retryAt time.Time
-	retryWait                                    time.Duration // doubles while publishing fails
+	nextDiscover, nextRecord, nextMaint, retryAt, nextBeat time.Time
+	retryWait                                              time.Duration // doubles while publishing fails
 
 	mu    sync.Mutex
 	stats ShipperStats
@@ -218,6 +223,10 @@ func (s *Shipper) step() (idle bool, err error) {
 			return false, err
 		}
 	}
+	if !now.Before(s.nextBeat) && !now.Before(s.retryAt) {
+		s.nextBeat = now.Add(heartbeatEvery)
+		s.heartbeat(now)
+	}
 	if !now.Before(s.nextMaint) {
 		s.nextMaint = now.Add(maintainEvery)
 		s.maintain(now)
@@ -298,6 +307,42 @@ func (s *Shipper) pick(now time.Time) *shipSource {
 	return best
 }
 
+// heartbeat publishes the host's through time (HeaderThrough): every event of the host older
+// than it has been acknowledged by the stream, so it is stored ahead of the heartbeat. That is
+// the oldest of: the events awaiting their acknowledgement, each log's next event not yet
+// published, and now minus the watermark (a worker may still write an event that old, as in
+// the merge). A log that cannot be read now leaves the time unknown: no heartbeat. It is sent
+// without a message id and its acknowledgement is not awaited: a lost heartbeat only delays
+// the aggregator's release until the next one.
+func (s *Shipper) heartbeat(now time.Time) {
+	t := now.Add(-s.opt.Watermark)
+	for i := range s.q {
+		if s.q[i].at.Before(t) {
+			t = s.q[i].at
+		}
+	}
+	for _, src := range s.sources {
+		ok, _ := src.Fill(src.r, now, s.opt.PollInterval) // a read error is logged by pick
+		switch {
+		case ok:
+			if src.Head.Time.Before(t) {
+				t = src.Head.Time
+			}
+		case !src.AtEnd():
+			return // failing: its next event's time is unknown
+		}
+	}
+	msg := &nats.Msg{Subject: s.subject, Header: nats.Header{}}
+	msg.Header.Set(HeaderThrough, strconv.FormatInt(t.UnixNano(), 10))
+	if _, err := s.opt.JS.PublishMsgAsync(msg, jetstream.WithExpectStream(s.opt.Stream)); err != nil {
+		s.fail(err, now)
+		return
+	}
+	s.mu.Lock()
+	s.stats.Heartbeats++
+	s.mu.Unlock()
+}
+
 // MsgID returns the message id of the event that ends at pos in the log source of host: the
 // same for every re-send of the event, so the stream stores it once.
 func MsgID(host, source string, pos eventlog.Position) string {
@@ -314,7 +359,7 @@ func (s *Shipper) publish(src *shipSource) error {
 	if err != nil {
 		return err
 	}
-	s.q = append(s.q, inflight{src: src, pos: src.HeadPos, id: id, msg: msg, fut: fut})
+	s.q = append(s.q, inflight{src: src, pos: src.HeadPos, at: src.Head.Time, id: id, msg: msg, fut: fut})
 	src.HasHead = false
 	src.inflight++
 	s.mu.Lock()

@@ -20,6 +20,11 @@ const (
 	MaxAge = 7 * 24 * time.Hour
 	// SubjectPrefix is followed by the host name: each host's events have their own subject.
 	SubjectPrefix = "adnet.events."
+	// HeaderThrough marks a shipper's heartbeat, a message without an event on the host's
+	// subject: its value (Unix nanoseconds, the host's clock) is a time before which every
+	// event of the host is in the stream ahead of the heartbeat. The aggregator applies the
+	// hosts' events in time order up to the oldest such time of the live hosts.
+	HeaderThrough = "Adnet-Through"
 )
 
 // Subject returns the subject host's shipper publishes to.

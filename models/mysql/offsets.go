@@ -16,18 +16,42 @@ type offsetRow struct {
 	Segment   uint64       `db:"segment"`
 	Offset    int64        `db:"offset"`
 	EventTime sql.NullTime `db:"event_time"`
+	// The stream's release mark (models.ReleaseMark); zero for a worker's log.
+	ReadThrough uint64 `db:"read_through"`
+	ReleasedNs  int64  `db:"released_ns"`
+	ReleasedSeq uint64 `db:"released_seq"`
+}
+
+// offsetColumns is the column list of offsetRow.
+const offsetColumns = "source, segment, `offset`, event_time, read_through, released_ns, released_seq"
+
+// mark returns the row's release mark.
+func (r *offsetRow) mark() models.ReleaseMark {
+	m := models.ReleaseMark{ReadThrough: r.ReadThrough, Seq: r.ReleasedSeq}
+	if r.ReleasedNs != 0 {
+		m.Time = time.Unix(0, r.ReleasedNs).UTC()
+	}
+	return m
+}
+
+// markNanos is m.Time in Unix nanoseconds, 0 for the zero time.
+func markNanos(m models.ReleaseMark) int64 {
+	if m.Time.IsZero() {
+		return 0
+	}
+	return m.Time.UnixNano()
 }
 
 // LoadOffsets returns the committed position of every event-log source, by source name.
 func (s *Store) LoadOffsets(ctx context.Context) (map[string]models.Offset, error) {
 	var rows []offsetRow
 	if err := sqlx.SelectContext(ctx, s.q, &rows,
-		"SELECT source, segment, `offset`, event_time FROM eventlog_offsets"); err != nil {
+		"SELECT "+offsetColumns+" FROM eventlog_offsets"); err != nil {
 		return nil, mapError(err, "load event log offsets")
 	}
 	m := make(map[string]models.Offset, len(rows))
 	for _, r := range rows {
-		o := models.Offset{Source: r.Source, Segment: r.Segment, Offset: r.Offset}
+		o := models.Offset{Source: r.Source, Segment: r.Segment, Offset: r.Offset, Mark: r.mark()}
 		if r.EventTime.Valid {
 			o.EventTime = r.EventTime.Time.UTC()
 		}
@@ -51,16 +75,17 @@ func upsertOffsets(ctx context.Context, tx *sqlx.Tx, offs []models.Offset, now t
 	if len(offs) == 0 {
 		return nil
 	}
-	head := "INSERT INTO eventlog_offsets (source, segment, `offset`, event_time, updated_at) VALUES "
+	head := "INSERT INTO eventlog_offsets (" + offsetColumns + ", updated_at) VALUES "
 	tail := " ON DUPLICATE KEY UPDATE segment = VALUES(segment), `offset` = VALUES(`offset`), " +
-		"event_time = VALUES(event_time), updated_at = VALUES(updated_at)"
-	return insertChunks(ctx, tx, head, tail, 5, len(offs), func(dst []any, i int) []any {
+		"event_time = VALUES(event_time), read_through = VALUES(read_through), released_ns = VALUES(released_ns), " +
+		"released_seq = VALUES(released_seq), updated_at = VALUES(updated_at)"
+	return insertChunks(ctx, tx, head, tail, 8, len(offs), func(dst []any, i int) []any {
 		o := offs[i]
 		var et any
 		if !o.EventTime.IsZero() {
 			et = dbTime(o.EventTime)
 		}
-		return append(dst, o.Source, o.Segment, o.Offset, et, now)
+		return append(dst, o.Source, o.Segment, o.Offset, et, o.Mark.ReadThrough, markNanos(o.Mark), o.Mark.Seq, now)
 	})
 }
 
@@ -72,15 +97,16 @@ func checkOffsets(ctx context.Context, tx *sqlx.Tx, want []models.Offset) error 
 	for _, w := range want {
 		var row offsetRow
 		err := sqlx.GetContext(ctx, tx, &row,
-			"SELECT source, segment, `offset`, event_time FROM eventlog_offsets WHERE source = ? FOR UPDATE", w.Source)
+			"SELECT "+offsetColumns+" FROM eventlog_offsets WHERE source = ? FOR UPDATE", w.Source)
 		if errors.Is(err, sql.ErrNoRows) {
 			row = offsetRow{Source: w.Source}
 		} else if err != nil {
 			return err
 		}
-		if row.Segment != w.Segment || row.Offset != w.Offset {
-			return models.Errorf(models.ECONFLICT, "offset of %s is %d:%d, not %d:%d: another aggregator committed meanwhile",
-				w.Source, row.Segment, row.Offset, w.Segment, w.Offset)
+		if row.Segment != w.Segment || row.Offset != w.Offset || !row.mark().Time.Equal(w.Mark.Time) ||
+			row.ReadThrough != w.Mark.ReadThrough || row.ReleasedSeq != w.Mark.Seq {
+			return models.Errorf(models.ECONFLICT, "offset of %s is %d:%d (read through %d), not %d:%d (read through %d): another aggregator committed meanwhile",
+				w.Source, row.Segment, row.Offset, row.ReadThrough, w.Segment, w.Offset, w.Mark.ReadThrough)
 		}
 	}
 	return nil
