@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"adnet/internal/eventlog"
 	"adnet/internal/aggregator"
+	"adnet/internal/eventlog"
 	"adnet/internal/jetstream/natstest"
 	"adnet/models"
 )
