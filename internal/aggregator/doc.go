@@ -108,11 +108,20 @@
 // # The stream (events.transport = "jetstream")
 //
 // With Options.Stream set, the one source is the replicated stream every host's shipper
-// publishes to (package internal/jetstream), read in stream order after the sequence committed
-// under Stream.Name() in eventlog_offsets; the verdicts thus see every host's events. Each
-// flush also checks, in its transaction, that this row still holds the sequence the batch was
+// publishes to (package internal/jetstream), read after the sequence committed under
+// Stream.Name() in eventlog_offsets; the verdicts thus see every host's events. The stream's
+// order is the order messages reached it, not the order events happened: a host cut off ships
+// its backlog after the others' later events. The reorder (reorder.go) therefore applies the
+// events by event time, holding each until the live hosts' heartbeats say nothing older can
+// come (or Options.ReorderWindow of a host's silence has passed, after which that host's
+// backlog is applied late), so a click on host B meets its impression beaconed on host A. What
+// was applied is then not a prefix of the stream: each flush commits, with the sequence before
+// the oldest held event, a models.ReleaseMark (read through which sequence, applied up to
+// which event time and sequence), and a restart resumes exactly from both. Each flush also
+// checks, in its transaction, that the row still holds the position and mark the batch was
 // read from (models.Batch.Expect): an aggregator that lost its leadership (MariaDB's lock,
 // taken by the caller) and still commits fails instead of counting twice, and stops. The
-// warm-up re-reads the stream from the click window's start (by stored time). Local logs are
-// the shipper's to prune in this mode; the aggregator touches no file but its lock.
+// warm-up re-reads the stream from the click window's start (by stored time), and teaches the
+// reorder the hosts' clocks. Local logs are the shipper's to prune in this mode; the
+// aggregator touches no file but its lock.
 package aggregator

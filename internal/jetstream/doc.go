@@ -13,6 +13,14 @@
 // already stored: nothing skipped, nothing twice. The shipper, not the aggregator, prunes the
 // local logs in this mode, behind the shipped offsets.
 //
+// Every second the shipper also publishes a heartbeat on its subject: a message without a
+// body whose header HeaderThrough is a time before which every event of the host has been
+// acknowledged by the stream (the oldest of: the events awaiting their acknowledgement, each
+// log's next event not yet published, now minus the merge's watermark). The aggregator orders
+// the hosts' events by time up to the oldest heartbeat of the live hosts (see the aggregator's
+// reorder), so that an event re-sent after a failover, or a cut-off host's backlog, is
+// applied in its place rather than after later events of other hosts.
+//
 // The aggregator consumes the stream through Source (an aggregator.StreamSource) with an
 // ordered, ephemeral pull consumer that starts after the sequence committed in MariaDB: the
 // committed sequence, written in the flush's transaction, is the only truth about what was
