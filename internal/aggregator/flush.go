@@ -258,6 +258,9 @@ type Stats struct {
 	NoImpressionUnchecked int64 `json:"no_impression_unchecked"`
 	// CapacityWarning, when set, says that the load is above fraud.design_load.
 	CapacityWarning string `json:"capacity_warning,omitempty"`
+	// IPHashKeyID identifies the IP hash key this host's aggregator loaded (IPHashKeyID), the
+	// standby's too: every host of a cluster must show the same. Set by `adnet aggregate`.
+	IPHashKeyID string `json:"ip_hash_key_id,omitempty"`
 }
 
 // SourceStats describes one worker process's log.
