@@ -41,6 +41,14 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 	defer cancel()
 	defer aggregatorSignals(cancel, reopen, log)()
 
+	// A cluster's hosts must hash addresses alike whichever of them leads: with
+	// stats.ip_hash_key_id set, a missing or different key stops the aggregator here,
+	// before it touches the database.
+	key, err := aggregator.LoadSharedIPHashKey(cfg.DataDir, cfg.Stats.IPHashKeyID)
+	if err != nil {
+		return err
+	}
+	keyID := aggregator.IPHashKeyID(key)
 	// MariaDB may be down when the aggregator starts: the workers keep writing their logs, and
 	// the master restarts the aggregator (with backoff) until the database answers.
 	db, err := openCurrentDB(ctx, cfg)
@@ -48,10 +56,6 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 		return err
 	}
 	defer db.Close()
-	key, err := aggregator.LoadIPHashKey(cfg.DataDir)
-	if err != nil {
-		return err
-	}
 	store := mysql.NewStore(db)
 	opt := aggregatorOptions(cfg, store, key, log)
 	// The status answers from the start: a standby (JetStream transport) shows as not running.
@@ -62,6 +66,7 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 		if agg := current.Load(); agg != nil {
 			st = agg.Stats()
 		}
+		st.IPHashKeyID = keyID
 		_ = json.NewEncoder(w).Encode(st)
 	}), log)
 	if err != nil {
@@ -93,7 +98,7 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 	}
 	go func() { _ = fraud.RunAnomalyLoop(ctx, scanner, fraud.DefaultAnomalyInterval) }()
 	current.Store(agg)
-	log.WithField("pid", os.Getpid()).Info("aggregator running")
+	log.WithFields(logrus.Fields{"pid": os.Getpid(), "ip_hash_key_id": keyID}).Info("aggregator running")
 	if err := agg.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -367,7 +367,7 @@ status_allow = ["127.0.0.1/32", "10.77.0.0/24"]
 
 [host_defaults.tracking]
 base_url = "http://%[1]s"
-key_file = "%[3]s/keys/tracking.key"
+key_file = "%[3]s/conf/secrets/tracking.key"
 
 [host_defaults.inventory]
 refresh_interval = "1s"
@@ -498,9 +498,18 @@ func startNetnsCluster(t *testing.T) *netnsCluster {
 				t.Fatal(err)
 			}
 		}
+		// The cluster's secrets, as the operator installs them: the tracking key is read where
+		// cluster-conf wrote it (tracking.key_file above, one machine), ip-hash.key is copied
+		// into each host's data_dir (its aggregator refuses to start without that very key).
+		key, err := os.ReadFile(filepath.Join(out, "secrets", "ip-hash.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(c.cfg[h].DataDir, "ip-hash.key"), key, 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	// From the root namespace (10.77.0.1 reaches db1): key, schema, demo network.
-	c.sh(adnetBinary, "keygen", "--config", c.confPath["app1"])
+	// From the root namespace (10.77.0.1 reaches db1): schema, demo network.
 	c.sh(adnetBinary, "migrate", "--config", c.confPath["app1"])
 	c.sh(adnetBinary, "demo", "--config", c.confPath["app1"])
 

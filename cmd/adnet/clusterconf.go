@@ -21,14 +21,16 @@ const defaultFrontPrefix = "/var/lib/adnet-front"
 
 // runClusterConf writes every host's adnet.toml and the front's nginx configuration from a
 // cluster file: DIR/<host>/adnet.toml, DIR/front/nginx.conf (standalone) and
-// DIR/front/site.conf (for a system nginx). Each host's file is loaded back with the same
-// checks `adnet serve` applies, so a cluster file that yields a bad host config fails here,
-// naming the host, rather than on the host at start.
+// DIR/front/site.conf (for a system nginx), and keeps the secrets every host must share in
+// DIR/secrets (0700): tracking.key and ip-hash.key (0600), made once and reused on every
+// later run, never printed. Each host's file is loaded back with the same checks `adnet
+// serve` applies, so a cluster file that yields a bad host config fails here, naming the
+// host, rather than on the host at start. It ends with where each file goes on which host.
 func runClusterConf(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("adnet cluster-conf", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("cluster", "cluster.toml", "the cluster file (TOML: [cluster], [front], [[hosts]], [nats], [mysql], [host_defaults])")
-	out := fs.String("out", "", "directory to write <host>/adnet.toml and front/nginx.conf, front/site.conf into (required)")
+	out := fs.String("out", "", "directory to write <host>/adnet.toml, front/nginx.conf, front/site.conf and secrets/ (the shared keys, reused when there) into (required)")
 	prefix := fs.String("front-prefix", defaultFrontPrefix, "the front's standalone nginx.conf: directory for its pid, logs and temp files")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -40,11 +42,18 @@ func runClusterConf(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return err
+	}
+	sec, err := ensureClusterSecrets(filepath.Join(*out, secretsDirName))
+	if err != nil {
+		return err
+	}
 	var probs config.Problems
 	files := map[string][]byte{}
 	var order []string
 	for _, h := range cf.Hosts {
-		b, err := cf.HostConfig(h)
+		b, err := cf.HostConfig(h, cluster.Secrets{IPHashKeyID: sec.ipHashKeyID})
 		if err != nil {
 			return err
 		}
@@ -64,6 +73,7 @@ func runClusterConf(_ context.Context, args []string, stdout, stderr io.Writer) 
 	files[filepath.Join(*out, "front", "site.conf")] = site.Bytes()
 	order = append(order, filepath.Join(*out, "front", "nginx.conf"), filepath.Join(*out, "front", "site.conf"))
 
+	hosts := map[string]*config.Config{}
 	for _, name := range order {
 		if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 			return err
@@ -72,7 +82,9 @@ func runClusterConf(_ context.Context, args []string, stdout, stderr io.Writer) 
 			return err
 		}
 		if filepath.Base(name) == "adnet.toml" {
-			if _, err := config.Load(name); err != nil {
+			if c, err := config.Load(name); err == nil {
+				hosts[filepath.Base(filepath.Dir(name))] = c
+			} else {
 				var hp config.Problems
 				if errors.As(err, &hp) {
 					for _, p := range hp {
@@ -85,9 +97,11 @@ func runClusterConf(_ context.Context, args []string, stdout, stderr io.Writer) 
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", name)
 	}
+	sec.printSecrets(stdout)
 	if len(probs) > 0 {
 		return probs
 	}
+	sec.printInstall(stdout, cf, *out, hosts)
 	return nil
 }
 

@@ -269,6 +269,9 @@ type Stats struct {
 	CapacityWarning string `json:"capacity_warning,omitempty"`
 	// Reorder is the stream's reordering by event time (events.transport = "jetstream" only).
 	Reorder *ReorderStats `json:"reorder,omitempty"`
+	// IPHashKeyID identifies the IP hash key this host's aggregator loaded (IPHashKeyID), the
+	// standby's too: every host of a cluster must show the same. Set by `adnet aggregate`.
+	IPHashKeyID string `json:"ip_hash_key_id,omitempty"`
 }
 
 // SourceStats describes one worker process's log.

@@ -7,7 +7,9 @@
 // the database DSN files — so that it is written once instead of kept equal by hand in N
 // files. [host_defaults] holds anything an adnet.toml may contain, merged into every host's
 // file; the settings the cluster decides (nginx.listen, fraud.trusted_proxies' front entry,
-// events.transport, [nats], the DSN files) are set over it.
+// events.transport, [nats], the DSN files, stats.ip_hash_key_id) are set over it, and
+// tracking.key_file defaults to DefaultTrackingKeyFile. The shared secrets themselves
+// (DIR/secrets of `adnet cluster-conf`) are made by cmd/adnet; this package only names them.
 package cluster
 
 import (
@@ -107,7 +109,41 @@ var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 // clusterKeys are the adnet.toml settings the cluster file decides; [host_defaults] must
 // not set them, so that nobody wonders which one wins.
 var clusterKeys = []string{"nginx.listen", "events.transport", "nats.servers", "nats.host", "nats.stream",
-	"nats.replicas", "mysql.dsn_file", "mysql.replica_dsn_file"}
+	"nats.replicas", "mysql.dsn_file", "mysql.replica_dsn_file", "stats.ip_hash_key_id"}
+
+// DefaultTrackingKeyFile is where every host reads the cluster's tracking key
+// (tracking.key_file) unless [host_defaults.tracking] key_file names another path.
+const DefaultTrackingKeyFile = "/etc/adnet/keys/tracking.key"
+
+// Secrets describes the shared secrets `adnet cluster-conf` keeps in DIR/secrets, as far as
+// the hosts' configurations name them; never key material.
+type Secrets struct {
+	// IPHashKeyID is the id of the cluster's ip-hash.key (aggregator.IPHashKeyID), set as
+	// every host's stats.ip_hash_key_id so that a host with another key refuses to aggregate.
+	IPHashKeyID string
+}
+
+// TrackingKeyFile returns tracking.key_file as every host's adnet.toml has it:
+// [host_defaults.tracking] key_file, or DefaultTrackingKeyFile.
+func (f *File) TrackingKeyFile() string {
+	if v, ok := lookup(f.HostDefaults, "tracking.key_file"); ok {
+		if s, ok := v.(string); ok && s != "" {
+			return s
+		}
+	}
+	return DefaultTrackingKeyFile
+}
+
+// DataDir returns data_dir as [host_defaults] sets it, "" when it does not (adnet's default,
+// "data" next to the host's adnet.toml).
+func (f *File) DataDir() string {
+	if v, ok := lookup(f.HostDefaults, "data_dir"); ok {
+		if s, ok := v.(string); ok {
+			return s
+		}
+	}
+	return ""
+}
 
 // Validate returns every problem of f, each naming the setting and the fix.
 func (f *File) Validate() config.Problems {
@@ -243,8 +279,9 @@ func deepCopy(v any) any {
 }
 
 // HostConfig returns the adnet.toml of host h: [host_defaults], with the settings the
-// cluster decides set over it.
-func (f *File) HostConfig(h Host) ([]byte, error) {
+// cluster decides set over it, tracking.key_file (TrackingKeyFile) and, when sec has it,
+// stats.ip_hash_key_id.
+func (f *File) HostConfig(h Host, sec Secrets) ([]byte, error) {
 	m, _ := deepCopy(f.HostDefaults).(map[string]any)
 	if m == nil {
 		m = map[string]any{}
@@ -277,6 +314,12 @@ func (f *File) HostConfig(h Host) ([]byte, error) {
 	nats["host"] = h.Name
 	nats["stream"] = cmp(f.NATS.Stream, "ADNET_EVENTS")
 	nats["replicas"] = int64(cmpInt(f.NATS.Replicas, 3))
+	// The same tracking key on every host: a click is often checked by another host than
+	// the one that signed its ad.
+	table(m, "tracking")["key_file"] = f.TrackingKeyFile()
+	if sec.IPHashKeyID != "" {
+		table(m, "stats")["ip_hash_key_id"] = sec.IPHashKeyID
+	}
 	mysql := table(m, "mysql")
 	mysql["dsn_file"] = f.MySQL.DSNFile
 	if f.MySQL.ReplicaDSNFile != "" {

@@ -23,7 +23,7 @@ func TestExampleCluster(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, h := range cf.Hosts {
-		b, err := cf.HostConfig(h)
+		b, err := cf.HostConfig(h, Secrets{IPHashKeyID: "0123456789abcdef"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,6 +46,8 @@ func TestExampleCluster(t *testing.T) {
 			{"mysql.replica_dsn_file", c.MySQL.ReplicaDSNFile, "/etc/adnet/mysql-replica.dsn"},
 			{"tracking.base_url", c.Tracking.BaseURL, "https://ads.example.com"},
 			{"data_dir", c.DataDir, "/var/lib/adnet"},
+			{"tracking.key_file", c.Tracking.KeyFile, "/etc/adnet/keys/tracking.key"},
+			{"stats.ip_hash_key_id", c.Stats.IPHashKeyID, "0123456789abcdef"},
 		} {
 			if chk.got != chk.want {
 				t.Errorf("host %s: %s = %q, want %q", h.Name, chk.what, chk.got, chk.want)
@@ -71,8 +73,8 @@ func TestExampleCluster(t *testing.T) {
 // once; one host's file never leaks into another's.
 func TestTrustedProxiesMerged(t *testing.T) {
 	cf := validFile(t, "[host_defaults.fraud]\ntrusted_proxies = [\"10.9.0.0/16\", \"10.0.0.1\"]\n")
-	b1, _ := cf.HostConfig(cf.Hosts[0])
-	b2, _ := cf.HostConfig(cf.Hosts[1])
+	b1, _ := cf.HostConfig(cf.Hosts[0], Secrets{})
+	b2, _ := cf.HostConfig(cf.Hosts[1], Secrets{})
 	for _, b := range [][]byte{b1, b2} {
 		if !strings.Contains(string(b), `trusted_proxies = ["10.9.0.0/16", "10.0.0.1"]`) {
 			t.Errorf("trusted proxies not merged:\n%s", b)
@@ -121,6 +123,35 @@ func loadText(t *testing.T, text string) (*File, error) {
 	return Load(path)
 }
 
+// TestSharedSecretsInHostConfig: every host reads the tracking key at the same path —
+// [host_defaults.tracking] key_file, else DefaultTrackingKeyFile — and requires the
+// cluster's ip-hash.key by its id; without an id the setting is left out.
+func TestSharedSecretsInHostConfig(t *testing.T) {
+	cf := validFile(t, "")
+	if got := cf.TrackingKeyFile(); got != DefaultTrackingKeyFile {
+		t.Errorf("TrackingKeyFile() = %q, want %q", got, DefaultTrackingKeyFile)
+	}
+	for _, h := range cf.Hosts {
+		b, err := cf.HostConfig(h, Secrets{IPHashKeyID: "00112233aabbccdd"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), `key_file = "`+DefaultTrackingKeyFile+`"`) || !strings.Contains(string(b), `ip_hash_key_id = "00112233aabbccdd"`) {
+			t.Errorf("host %s:\n%s", h.Name, b)
+		}
+	}
+	if b, _ := cf.HostConfig(cf.Hosts[0], Secrets{}); strings.Contains(string(b), "ip_hash_key_id") {
+		t.Errorf("ip_hash_key_id without an id:\n%s", b)
+	}
+	cf = validFile(t, "[host_defaults]\ndata_dir = \"/srv/adnet\"\n[host_defaults.tracking]\nkey_file = \"/srv/keys/t.key\"\n")
+	if cf.TrackingKeyFile() != "/srv/keys/t.key" || cf.DataDir() != "/srv/adnet" {
+		t.Errorf("TrackingKeyFile() = %q, DataDir() = %q", cf.TrackingKeyFile(), cf.DataDir())
+	}
+	if b, _ := cf.HostConfig(cf.Hosts[1], Secrets{}); !strings.Contains(string(b), `key_file = "/srv/keys/t.key"`) {
+		t.Errorf("[host_defaults.tracking] key_file not kept:\n%s", b)
+	}
+}
+
 func TestClusterProblems(t *testing.T) {
 	for _, c := range []struct{ text, want string }{
 		{strings.Replace(minimal, `name = "c1"`, `name = "C 1"`, 1), "cluster.name"},
@@ -132,6 +163,7 @@ func TestClusterProblems(t *testing.T) {
 		{strings.Replace(minimal, `dsn_file = "/etc/adnet/primary.dsn"`, "", 1), "mysql.dsn_file: required"},
 		{minimal + "[host_defaults.nginx]\nlisten = \"1.2.3.4:80\"\n", "host_defaults.nginx.listen: set by the cluster file"},
 		{minimal + "[front.extra]\nx = 1\n", "unknown setting"},
+		{minimal + "[host_defaults.stats]\nip_hash_key_id = \"0123456789abcdef\"\n", "host_defaults.stats.ip_hash_key_id: set by the cluster file"},
 	} {
 		_, err := loadText(t, c.text)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

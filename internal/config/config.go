@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -170,7 +171,15 @@ type Stats struct {
 	HourlyRetention Duration `toml:"hourly_retention"`
 	ClickRetention  Duration `toml:"click_retention"`
 	ReportAllow     []string `toml:"report_allow"`
+	// IPHashKeyID, when set, is the id of the cluster's ip-hash.key (aggregator.IPHashKeyID,
+	// 16 hex digits; `adnet cluster-conf` sets it): the aggregator then refuses to start
+	// unless <data_dir>/ip-hash.key exists and has this id, instead of creating a key of its
+	// own. "" = any key, created on first start (one host).
+	IPHashKeyID string `toml:"ip_hash_key_id"`
 }
+
+// ipHashKeyIDPattern is the shape of stats.ip_hash_key_id.
+var ipHashKeyIDPattern = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 // Fraud configures invalid-traffic filtration.
 type Fraud struct {
@@ -525,6 +534,9 @@ func (c *Config) Validate() Problems {
 	}
 	positive("stats.click_retention", c.Stats.ClickRetention)
 	checkCIDRs(&p, "stats.report_allow", c.Stats.ReportAllow)
+	if id := c.Stats.IPHashKeyID; id != "" && !ipHashKeyIDPattern.MatchString(id) {
+		add("stats.ip_hash_key_id = %q: must be 16 hex digits (the id `adnet cluster-conf` prints), or \"\" for any key", id)
+	}
 
 	positive("fraud.click_window", c.Fraud.ClickWindow)
 	intRange("fraud.max_clicks_per_ip", c.Fraud.MaxClicksPerIP, 1, 1000000)
