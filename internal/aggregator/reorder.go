@@ -119,8 +119,10 @@ func (o *reorder) Next(ev *models.Event) (eventlog.Position, error) {
 		}
 		err := o.r.Next(&o.msg)
 		if errors.Is(err, io.EOF) {
-			// The stream has nothing more now: its time is the wall clock's.
-			if o.advance(true) && o.resumed && len(o.held) > 0 && o.held[0].ev.Time.Before(o.bound) {
+			// Nothing to read this moment. If the stream has nothing more, its time is the
+			// wall clock's; a reader merely waiting for its next fetch while a backlog is
+			// still in the stream (catching up) must not let the wall clock release it.
+			if o.atEnd() && o.advance(true) && o.resumed && len(o.held) > 0 && o.held[0].ev.Time.Before(o.bound) {
 				continue
 			}
 			return eventlog.Position{}, io.EOF
@@ -182,6 +184,15 @@ func (o *reorder) learn(m *StreamMessage) {
 	if m.Through.After(hc.through) {
 		hc.through = m.Through
 	}
+}
+
+// atEnd reports whether the stream holds nothing after the last message read, as far as the
+// reader knows (a reader that cannot tell is taken at its word: io.EOF is the end).
+func (o *reorder) atEnd() bool {
+	if r, ok := o.r.(interface{ Lag() uint64 }); ok {
+		return r.Lag() == 0
+	}
+	return true
 }
 
 // release forgets seq among the held sequences.

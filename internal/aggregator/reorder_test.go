@@ -287,3 +287,32 @@ func randomStream(rng *rand.Rand) (*memStream, map[uint64]bool) {
 	}
 	return ms, want
 }
+
+// behindReader is a stream reader momentarily empty while the stream still holds a backlog.
+type behindReader struct {
+	StreamReader
+	lag uint64
+}
+
+func (r *behindReader) Lag() uint64 { return r.lag }
+
+// TestReorderCatchingUpIgnoresWallClock: catching up on an hour-old backlog, a reader that is
+// momentarily empty is not the end of the stream: the wall clock does not release held
+// events past the hosts' heartbeats; at the end of the stream it does.
+func TestReorderCatchingUpIgnoresWallClock(t *testing.T) {
+	ms := &memStream{}
+	ms.add(beat("a", 0, 0))
+	ms.add(beat("b", 0, 0))
+	ms.add(evMsg("b", 1000, 1000, 1))
+	ms.add(beat("b", 2000, 1500))
+	now := rt0.Add(time.Hour)
+	r := &behindReader{StreamReader: &memReader{m: ms}, lag: 5000}
+	o := newReorder(r, eventlog.Position{}, models.ReleaseMark{}, 10*time.Second, 1000, func() time.Time { return now })
+	if got := drain(t, o); len(got) != 0 {
+		t.Fatalf("released %d events while host a may still ship earlier ones further on in the backlog", len(got))
+	}
+	r.lag = 0
+	if got := drain(t, o); len(got) != 1 {
+		t.Fatalf("released %d events at the end of the stream, an hour after them; want 1", len(got))
+	}
+}
