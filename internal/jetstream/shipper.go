@@ -60,12 +60,25 @@ type ShipperOptions struct {
 
 // ShipperStats is a snapshot of a Shipper's counters.
 type ShipperStats struct {
+	Running   bool   `json:"running"`   // it has begun shipping (false while adnet ship waits for the stream)
 	Published int64  `json:"published"` // publishes, re-sends included
 	Acked     int64  `json:"acked"`     // events the stream acknowledged (duplicates included)
 	Resent    int64  `json:"resent"`    // publishes repeated after an error or a timeout
 	Pending   int    `json:"pending"`   // awaiting a PubAck
 	Sources   int    `json:"sources"`
 	LastError string `json:"last_error,omitempty"`
+	// LastErrorAt is when LastError happened.
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// LagBytes (LagRecords) of this host's logs are not acknowledged by the stream yet:
+	// unread, read and waiting, or awaiting their PubAck. Refreshed every few seconds.
+	LagBytes   int64 `json:"lag_bytes"`
+	LagRecords int64 `json:"lag_records"`
+	// OldestUnacked is the time of the oldest event read and not yet acknowledged (the one
+	// awaiting its PubAck longest, or the oldest of the logs' next events); zero when every
+	// event read is acknowledged. Now minus it is how far behind the shipper is.
+	OldestUnacked time.Time `json:"oldest_unacked,omitzero"`
+	// LastAck is when the stream last acknowledged an event (zero: none since the start).
+	LastAck time.Time `json:"last_ack,omitzero"`
 }
 
 // shipSource is one worker process's log as the shipper reads it.
@@ -222,8 +235,9 @@ func (s *Shipper) step() (idle bool, err error) {
 		s.nextMaint = now.Add(maintainEvery)
 		s.maintain(now)
 	}
+	oldest := s.oldestUnacked()
 	s.mu.Lock()
-	s.stats.Pending, s.stats.Sources = len(s.q), len(s.sources)
+	s.stats.Pending, s.stats.Sources, s.stats.OldestUnacked, s.stats.Running = len(s.q), len(s.sources), oldest, true
 	s.mu.Unlock()
 	return sent == 0 && acked == 0, nil
 }
@@ -244,7 +258,7 @@ func (s *Shipper) fail(err error, now time.Time) {
 	s.retryAt = now.Add(s.retryWait)
 	s.mu.Lock()
 	changed := s.stats.LastError != err.Error()
-	s.stats.LastError = err.Error()
+	s.stats.LastError, s.stats.LastErrorAt = err.Error(), now
 	s.mu.Unlock()
 	if changed {
 		s.log.WithError(err).Warn("shipper: publish failed; retrying")
@@ -333,6 +347,9 @@ func (s *Shipper) reap(now time.Time) (n int, err error) {
 		}
 		s.mu.Lock()
 		s.stats.Acked += int64(n)
+		if n > 0 {
+			s.stats.LastAck = now
+		}
 		s.mu.Unlock()
 	}()
 	for len(s.q) > 0 {
@@ -495,11 +512,13 @@ func writeFileSync(dir, name string, b []byte) error {
 // stream, which keeps it MaxAge for the aggregator.
 func (s *Shipper) maintain(now time.Time) {
 	var keep []*shipSource
+	var lag int64
 	for _, src := range s.sources {
 		segs, size, err := eventlog.Segments(src.dir)
 		if err != nil {
 			s.log.WithError(err).WithField("source", src.name).Warn("shipper: listing log")
 		}
+		lag += eventlog.BytesAfter(segs, src.shipped)
 		var last time.Time
 		for _, sg := range segs {
 			if sg.ModTime.After(last) {
@@ -525,6 +544,9 @@ func (s *Shipper) maintain(now time.Time) {
 		keep = append(keep, src)
 	}
 	s.sources = keep
+	s.mu.Lock()
+	s.stats.LagBytes, s.stats.LagRecords = lag, lag/eventlog.RecordSize
+	s.mu.Unlock()
 }
 
 // remove deletes a finished, fully shipped log: renamed out of eventlog.Sources' sight first,
@@ -548,6 +570,24 @@ func (s *Shipper) remove(src *shipSource) bool {
 	}
 	s.log.WithField("source", src.name).Info("shipper: removed a finished log past retention")
 	return true
+}
+
+// oldestUnacked returns the time of the oldest event read and not yet acknowledged: the
+// front of the publish queue or the oldest of the logs' next events (zero if there is none).
+func (s *Shipper) oldestUnacked() time.Time {
+	var oldest time.Time
+	if len(s.q) > 0 {
+		var ev models.Event
+		if eventlog.DecodeRecord(s.q[0].msg.Data, &ev) == nil {
+			oldest = ev.Time
+		}
+	}
+	for _, src := range s.sources {
+		if src.HasHead && (oldest.IsZero() || src.Head.Time.Before(oldest)) {
+			oldest = src.Head.Time
+		}
+	}
+	return oldest
 }
 
 // Stats returns a snapshot of the counters; safe from any goroutine.
