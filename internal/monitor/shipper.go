@@ -71,11 +71,11 @@ func ShipperAdvice(st *jetstream.ShipperStats, fetchErr error, now time.Time) []
 		}
 		return []Advice{{Level: Warning, Topic: topic, Text: "the event shipper is waiting for the stream: this host's events stay in its local logs until the NATS cluster answers — check nats.servers and the NATS cluster" + lastErr}}
 	}
-	lastAck := "never since it started"
+	lastAck := "no ack since it started"
 	if !st.LastAck.IsZero() {
-		lastAck = fmt.Sprintf("%.0fs ago", now.Sub(st.LastAck).Seconds())
+		lastAck = fmt.Sprintf("last ack %.0fs ago", now.Sub(st.LastAck).Seconds())
 	}
-	mib := float64(st.LagBytes) / (1 << 20)
+	lag := bytesText(float64(st.LagBytes))
 	var out []Advice
 	if behind := shipperBehind(st, now); behind >= shipperBehindWarning {
 		level := Warning
@@ -88,16 +88,16 @@ func ShipperAdvice(st *jetstream.ShipperStats, fetchErr error, now time.Time) []
 			if !st.LastAck.IsZero() {
 				since = fmt.Sprintf("for %.0fs", now.Sub(st.LastAck).Seconds())
 			}
-			text = fmt.Sprintf("the event shipper has had no acknowledgement from the stream %s: the oldest event of this host not in the stream is %.0fs old, %d records (%.1f MiB) wait in the local logs and %d publishes await their ack — check nats.servers and the NATS cluster (reachable? the stream's leader elected?)%s",
-				since, behind.Seconds(), st.LagRecords, mib, st.Pending, lastErr)
+			text = fmt.Sprintf("the event shipper has had no acknowledgement from the stream %s: the oldest event of this host not in the stream is %.0fs old, %d records (%s) wait in the local logs and %d publishes await their ack — check nats.servers and the NATS cluster (reachable? the stream's leader elected?)%s",
+				since, behind.Seconds(), st.LagRecords, lag, st.Pending, lastErr)
 		} else {
-			text = fmt.Sprintf("the event shipper is %.0fs behind (%d records, %.1f MiB of this host's logs not yet in the stream) although the stream acknowledges: a backlog drains at the stream's pace; if it keeps growing, the NATS cluster or the network is too slow for this host's events%s",
-				behind.Seconds(), st.LagRecords, mib, lastErr)
+			text = fmt.Sprintf("the event shipper is %.0fs behind (%d records, %s of this host's logs not yet in the stream) although the stream acknowledges: a backlog drains at the stream's pace; if it keeps growing, the NATS cluster or the network is too slow for this host's events%s",
+				behind.Seconds(), st.LagRecords, lag, lastErr)
 		}
 		out = append(out, Advice{Level: level, Topic: topic, Text: text})
 	}
 	out = append(out, Advice{Level: Info, Topic: topic, Text: fmt.Sprintf(
-		"shipper: %d events published (%d re-sent), %d acknowledged by the stream (last %s), %d awaiting their ack; %d records (%.1f MiB) behind across %d logs%s",
-		st.Published, st.Resent, st.Acked, lastAck, st.Pending, st.LagRecords, mib, st.Sources, lastErr)})
+		"shipper: %d events published (%d re-sent), %d acknowledged by the stream (%s), %d awaiting their ack; %d records (%s) behind across %d logs%s",
+		st.Published, st.Resent, st.Acked, lastAck, st.Pending, st.LagRecords, lag, st.Sources, lastErr)})
 	return out
 }
