@@ -455,3 +455,36 @@ replicas = 1
 	t.Logf("after the outage: %s; metrics %v; advice:\n%s", asJSON(doc.Shipper), m, shipperAdvice(doc))
 	tp.stop() // while the nats-server runs: the shipper records its offsets and exits
 }
+
+// TestShipperStatusWhileWaiting: `adnet ship` answers its control socket before the stream is
+// available — not running, with the reason, which the advice turns into a warning naming
+// nats.servers — and, once the nats-server is up, running.
+func TestShipperStatusWhileWaiting(t *testing.T) {
+	srv := natstest.Start(t)
+	srv.Kill()
+	h := newJSHost(t, "h1", "adnet@unix(/nonexistent.sock)/adnet", []string{srv.URL}) // adnet ship does not use MariaDB
+	cfg, err := config.Load(h.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start("ship")
+	var st jetstream.ShipperStats
+	fetch := func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		st = jetstream.ShipperStats{}
+		return monitor.FetchControl(ctx, cfg.ShipperSocket(), &st) == nil
+	}
+	waitFor(t, 40*time.Second, "the shipper to answer while it waits for the stream", func() bool {
+		return fetch() && !st.Running && st.LastError != ""
+	})
+	as := monitor.ShipperAdvice(&st, nil, time.Now())
+	t.Logf("waiting: %s; advice %+v", asJSON(st), as)
+	if len(as) != 1 || as[0].Level != monitor.Warning || !strings.Contains(as[0].Text, "waiting for the stream") ||
+		!strings.Contains(as[0].Text, "check nats.servers") {
+		t.Errorf("advice while waiting: %+v", as)
+	}
+	srv.Start()
+	waitFor(t, 40*time.Second, "the shipper to run once the nats-server is up", func() bool { return fetch() && st.Running })
+	t.Logf("running: %s", asJSON(st))
+}
