@@ -61,7 +61,7 @@ type ShipperOptions struct {
 // ShipperStats is a snapshot of a Shipper's counters.
 type ShipperStats struct {
 	Running   bool   `json:"running"`   // it has begun shipping (false while adnet ship waits for the stream)
-	Published int64  `json:"published"` // publishes, re-sends included
+	Published int64  `json:"published"` // events published (first sends; Resent counts the re-sends)
 	Acked     int64  `json:"acked"`     // events the stream acknowledged (duplicates included)
 	Resent    int64  `json:"resent"`    // publishes repeated after an error or a timeout
 	Pending   int    `json:"pending"`   // awaiting a PubAck

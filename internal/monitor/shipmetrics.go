@@ -21,7 +21,7 @@ func NewShipperCollector(fetch ShipperFetch) prometheus.Collector {
 		fetch:     fetch,
 		up:        d("adnet_shipper_up", "Whether the event shipper answered this scrape (1) or not (0)."),
 		running:   d("adnet_shipper_running", "Whether the event shipper is shipping (1) or still waiting for the stream (0)."),
-		published: d("adnet_shipper_published_total", "Events the shipper published to the stream, re-sends included (since the shipper started)."),
+		published: d("adnet_shipper_published_total", "Events the shipper published to the stream, first sends only (since the shipper started; re-sends: adnet_shipper_resent_total)."),
 		acked:     d("adnet_shipper_acked_total", "Events the stream acknowledged (PubAck), duplicates included (since the shipper started)."),
 		resent:    d("adnet_shipper_resent_total", "Publishes repeated after an error or an acknowledgement timeout (since the shipper started)."),
 		pending:   d("adnet_shipper_pending_acks", "Events published and awaiting their acknowledgement from the stream."),
