@@ -15,8 +15,10 @@ import (
 // (monitor.NewCollector: nginx and every worker's counters). Scrapes are answered from
 // memory and never reach a worker, so they work when the workers are saturated. With agg
 // set, each scrape also asks the aggregator (at most a second) for its duplicate filters'
-// capacity (monitor.NewAggregatorCollector: adnet_dedup_*, adnet_aggregator_*).
-func NewMetrics(src monitor.MetricsSource, agg monitor.AggregatorFetch) http.Handler {
+// capacity (monitor.NewAggregatorCollector: adnet_dedup_*, adnet_aggregator_*), and with ship
+// set (events.transport = "jetstream") the event shipper for its figures and lag
+// (monitor.NewShipperCollector: adnet_shipper_*).
+func NewMetrics(src monitor.MetricsSource, agg monitor.AggregatorFetch, ship monitor.ShipperFetch) http.Handler {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
@@ -25,6 +27,9 @@ func NewMetrics(src monitor.MetricsSource, agg monitor.AggregatorFetch) http.Han
 	)
 	if agg != nil {
 		reg.MustRegister(monitor.NewAggregatorCollector(agg))
+	}
+	if ship != nil {
+		reg.MustRegister(monitor.NewShipperCollector(ship))
 	}
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

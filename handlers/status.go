@@ -40,6 +40,9 @@ type StatusPage struct {
 	// Aggregator, if set, fetches the statistics aggregator's status; it is shown in the
 	// JSON and turned into advice (outages, disk, lag, fraud memory).
 	Aggregator func(ctx context.Context) (*aggregator.Stats, error)
+	// Shipper, if set (events.transport = "jetstream"), fetches the event shipper's status;
+	// it is shown in the JSON and turned into advice (no acknowledgement, lag).
+	Shipper monitor.ShipperFetch
 }
 
 // maxHistory bounds ?history: the ring never holds more than monitor.history anyway.
@@ -87,6 +90,7 @@ func (s *StatusPage) serveJSON(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	doc := s.Doc()
 	s.addAggregator(r.Context(), &doc)
+	s.addShipper(r.Context(), &doc)
 	interval := s.Source.Interval()
 	switch {
 	case q.Has("since"):
@@ -126,6 +130,19 @@ func (s *StatusPage) addAggregator(ctx context.Context, doc *monitor.StatusDoc) 
 		doc.Warnings = append(doc.Warnings, "aggregator: "+st.CapacityWarning)
 	}
 	doc.Advice = append(doc.Advice, monitor.AggregatorAdvice(st, err, time.Now())...)
+}
+
+// addShipper adds the event shipper's status and advice to doc, bounded as addAggregator.
+func (s *StatusPage) addShipper(ctx context.Context, doc *monitor.StatusDoc) {
+	if s.Shipper == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	st, err := s.Shipper(ctx)
+	now := time.Now()
+	doc.Shipper = monitor.NewShipperDoc(st, now)
+	doc.Advice = append(doc.Advice, monitor.ShipperAdvice(st, err, now)...)
 }
 
 // Doc builds the status document from the monitor's latest poll (without history).

@@ -42,7 +42,7 @@ func TestMetricsDedupCapacity(t *testing.T) {
 	}
 	scrape := func() map[string]float64 {
 		rec := httptest.NewRecorder()
-		NewMetrics(src, fetch).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		NewMetrics(src, fetch, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		parser := expfmt.NewTextParser(model.UTF8Validation)
 		fams, err := parser.TextToMetricFamilies(strings.NewReader(rec.Body.String()))
 		if rec.Code != 200 || err != nil {

@@ -203,6 +203,15 @@ func TestStatusJSON(t *testing.T) {
 	if len(typed.Advice) == 0 || typed.History != nil || doc["history"] != nil {
 		t.Errorf("advice %v, history %v", typed.Advice, typed.History)
 	}
+	// Without a shipper (the default file transport) nothing about one appears.
+	if _, ok := doc["shipper"]; ok {
+		t.Errorf("a shipper in the file transport's status: %v", doc["shipper"])
+	}
+	for _, a := range typed.Advice {
+		if a.Topic == "shipper" {
+			t.Errorf("shipper advice in the file transport: %+v", a)
+		}
+	}
 
 	// ?history: the columns, as long as the time axis; ?since: only what is newer.
 	_, doc = get("/status?json&history=3600")
@@ -273,7 +282,7 @@ func TestStatusHTMLIsSelfContained(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	src, srv := newSource(t)
 	rec := httptest.NewRecorder()
-	NewMetrics(src, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	NewMetrics(src, nil, nil).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != 200 {
 		t.Fatalf("%d %s", rec.Code, rec.Body)
 	}
@@ -369,6 +378,12 @@ func TestMetrics(t *testing.T) {
 	for _, name := range []string{"go_goroutines", "process_start_time_seconds"} {
 		if fams[name] == nil {
 			t.Errorf("the master's own %s is missing", name)
+		}
+	}
+	// Without a shipper (the default file transport) nothing about one appears.
+	for name := range fams {
+		if strings.HasPrefix(name, "adnet_shipper_") {
+			t.Errorf("%s without a shipper", name)
 		}
 	}
 }

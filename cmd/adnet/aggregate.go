@@ -178,7 +178,7 @@ func aggregateLeader(ctx context.Context, cfg *config.Config, db *mysql.DB, opt 
 		_ = leader.Release()
 		return nil, nil, err
 	}
-	if err := ensureStreamLoop(lctx, cfg, js, log); err != nil {
+	if err := ensureStreamLoop(lctx, cfg, js, log, nil); err != nil {
 		cancel(nil)
 		nc.Close()
 		_ = leader.Release()

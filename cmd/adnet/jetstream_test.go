@@ -3,16 +3,22 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"adnet/internal/aggregator"
 	"adnet/internal/config"
@@ -20,6 +26,7 @@ import (
 	"adnet/internal/eventlog"
 	"adnet/internal/jetstream"
 	"adnet/internal/jetstream/natstest"
+	"adnet/internal/monitor"
 	"adnet/models"
 	"adnet/models/mysql"
 	"adnet/models/mysql/mysqltest"
@@ -301,4 +308,212 @@ func TestShipperSupervised(t *testing.T) {
 	if got := names(); len(got) != 2 || !strings.HasPrefix(got[1], "shipper ship") {
 		t.Errorf("jetstream transport: extras %v", got)
 	}
+}
+
+// shipperView is what TestStatusShowsShipper reads of the master: /status?json (through
+// nginx) and /metrics, parsed by Prometheus' own parser.
+func shipperView(t *testing.T, tp *topology) (monitor.StatusDoc, map[string]float64) {
+	t.Helper()
+	var doc monitor.StatusDoc
+	code, body, err := tp.get("/status?json")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("/status?json: %d %v %s", code, err, body)
+	}
+	if err := json.Unmarshal([]byte(body), &doc); err != nil {
+		t.Fatal(err)
+	}
+	code, body, err = tp.get("/metrics")
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("/metrics: %d %v", code, err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parsing /metrics: %v", err)
+	}
+	m := map[string]float64{}
+	for name, f := range fams {
+		if !strings.HasPrefix(name, "adnet_shipper_") {
+			continue
+		}
+		for _, s := range f.Metric {
+			if s.Counter != nil {
+				m[name] = s.Counter.GetValue()
+			} else if s.Gauge != nil {
+				m[name] = s.Gauge.GetValue()
+			}
+		}
+	}
+	return doc, m
+}
+
+// asJSON is v as /status?json shows it, for the test's messages.
+func asJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func shipperAdvice(doc monitor.StatusDoc) string {
+	var b strings.Builder
+	for _, a := range doc.Advice {
+		if a.Topic == "shipper" {
+			b.WriteString(string(a.Level) + " " + a.Text + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestStatusShowsShipper: a master with events.transport = "jetstream" (real master,
+// workers, aggregator and shipper processes, nginx, MariaDB and a nats-server) shows its
+// host's shipper in /status?json, in the advice, on the page as Chromium renders it and in
+// /metrics, and the figures move: ads served are published and acknowledged and the lag
+// drains to zero; with the nats-server gone the served events wait (published, not
+// acknowledged, behind) until the advice says that no acknowledgement came and names
+// nats.servers; with the server back everything is acknowledged.
+func TestStatusShowsShipper(t *testing.T) {
+	srv := natstest.Start(t)
+	tp := startTopologyWith(t, topoOptions{demo: true, sections: fmt.Sprintf(`[events]
+transport = "jetstream"
+[nats]
+servers = [%q]
+host = "h1"
+replicas = 1
+`, srv.URL)})
+	var doc monitor.StatusDoc
+	var m map[string]float64
+	tp.waitFor("the shipper in /status", func() bool {
+		doc, m = shipperView(t, tp)
+		return doc.Shipper != nil && doc.Shipper.Running && m["adnet_shipper_up"] == 1
+	})
+	before := doc.Shipper.ShipperStats
+	t.Logf("shipper at start: %s", asJSON(before))
+
+	// Ads served: the workers log a serve event each, the shipper publishes them.
+	serve := func(n int) (ok int) {
+		for range n {
+			code, _, err := tp.get("/serve/json?zone=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if code == http.StatusOK {
+				ok++
+			}
+		}
+		return ok
+	}
+	served := serve(200)
+	if served == 0 {
+		t.Fatal("no ad served")
+	}
+	tp.waitFor("the served events acknowledged and the lag drained", func() bool {
+		doc, m = shipperView(t, tp)
+		s := doc.Shipper
+		return s != nil && s.Acked >= before.Acked+int64(served) && s.Pending == 0 && s.LagRecords == 0 && s.BehindSeconds == 0 &&
+			m["adnet_shipper_acked_total"] == float64(s.Acked) && m["adnet_shipper_lag_records"] == 0
+	})
+	s := doc.Shipper
+	t.Logf("after %d ads served: %s; metrics %v", served, asJSON(s), m)
+	if s.Published < s.Acked || s.Sources < 1 || s.LastAckAgeSeconds == nil || *s.LastAckAgeSeconds > 30 || s.LastError != "" {
+		t.Errorf("shipper after shipping: %s", asJSON(s))
+	}
+	if m["adnet_shipper_published_total"] != float64(s.Published) || m["adnet_shipper_running"] != 1 || m["adnet_shipper_logs"] != float64(s.Sources) ||
+		time.Since(time.Unix(int64(m["adnet_shipper_last_ack_timestamp_seconds"]), 0)) > 30*time.Second {
+		t.Errorf("metrics disagree with the status: %v, %s", m, asJSON(s))
+	}
+	adv := shipperAdvice(doc)
+	if !regexp.MustCompile(`^info shipper: \d+ events published \(\d+ re-sent\), \d+ acknowledged by the stream \(last ack \d+s ago\), 0 awaiting their ack; 0 records \(0 B\) behind across \d+ logs\n$`).MatchString(adv) {
+		t.Errorf("shipper advice:\n%s", adv)
+	}
+
+	// The page, rendered by Chromium, has the shipper's row.
+	dom := runChromium(t, filepath.Join(t.TempDir(), "profile"), "--dump-dom", "--window-size=1280,1600", "--virtual-time-budget=4000", tp.nginx.URL+"/status")
+	if body := regexp.MustCompile(`<body[^>]*>`).FindString(dom); !strings.Contains(body, `data-render="ok"`) || strings.Contains(body, "data-js-errors") {
+		t.Fatalf("the page did not render cleanly: %s", body)
+	}
+	if !strings.Contains(dom, `<section id="shipper-section">`) ||
+		!regexp.MustCompile(`<tbody id="shipper"><tr><td>shipping</td><td>[\d,]+</td><td>[\d,]+</td>`).MatchString(dom) ||
+		!strings.Contains(dom, "info</span>shipper: ") {
+		i := strings.Index(dom, `id="shipper-section"`)
+		t.Errorf("no shipper section on the rendered page: %s", dom[max(0, i-20):min(len(dom), i+1500)])
+	}
+
+	// The nats-server goes away: served events wait, the shipper falls behind, and once no
+	// acknowledgement has come for 30 s the advice says so.
+	srv.Kill()
+	outage := time.Now()
+	waiting := serve(50)
+	if waiting == 0 {
+		t.Fatal("no ad served during the outage")
+	}
+	acked := s.Acked
+	tp.waitFor("the served events waiting", func() bool {
+		doc, m = shipperView(t, tp)
+		s := doc.Shipper
+		return s != nil && s.Acked == acked && s.Pending > 0 && s.LagRecords >= int64(waiting) && s.BehindSeconds > 2 &&
+			m["adnet_shipper_pending_acks"] > 0 && m["adnet_shipper_behind_seconds"] > 2
+	})
+	t.Logf("during the outage: %s; metrics %v", asJSON(doc.Shipper), m)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		doc, m = shipperView(t, tp)
+		adv = shipperAdvice(doc)
+		if strings.Contains(adv, "warning the event shipper has had no acknowledgement from the stream for ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no warning %v after the nats-server went away; shipper advice:\n%s", time.Since(outage), adv)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("advice %v into the outage:\n%s", time.Since(outage).Round(time.Second), adv)
+	if !strings.Contains(adv, "check nats.servers and the NATS cluster") || doc.Shipper.BehindSeconds < 30 || m["adnet_shipper_behind_seconds"] < 30 ||
+		m["adnet_shipper_acked_total"] != float64(acked) {
+		t.Errorf("outage: advice\n%s, shipper %s, metrics %v", adv, asJSON(doc.Shipper), m)
+	}
+
+	// Back: everything acknowledged, the warning gone. (Not counted from the figures before:
+	// were the shipper restarted meanwhile, its counters would start again from 0.)
+	back := time.Now()
+	srv.Start()
+	tp.waitFor("the shipper caught up after the outage", func() bool {
+		doc, m = shipperView(t, tp)
+		s := doc.Shipper
+		return s != nil && s.LastAck.After(back) && s.Pending == 0 && s.LagRecords == 0 && s.BehindSeconds == 0 &&
+			m["adnet_shipper_lag_records"] == 0 && !strings.Contains(shipperAdvice(doc), "warning")
+	})
+	t.Logf("after the outage: %s; metrics %v; advice:\n%s", asJSON(doc.Shipper), m, shipperAdvice(doc))
+	tp.stop() // while the nats-server runs: the shipper records its offsets and exits
+}
+
+// TestShipperStatusWhileWaiting: `adnet ship` answers its control socket before the stream is
+// available — not running, with the reason, which the advice turns into a warning naming
+// nats.servers — and, once the nats-server is up, running.
+func TestShipperStatusWhileWaiting(t *testing.T) {
+	srv := natstest.Start(t)
+	srv.Kill()
+	h := newJSHost(t, "h1", "adnet@unix(/nonexistent.sock)/adnet", []string{srv.URL}) // adnet ship does not use MariaDB
+	cfg, err := config.Load(h.conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.start("ship")
+	var st jetstream.ShipperStats
+	fetch := func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		st = jetstream.ShipperStats{}
+		return monitor.FetchControl(ctx, cfg.ShipperSocket(), &st) == nil
+	}
+	waitFor(t, 40*time.Second, "the shipper to answer while it waits for the stream", func() bool {
+		return fetch() && !st.Running && st.LastError != ""
+	})
+	as := monitor.ShipperAdvice(&st, nil, time.Now())
+	t.Logf("waiting: %s; advice %+v", asJSON(st), as)
+	if len(as) != 1 || as[0].Level != monitor.Warning || !strings.Contains(as[0].Text, "waiting for the stream") ||
+		!strings.Contains(as[0].Text, "check nats.servers") {
+		t.Errorf("advice while waiting: %+v", as)
+	}
+	srv.Start()
+	waitFor(t, 40*time.Second, "the shipper to run once the nats-server is up", func() bool { return fetch() && st.Running })
+	t.Logf("running: %s", asJSON(st))
 }

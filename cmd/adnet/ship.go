@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -41,12 +44,35 @@ func runShip(ctx context.Context, args []string, _, stderr io.Writer) error {
 	defer cancel()
 	defer aggregatorSignals(cancel, reopen, log)()
 
+	// The status answers from the start (the master's /status and /metrics ask it): while the
+	// stream is not available the shipper is not running, with the reason as its last error.
+	var current atomic.Pointer[jetstream.Shipper]
+	var waiting atomic.Pointer[jetstream.ShipperStats]
+	waiting.Store(&jetstream.ShipperStats{})
+	ctl, err := serveControl(cfg.ShipperSocket(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		st := *waiting.Load()
+		if sh := current.Load(); sh != nil {
+			st = sh.Stats()
+		}
+		_ = json.NewEncoder(w).Encode(st)
+	}), log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctl.Close()
+		os.Remove(cfg.ShipperSocket())
+	}()
+
 	nc, js, err := jetstream.Connect(natsConnectOptions(cfg, "adnet-ship"))
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	if err := ensureStreamLoop(ctx, cfg, js, log); err != nil {
+	if err := ensureStreamLoop(ctx, cfg, js, log, func(err error) {
+		waiting.Store(&jetstream.ShipperStats{LastError: err.Error(), LastErrorAt: time.Now()})
+	}); err != nil {
 		return err
 	}
 	sh, err := jetstream.NewShipper(jetstream.ShipperOptions{
@@ -56,6 +82,7 @@ func runShip(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	current.Store(sh)
 	go func() {
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()
@@ -66,7 +93,7 @@ func runShip(ctx context.Context, args []string, _, stderr io.Writer) error {
 			case <-t.C:
 				st := sh.Stats()
 				log.WithFields(logrus.Fields{"published": st.Published, "acked": st.Acked, "resent": st.Resent,
-					"pending": st.Pending, "logs": st.Sources}).Info("shipper: progress")
+					"pending": st.Pending, "logs": st.Sources, "lag_records": st.LagRecords}).Info("shipper: progress")
 			}
 		}
 	}()
@@ -121,7 +148,8 @@ func natsConnectOptions(cfg *config.Config, name string) jetstream.ConnectOption
 
 // ensureStreamLoop creates the stream if it is missing, retrying while the NATS cluster is
 // unreachable or electing: the master's backoff is for crashes, not for a cluster starting.
-func ensureStreamLoop(ctx context.Context, cfg *config.Config, js natsJS, log logrus.FieldLogger) error {
+// onErr, if set, is told each failed attempt.
+func ensureStreamLoop(ctx context.Context, cfg *config.Config, js natsJS, log logrus.FieldLogger, onErr func(error)) error {
 	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		err := jetstream.CreateStreamIfMissing(sctx, js, jetstream.StreamOptions{Name: cfg.NATS.Stream, Replicas: cfg.NATS.Replicas})
@@ -130,6 +158,9 @@ func ensureStreamLoop(ctx context.Context, cfg *config.Config, js natsJS, log lo
 			return nil
 		}
 		log.WithError(err).Warn("jetstream: the stream is not available yet; retrying")
+		if onErr != nil {
+			onErr(err)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

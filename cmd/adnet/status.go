@@ -16,6 +16,7 @@ import (
 	"adnet/handlers"
 	"adnet/internal/aggregator"
 	"adnet/internal/config"
+	"adnet/internal/jetstream"
 	"adnet/internal/monitor"
 	"adnet/nginx"
 )
@@ -77,11 +78,24 @@ func statusHandler(cfg *config.Config, mon *monitor.Monitor, started time.Time) 
 			SlowlogTimeout: cfg.SlowlogTimeout.D().String()},
 		Aggregator: fetchAggregator,
 	}
+	var fetchShipper monitor.ShipperFetch
+	if cfg.Events.Transport == config.TransportJetStream {
+		// This host's shipper (an extra process of the master only in this mode), asked over
+		// its control socket as the aggregator is.
+		fetchShipper = func(ctx context.Context) (*jetstream.ShipperStats, error) {
+			var st jetstream.ShipperStats
+			if err := monitor.FetchControl(ctx, cfg.ShipperSocket(), &st); err != nil {
+				return nil, err
+			}
+			return &st, nil
+		}
+		page.Shipper = fetchShipper
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ping", handlers.Ping)
 	mux.Handle("/status", page)
 	mux.Handle("/status/", page)
-	mux.Handle("/metrics", handlers.NewMetrics(mon, fetchAggregator))
+	mux.Handle("/metrics", handlers.NewMetrics(mon, fetchAggregator, fetchShipper))
 	return mux
 }
 

@@ -416,6 +416,15 @@ func TestStatusUnderLoad(t *testing.T) {
 				t.Errorf("dedup %s: fill %v, false positives %v", f, fill, fp)
 			}
 		}
+		// The default file transport has no shipper: nothing about one appears.
+		for name := range fams {
+			if strings.HasPrefix(name, "adnet_shipper_") {
+				t.Errorf("%s with the file transport", name)
+			}
+		}
+		if doc.Shipper != nil {
+			t.Errorf("a shipper in the file transport's status: %+v", doc.Shipper)
+		}
 		// The advice says what the load showed.
 		adv, err := master.Get("http://master/status/advice")
 		if err != nil {
@@ -429,6 +438,9 @@ func TestStatusUnderLoad(t *testing.T) {
 		}
 		if !strings.Contains(string(text), "slower than slowlog_timeout (300ms)") {
 			t.Errorf("no slow-request advice")
+		}
+		if strings.Contains(string(text), "shipper") {
+			t.Errorf("shipper advice with the file transport")
 		}
 	})
 

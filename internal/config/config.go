@@ -420,6 +420,10 @@ func (c *Config) StatusSocket() string { return filepath.Join(c.SocketDir, "mast
 // AggregatorSocket returns the path of the aggregator's control socket (its status as JSON).
 func (c *Config) AggregatorSocket() string { return filepath.Join(c.SocketDir, "aggregator.sock") }
 
+// ShipperSocket returns the path of the event shipper's control socket (its status as JSON;
+// events.transport = "jetstream").
+func (c *Config) ShipperSocket() string { return filepath.Join(c.SocketDir, "shipper.sock") }
+
 // Validate returns every problem with c, each naming the setting and the fix.
 func (c *Config) Validate() Problems {
 	var p Problems

@@ -62,7 +62,8 @@ type ShipperOptions struct {
 
 // ShipperStats is a snapshot of a Shipper's counters.
 type ShipperStats struct {
-	Published int64 `json:"published"` // publishes, re-sends included
+	Running   bool  `json:"running"`   // it has begun shipping (false while adnet ship waits for the stream)
+	Published int64 `json:"published"` // events published (first sends; Resent counts the re-sends)
 	Acked     int64 `json:"acked"`     // events the stream acknowledged (duplicates included)
 	Resent    int64 `json:"resent"`    // publishes repeated after an error or a timeout
 	// Heartbeats is the number of heartbeats sent (HeaderThrough), one a second.
@@ -70,6 +71,18 @@ type ShipperStats struct {
 	Pending    int    `json:"pending"` // awaiting a PubAck
 	Sources    int    `json:"sources"`
 	LastError  string `json:"last_error,omitempty"`
+	// LastErrorAt is when LastError happened.
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// LagBytes (LagRecords) of this host's logs are not acknowledged by the stream yet:
+	// unread, read and waiting, or awaiting their PubAck. Refreshed every few seconds.
+	LagBytes   int64 `json:"lag_bytes"`
+	LagRecords int64 `json:"lag_records"`
+	// OldestUnacked is the time of the oldest event read and not yet acknowledged (the one
+	// awaiting its PubAck longest, or the oldest of the logs' next events); zero when every
+	// event read is acknowledged. Now minus it is how far behind the shipper is.
+	OldestUnacked time.Time `json:"oldest_unacked,omitzero"`
+	// LastAck is when the stream last acknowledged an event (zero: none since the start).
+	LastAck time.Time `json:"last_ack,omitzero"`
 }
 
 // shipSource is one worker process's log as the shipper reads it.
@@ -231,8 +244,9 @@ func (s *Shipper) step() (idle bool, err error) {
 		s.nextMaint = now.Add(maintainEvery)
 		s.maintain(now)
 	}
+	oldest := s.oldestUnacked()
 	s.mu.Lock()
-	s.stats.Pending, s.stats.Sources = len(s.q), len(s.sources)
+	s.stats.Pending, s.stats.Sources, s.stats.OldestUnacked, s.stats.Running = len(s.q), len(s.sources), oldest, true
 	s.mu.Unlock()
 	return sent == 0 && acked == 0, nil
 }
@@ -253,7 +267,7 @@ func (s *Shipper) fail(err error, now time.Time) {
 	s.retryAt = now.Add(s.retryWait)
 	s.mu.Lock()
 	changed := s.stats.LastError != err.Error()
-	s.stats.LastError = err.Error()
+	s.stats.LastError, s.stats.LastErrorAt = err.Error(), now
 	s.mu.Unlock()
 	if changed {
 		s.log.WithError(err).Warn("shipper: publish failed; retrying")
@@ -378,6 +392,9 @@ func (s *Shipper) reap(now time.Time) (n int, err error) {
 		}
 		s.mu.Lock()
 		s.stats.Acked += int64(n)
+		if n > 0 {
+			s.stats.LastAck = now
+		}
 		s.mu.Unlock()
 	}()
 	for len(s.q) > 0 {
@@ -540,11 +557,13 @@ func writeFileSync(dir, name string, b []byte) error {
 // stream, which keeps it MaxAge for the aggregator.
 func (s *Shipper) maintain(now time.Time) {
 	var keep []*shipSource
+	var lag int64
 	for _, src := range s.sources {
 		segs, size, err := eventlog.Segments(src.dir)
 		if err != nil {
 			s.log.WithError(err).WithField("source", src.name).Warn("shipper: listing log")
 		}
+		lag += eventlog.BytesAfter(segs, src.shipped)
 		var last time.Time
 		for _, sg := range segs {
 			if sg.ModTime.After(last) {
@@ -570,6 +589,9 @@ func (s *Shipper) maintain(now time.Time) {
 		keep = append(keep, src)
 	}
 	s.sources = keep
+	s.mu.Lock()
+	s.stats.LagBytes, s.stats.LagRecords = lag, lag/eventlog.RecordSize
+	s.mu.Unlock()
 }
 
 // remove deletes a finished, fully shipped log: renamed out of eventlog.Sources' sight first,
@@ -593,6 +615,24 @@ func (s *Shipper) remove(src *shipSource) bool {
 	}
 	s.log.WithField("source", src.name).Info("shipper: removed a finished log past retention")
 	return true
+}
+
+// oldestUnacked returns the time of the oldest event read and not yet acknowledged: the
+// front of the publish queue or the oldest of the logs' next events (zero if there is none).
+func (s *Shipper) oldestUnacked() time.Time {
+	var oldest time.Time
+	if len(s.q) > 0 {
+		var ev models.Event
+		if eventlog.DecodeRecord(s.q[0].msg.Data, &ev) == nil {
+			oldest = ev.Time
+		}
+	}
+	for _, src := range s.sources {
+		if src.HasHead && (oldest.IsZero() || src.Head.Time.Before(oldest)) {
+			oldest = src.Head.Time
+		}
+	}
+	return oldest
 }
 
 // Stats returns a snapshot of the counters; safe from any goroutine.

@@ -33,6 +33,8 @@ type StatusDoc struct {
 	Advice     []Advice          `json:"advice"`
 	History    *Series           `json:"history,omitempty"`
 	Aggregator *aggregator.Stats `json:"aggregator,omitempty"`
+	// Shipper is this host's event shipper (events.transport = "jetstream" only).
+	Shipper *ShipperDoc `json:"shipper,omitempty"`
 }
 
 // WorkerDoc is one worker: its identity and full counters (WorkerStatus) and the
