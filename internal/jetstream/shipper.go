@@ -348,13 +348,26 @@ func (s *Shipper) heartbeat(now time.Time) {
 	}
 	msg := &nats.Msg{Subject: s.subject, Header: nats.Header{}}
 	msg.Header.Set(HeaderThrough, strconv.FormatInt(t.UnixNano(), 10))
-	if _, err := s.opt.JS.PublishMsgAsync(msg, jetstream.WithExpectStream(s.opt.Stream)); err != nil {
+	if _, err := s.opt.JS.PublishMsgAsync(msg, s.publishOpts("")...); err != nil {
 		s.fail(err, now)
 		return
 	}
 	s.mu.Lock()
 	s.stats.Heartbeats++
 	s.mu.Unlock()
+}
+
+// publishOpts are the options of every publish: the stream it must land in, the message id
+// (none for a heartbeat), and no retry by the client library. The shipper re-sends failed
+// publishes itself (reap, resend); the library's own retry after "no responders" (a stream
+// without a leader, during a failover) runs on a timer outside the shipper's control, and in
+// nats.go v1.55.0 a run of it crashed the shipper once under a node kill.
+func (s *Shipper) publishOpts(id string) []jetstream.PublishOpt {
+	opts := []jetstream.PublishOpt{jetstream.WithExpectStream(s.opt.Stream), jetstream.WithRetryAttempts(0)}
+	if id != "" {
+		opts = append(opts, jetstream.WithMsgID(id))
+	}
+	return opts
 }
 
 // MsgID returns the message id of the event that ends at pos in the log source of host: the
@@ -369,7 +382,7 @@ func (s *Shipper) publish(src *shipSource) error {
 	eventlog.EncodeRecord(body, &src.Head)
 	msg := &nats.Msg{Subject: s.subject, Data: body, Header: nats.Header{}}
 	id := MsgID(s.opt.Host, src.name, src.HeadPos)
-	fut, err := s.opt.JS.PublishMsgAsync(msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(s.opt.Stream))
+	fut, err := s.opt.JS.PublishMsgAsync(msg, s.publishOpts(id)...)
 	if err != nil {
 		return err
 	}
@@ -440,7 +453,7 @@ func (s *Shipper) reap(now time.Time) (n int, err error) {
 func (s *Shipper) resend(cause error, now time.Time) int {
 	for i := range s.q {
 		f := &s.q[i]
-		fut, err := s.opt.JS.PublishMsgAsync(f.msg, jetstream.WithMsgID(f.id), jetstream.WithExpectStream(s.opt.Stream))
+		fut, err := s.opt.JS.PublishMsgAsync(f.msg, s.publishOpts(f.id)...)
 		if err != nil {
 			for j := i; j < len(s.q); j++ {
 				s.q[j].fut = failedFuture{err: cause, msg: s.q[j].msg}
