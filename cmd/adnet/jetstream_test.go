@@ -333,7 +333,7 @@ func shipperView(t *testing.T, tp *topology) (monitor.StatusDoc, map[string]floa
 	}
 	m := map[string]float64{}
 	for name, f := range fams {
-		if !strings.HasPrefix(name, "adnet_shipper_") {
+		if !strings.HasPrefix(name, "adnet_shipper_") && !strings.HasPrefix(name, "adnet_stream_") {
 			continue
 		}
 		for _, s := range f.Metric {
@@ -353,10 +353,15 @@ func asJSON(v any) string {
 	return string(b)
 }
 
-func shipperAdvice(doc monitor.StatusDoc) string {
+func shipperAdvice(doc monitor.StatusDoc) string { return adviceOf(doc, "shipper") }
+
+// adviceText is the statistics advice lines of doc, one per line, each prefixed by its level.
+func adviceText(doc monitor.StatusDoc) string { return adviceOf(doc, "statistics") }
+
+func adviceOf(doc monitor.StatusDoc, topic string) string {
 	var b strings.Builder
 	for _, a := range doc.Advice {
-		if a.Topic == "shipper" {
+		if a.Topic == topic {
 			b.WriteString(string(a.Level) + " " + a.Text + "\n")
 		}
 	}
@@ -419,6 +424,22 @@ replicas = 1
 	if m["adnet_shipper_published_total"] != float64(s.Published) || m["adnet_shipper_running"] != 1 || m["adnet_shipper_logs"] != float64(s.Sources) ||
 		time.Since(time.Unix(int64(m["adnet_shipper_last_ack_timestamp_seconds"]), 0)) > 30*time.Second {
 		t.Errorf("metrics disagree with the status: %v, %s", m, asJSON(s))
+	}
+	// The consuming aggregator orders the stream's events by time: its reorder shows this one
+	// host shipping, nothing left held once the heartbeats passed the ads served.
+	var rdoc monitor.StatusDoc
+	var rm map[string]float64
+	tp.waitFor("the aggregator's reorder in /status and /metrics", func() bool {
+		rdoc, rm = shipperView(t, tp)
+		a := rdoc.Aggregator
+		return a != nil && a.Reorder != nil && a.Reorder.Hosts == 1 && a.Reorder.Held == 0 && a.Reorder.MaxHeld > 0 &&
+			rm["adnet_stream_hosts_live"] == 1 && rm["adnet_stream_reorder_held_events"] == 0
+	})
+	if r := rdoc.Aggregator.Reorder; r.Late != 0 || r.Forced != 0 || r.Stalled != "" || rm["adnet_stream_reorder_lag_seconds"] > 30 {
+		t.Errorf("reorder of a healthy single host: %s, lag metric %v", asJSON(r), rm["adnet_stream_reorder_lag_seconds"])
+	}
+	if adv := adviceText(rdoc); !strings.Contains(adv, "info events across hosts: 1 hosts shipping, 0 events held") {
+		t.Errorf("no reorder advice:\n%s", adv)
 	}
 	adv := shipperAdvice(doc)
 	if !regexp.MustCompile(`^info shipper: \d+ events published \(\d+ re-sent\), \d+ acknowledged by the stream \(last ack \d+s ago\), 0 awaiting their ack; 0 records \(0 B\) behind across \d+ logs\n$`).MatchString(adv) {

@@ -43,6 +43,11 @@ func NewAggregatorCollector(fetch AggregatorFetch) prometheus.Collector {
 			"Occurrences a duplicate filter could not record because its segment was saturated (passed unchecked for later repeats).", "filter"),
 		incomplete: d("adnet_dedup_incomplete_answers_total",
 			"\"Not seen\" answers a duplicate filter gave while a saturated segment was in its window.", "filter"),
+		held:     d("adnet_stream_reorder_held_events", "Events of the stream held by the aggregator until every live host has shipped everything older (events.transport = \"jetstream\")."),
+		boundLag: d("adnet_stream_reorder_lag_seconds", "How far the aggregator's release bound is behind the stream's newest message: about the shippers' 2 s watermark normally, up to nats.reorder_window while a host is silent."),
+		late:     d("adnet_stream_reorder_late_total", "Events applied after later events of other hosts: their host was silent longer than nats.reorder_window."),
+		forced:   d("adnet_stream_reorder_forced_total", "Events released before their turn because the bound on held events was reached."),
+		hosts:    d("adnet_stream_hosts_live", "Hosts whose shipper was heard from within nats.reorder_window."),
 	}
 }
 
@@ -50,11 +55,12 @@ type aggCollector struct {
 	fetch                                                        AggregatorFetch
 	up, designLoad, memory, unchecked                            *prometheus.Desc
 	fill, capacity, fp, bound, saturated, unrecorded, incomplete *prometheus.Desc
+	held, boundLag, late, forced, hosts                          *prometheus.Desc // the stream's reorder
 }
 
 func (c *aggCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.designLoad, c.memory, c.unchecked, c.fill, c.capacity, c.fp, c.bound,
-		c.saturated, c.unrecorded, c.incomplete} {
+		c.saturated, c.unrecorded, c.incomplete, c.held, c.boundLag, c.late, c.forced, c.hosts} {
 		ch <- d
 	}
 }
@@ -81,5 +87,12 @@ func (c *aggCollector) Collect(ch chan<- prometheus.Metric) {
 		e.gauge(c.saturated, float64(d.SaturatedSegments), name)
 		e.counter(c.unrecorded, float64(d.Unrecorded), name)
 		e.counter(c.incomplete, float64(d.Incomplete), name)
+	}
+	if r := st.Reorder; r != nil {
+		e.gauge(c.held, float64(r.Held))
+		e.gauge(c.boundLag, float64(r.BoundLag)/1000)
+		e.counter(c.late, float64(r.Late))
+		e.counter(c.forced, float64(r.Forced))
+		e.gauge(c.hosts, float64(r.Hosts))
 	}
 }

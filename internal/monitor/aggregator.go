@@ -80,5 +80,23 @@ func AggregatorAdvice(st *aggregator.Stats, fetchErr error, now time.Time) []Adv
 		}
 		out = append(out, Advice{Level: Info, Topic: topic, Text: b.String()})
 	}
+	if r := st.Reorder; r != nil {
+		out = append(out, reorderAdvice(r))
+	}
 	return out
+}
+
+// reorderAdvice describes the stream's reordering by event time (events.transport =
+// "jetstream"): a warning while a host holds the statistics back, or when events had to be
+// applied out of their time order.
+func reorderAdvice(r *aggregator.ReorderStats) Advice {
+	const topic = "statistics"
+	text := fmt.Sprintf("events across hosts: %d hosts shipping, %d events held for their turn (bound %d), the statistics wait %.1fs behind the stream; since start %d applied late (a host silent past nats.reorder_window) and %d early (more held than the bound)",
+		r.Hosts, r.Held, r.MaxHeld, float64(r.BoundLag)/1000, r.Late, r.Forced)
+	if r.Stalled != "" {
+		return Advice{Level: Warning, Topic: topic, Text: fmt.Sprintf(
+			"host %s has not shipped its events for %.0fs: the statistics of every host wait for it (up to nats.reorder_window), so that its events are counted in their time order — check its link to NATS and its shipper (its /status); %s",
+			r.Stalled, float64(r.BoundLag)/1000, text)}
+	}
+	return Advice{Level: Info, Topic: topic, Text: text}
 }

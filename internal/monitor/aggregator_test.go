@@ -40,6 +40,14 @@ func TestAggregatorAdvice(t *testing.T) {
 	if got := AggregatorAdvice(st, nil, now); len(got) != 1 || got[0].Level != Warning {
 		t.Errorf("fraud memory over budget: %+v", got)
 	}
+	// Across hosts: a host that stopped shipping holds everyone's statistics back — a warning
+	// naming it.
+	st = &aggregator.Stats{Reorder: &aggregator.ReorderStats{Held: 5000, MaxHeld: 65536, Hosts: 3, BoundLag: 12500, Stalled: "app2", Late: 4}}
+	got = text(AggregatorAdvice(st, nil, now))
+	if !strings.Contains(got, "warning host app2 has not shipped its events for 12s: the statistics of every host wait for it") ||
+		!strings.Contains(got, "3 hosts shipping, 5000 events held for their turn (bound 65536), the statistics wait 12.5s behind the stream; since start 4 applied late") {
+		t.Errorf("reorder advice:\n%s", got)
+	}
 	// A larger design load has a proportionally larger budget.
 	st = &aggregator.Stats{FraudMemoryBytes: 65 << 20, DesignLoad: 50000}
 	if got := AggregatorAdvice(st, nil, now); len(got) != 1 || got[0].Level != Info {
