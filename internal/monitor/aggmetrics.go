@@ -12,9 +12,23 @@ import (
 // AggregatorFetch fetches the statistics aggregator's status (over its control socket).
 type AggregatorFetch func(ctx context.Context) (*aggregator.Stats, error)
 
-// aggregatorScrapeTimeout bounds a scrape's wait for the aggregator: /metrics must answer
-// even when the aggregator is wedged (it then reports adnet_aggregator_up 0).
-const aggregatorScrapeTimeout = time.Second
+// processScrapeTimeout bounds a scrape's wait for a helper process (the aggregator, the
+// shipper): /metrics must answer even when one is wedged (it then reports its _up 0).
+const processScrapeTimeout = time.Second
+
+// scrapeProcess fetches a helper process's status for a scrape and emits its _up gauge (up):
+// 1 and the status when it answered within processScrapeTimeout, else 0 and nil.
+func scrapeProcess[T any](e emitter, up *prometheus.Desc, fetch func(context.Context) (*T, error)) *T {
+	ctx, cancel := context.WithTimeout(context.Background(), processScrapeTimeout)
+	defer cancel()
+	st, err := fetch(ctx)
+	if err != nil || st == nil {
+		e.gauge(up, 0)
+		return nil
+	}
+	e.gauge(up, 1)
+	return st
+}
 
 // NewAggregatorCollector returns a Prometheus collector of the aggregator's duplicate-filter
 // capacity (adnet_dedup_*, label filter="impressions" | "beacons" | "clicks" | "tainted") and design
@@ -67,14 +81,10 @@ func (c *aggCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *aggCollector) Collect(ch chan<- prometheus.Metric) {
 	e := emitter{ch}
-	ctx, cancel := context.WithTimeout(context.Background(), aggregatorScrapeTimeout)
-	defer cancel()
-	st, err := c.fetch(ctx)
-	if err != nil || st == nil {
-		e.gauge(c.up, 0)
+	st := scrapeProcess(e, c.up, c.fetch)
+	if st == nil {
 		return
 	}
-	e.gauge(c.up, 1)
 	e.gauge(c.designLoad, float64(st.DesignLoad))
 	e.gauge(c.memory, float64(st.FraudMemoryBytes))
 	e.counter(c.unchecked, float64(st.NoImpressionUnchecked))

@@ -50,15 +50,11 @@ func (c *shipCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (c *shipCollector) Collect(ch chan<- prometheus.Metric) {
 	e := emitter{ch}
-	ctx, cancel := context.WithTimeout(context.Background(), aggregatorScrapeTimeout)
-	defer cancel()
-	st, err := c.fetch(ctx)
-	if err != nil || st == nil {
-		e.gauge(c.up, 0)
+	st := scrapeProcess(e, c.up, c.fetch)
+	if st == nil {
 		return
 	}
 	now := time.Now()
-	e.gauge(c.up, 1)
 	e.gauge(c.running, boolean(st.Running))
 	e.counter(c.published, float64(st.Published))
 	e.counter(c.acked, float64(st.Acked))
