@@ -3,6 +3,7 @@ package aggregator
 import (
 	"errors"
 	"io"
+	"math"
 	"time"
 
 	"adnet/internal/eventlog"
@@ -105,16 +106,15 @@ func (o *reorder) Mark() models.ReleaseMark { return o.mark }
 // message before it applied; io.EOF when none may be released now.
 func (o *reorder) Next(ev *models.Event) (eventlog.Position, error) {
 	for {
-		if o.resumed && len(o.held) > 0 && (o.held[0].ev.Time.Before(o.bound) || len(o.held) > o.maxHeld) {
-			if !o.held[0].ev.Time.Before(o.bound) {
+		if o.resumed && o.held.Len() > 0 && (o.releasable() || o.held.Len() > o.maxHeld) {
+			if !o.releasable() {
 				// Too many held: raise the bound just past the oldest (memory is bounded).
-				o.bound = o.held[0].ev.Time.Add(time.Nanosecond)
+				o.bound = time.Unix(0, o.held.minTime()+1)
 				o.stats.Forced++
 			}
-			h := o.held.pop()
-			*ev = h.ev
-			o.release(h.seq)
-			o.mark = models.ReleaseMark{ReadThrough: o.readThru, Time: h.ev.Time, Seq: h.seq}
+			seq := o.held.pop(ev)
+			o.release(seq)
+			o.mark = models.ReleaseMark{ReadThrough: o.readThru, Time: ev.Time, Seq: seq}
 			return o.position(), nil
 		}
 		err := o.r.Next(&o.msg)
@@ -122,7 +122,7 @@ func (o *reorder) Next(ev *models.Event) (eventlog.Position, error) {
 			// Nothing to read this moment. If the stream has nothing more, its time is the
 			// wall clock's; a reader merely waiting for its next fetch while a backlog is
 			// still in the stream (catching up) must not let the wall clock release it.
-			if o.atEnd() && o.advance(true) && o.resumed && len(o.held) > 0 && o.held[0].ev.Time.Before(o.bound) {
+			if o.atEnd() && o.advance(true) && o.resumed && o.held.Len() > 0 && o.releasable() {
 				continue
 			}
 			return eventlog.Position{}, io.EOF
@@ -160,7 +160,7 @@ func (o *reorder) Next(ev *models.Event) (eventlog.Position, error) {
 			o.mark.ReadThrough = o.readThru
 			return o.position(), nil
 		}
-		o.held.push(heldEvent{ev: m.Event, seq: m.Seq})
+		o.held.push(&m.Event, m.Seq)
 		o.seqs = append(o.seqs, m.Seq)
 	}
 }
@@ -194,6 +194,10 @@ func (o *reorder) atEnd() bool {
 	}
 	return true
 }
+
+// releasable reports whether the first held event is older than the bound (the heap must not
+// be empty).
+func (o *reorder) releasable() bool { return o.held.minTime() < unixNanos(o.bound) }
 
 // release forgets seq among the held sequences.
 func (o *reorder) release(seq uint64) {
@@ -273,36 +277,62 @@ func (o *reorder) advance(idle bool) bool {
 // Stats returns the reorder's counters.
 func (o *reorder) Stats() ReorderStats {
 	st := o.stats
-	st.Held = len(o.held)
+	st.Held = o.held.Len()
 	return st
 }
 
 // Close closes the stream reader.
 func (o *reorder) Close() error { return o.r.Close() }
 
-// heldEvent is one event waiting in the reorder.
-type heldEvent struct {
-	ev  models.Event
-	seq uint64
+// heldHeap holds the events waiting in the reorder: the events in a slab, and a min-heap of
+// small keys (time, sequence, slot) over it, so that sifting moves 24 bytes rather than a
+// 200-byte event. Written out rather than through container/heap, whose interface would
+// allocate at every push. Slots are reused: no allocation once the slab has grown.
+type heldHeap struct {
+	keys   []heldKey
+	events []models.Event
+	free   []uint32
 }
 
-// heldHeap is a min-heap of held events by (time, sequence), written out rather than
-// through container/heap, whose interface would allocate every 200-byte event pushed.
-type heldHeap []heldEvent
+// heldKey orders one held event: its time (Unix ns), its sequence and its slot in the slab.
+type heldKey struct {
+	t    int64
+	seq  uint64
+	slot uint32
+}
 
-func (h heldHeap) less(i, j int) bool {
-	if !h[i].ev.Time.Equal(h[j].ev.Time) {
-		return h[i].ev.Time.Before(h[j].ev.Time)
+func (k heldKey) less(o heldKey) bool { return k.t < o.t || k.t == o.t && k.seq < o.seq }
+
+// unixNanos is t in Unix nanoseconds, with the zero time first of all.
+func unixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
 	}
-	return h[i].seq < h[j].seq
+	return t.UnixNano()
 }
 
-func (h *heldHeap) push(e heldEvent) {
-	*h = append(*h, e)
-	a := *h
+// Len is the number of held events.
+func (h *heldHeap) Len() int { return len(h.keys) }
+
+// minTime is the time of the first event in order, in Unix ns (the heap must not be empty).
+func (h *heldHeap) minTime() int64 { return h.keys[0].t }
+
+// push holds a copy of *ev, the message seq.
+func (h *heldHeap) push(ev *models.Event, seq uint64) {
+	var slot uint32
+	if n := len(h.free); n > 0 {
+		slot = h.free[n-1]
+		h.free = h.free[:n-1]
+		h.events[slot] = *ev
+	} else {
+		slot = uint32(len(h.events))
+		h.events = append(h.events, *ev)
+	}
+	h.keys = append(h.keys, heldKey{t: unixNanos(ev.Time), seq: seq, slot: slot})
+	a := h.keys
 	for i := len(a) - 1; i > 0; {
 		p := (i - 1) / 2
-		if !a.less(i, p) {
+		if !a[i].less(a[p]) {
 			break
 		}
 		a[i], a[p] = a[p], a[i]
@@ -310,19 +340,19 @@ func (h *heldHeap) push(e heldEvent) {
 	}
 }
 
-func (h *heldHeap) pop() heldEvent {
-	a := *h
+// pop moves the first event in order into *ev and returns its sequence.
+func (h *heldHeap) pop(ev *models.Event) uint64 {
+	a := h.keys
 	top := a[0]
 	n := len(a) - 1
 	a[0] = a[n]
-	a[n] = heldEvent{}
 	a = a[:n]
 	for i := 0; ; {
 		l, small := 2*i+1, i
-		if l < n && a.less(l, small) {
+		if l < n && a[l].less(a[small]) {
 			small = l
 		}
-		if r := l + 1; r < n && a.less(r, small) {
+		if r := l + 1; r < n && a[r].less(a[small]) {
 			small = r
 		}
 		if small == i {
@@ -331,11 +361,14 @@ func (h *heldHeap) pop() heldEvent {
 		a[i], a[small] = a[small], a[i]
 		i = small
 	}
-	if n == 0 && cap(a) > minReorderHeld {
-		a = a[:0:0] // let a large drained backing array go
+	h.keys = a
+	*ev = h.events[top.slot]
+	h.events[top.slot] = models.Event{} // drop its string
+	h.free = append(h.free, top.slot)
+	if n == 0 && cap(h.events) > minReorderHeld {
+		*h = heldHeap{} // let a large drained slab go
 	}
-	*h = a
-	return top
+	return top.seq
 }
 
 // reorderHeld returns the bound on held events for a design load (events per second) and a

@@ -103,13 +103,14 @@ func (a *Aggregator) warmUpStream(ctx context.Context, cutoff, newest time.Time)
 	defer r.Close()
 	var (
 		h     heldHeap
+		ev    models.Event
 		m     StreamMessage
 		n     int64
 		limit = reorderHeld(a.opt.ExpectedEventsPerSecond, a.opt.ReorderWindow)
 	)
 	judge := func() error {
-		e := h.pop()
-		a.fraud.judge(&e.ev)
+		h.pop(&ev)
+		a.fraud.judge(&ev)
 		n++
 		if err := a.hook("warmup"); err != nil {
 			return err
@@ -133,14 +134,14 @@ func (a *Aggregator) warmUpStream(ctx context.Context, cutoff, newest time.Time)
 			m.Seq > uint64(s.committed.Offset) && !s.committedMark.Applied(m.Seq, m.Event.Time) {
 			continue // a heartbeat, before the window, or not applied yet: read again and counted
 		}
-		h.push(heldEvent{ev: m.Event, seq: m.Seq})
-		if len(h) > limit {
+		h.push(&m.Event, m.Seq)
+		if h.Len() > limit {
 			if err := judge(); err != nil {
 				return err
 			}
 		}
 	}
-	for len(h) > 0 {
+	for h.Len() > 0 {
 		if err := judge(); err != nil {
 			return err
 		}
