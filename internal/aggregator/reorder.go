@@ -15,11 +15,8 @@ const (
 	// DefaultReorderWindow is how long (in the stream's time) the aggregator waits for a host
 	// that stopped shipping before it applies the other hosts' later events without it.
 	DefaultReorderWindow = 30 * time.Second
-	// heldEventBytes is what one held event costs, for the memory bound's documentation and
-	// status: a models.Event and its sequence, in a slice.
-	heldEventBytes = 200
-	minReorderHeld = 1 << 16
-	maxReorderHeld = 1 << 20
+	minReorderHeld       = 1 << 16
+	maxReorderHeld       = 1 << 20
 )
 
 // reorder applies the stream's events in event-time order rather than in the order the stream
