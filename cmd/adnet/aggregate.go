@@ -2,10 +2,8 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -60,22 +58,18 @@ func runAggregate(ctx context.Context, args []string, _, stderr io.Writer) error
 	opt := aggregatorOptions(cfg, store, key, log)
 	// The status answers from the start: a standby (JetStream transport) shows as not running.
 	var current atomic.Pointer[aggregator.Aggregator]
-	ctl, err := serveControl(cfg.AggregatorSocket(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+	stopStatus, err := serveStatus(cfg.AggregatorSocket(), func() any {
 		st := aggregator.Stats{Verdicts: map[string]int64{}}
 		if agg := current.Load(); agg != nil {
 			st = agg.Stats()
 		}
 		st.IPHashKeyID = keyID
-		_ = json.NewEncoder(w).Encode(st)
-	}), log)
+		return st
+	}, log)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctl.Close()
-		os.Remove(cfg.AggregatorSocket())
-	}()
+	defer stopStatus()
 	if cfg.Events.Transport == config.TransportJetStream {
 		// Every host runs an aggregator; one consumes the stream, the others wait for
 		// MariaDB's lock (see aggregateLeader).

@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"sync/atomic"
@@ -49,21 +47,17 @@ func runShip(ctx context.Context, args []string, _, stderr io.Writer) error {
 	var current atomic.Pointer[jetstream.Shipper]
 	var waiting atomic.Pointer[jetstream.ShipperStats]
 	waiting.Store(&jetstream.ShipperStats{})
-	ctl, err := serveControl(cfg.ShipperSocket(), http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
+	stopStatus, err := serveStatus(cfg.ShipperSocket(), func() any {
 		st := *waiting.Load()
 		if sh := current.Load(); sh != nil {
 			st = sh.Stats()
 		}
-		_ = json.NewEncoder(w).Encode(st)
-	}), log)
+		return st
+	}, log)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctl.Close()
-		os.Remove(cfg.ShipperSocket())
-	}()
+	defer stopStatus()
 
 	nc, js, err := jetstream.Connect(natsConnectOptions(cfg, "adnet-ship"))
 	if err != nil {

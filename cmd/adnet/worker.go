@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -149,6 +150,23 @@ func fcgiOptions(cfg *config.Config, pool string, log logrus.FieldLogger, extra 
 
 // serveControl answers the worker's control requests (status) on its own Unix socket with
 // plain HTTP, outside the FastCGI cap, so status works when the worker is saturated.
+// serveStatus serves status() as JSON on the control socket path — a helper process's
+// (aggregator, shipper) answer to the master's /status and /metrics — and returns the function
+// that stops serving and removes the socket.
+func serveStatus(path string, status func() any, log logrus.FieldLogger) (stop func(), err error) {
+	ctl, err := serveControl(path, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(status())
+	}), log)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		ctl.Close()
+		os.Remove(path)
+	}, nil
+}
+
 func serveControl(path string, h http.Handler, log logrus.FieldLogger) (io.Closer, error) {
 	if path == "" {
 		return io.NopCloser(nil), nil
