@@ -81,7 +81,7 @@ type streamRead struct {
 	seqOf  map[uint64]uint64 // impression id → its (last) sequence
 	events int               // event messages
 	beats  int               // heartbeats
-	last   uint64            // the last sequence
+	last   uint64            // the sequence of the last event (heartbeats excluded)
 }
 
 // readAll reads the whole stream from after seq, expecting want events.
@@ -118,11 +118,13 @@ func readAll(t *testing.T, url string, after uint64, want int) streamRead {
 		} else if err != nil {
 			t.Fatal(err)
 		}
-		got.last = m.Seq
 		if !m.Through.IsZero() {
+			// A heartbeat may be stored after the last event at any moment, so it is
+			// counted but never taken as the stream's last sequence.
 			got.beats++
 			continue
 		}
+		got.last = m.Seq
 		id := binary.BigEndian.Uint64(m.Event.ImpressionID[8:])
 		got.seen[id]++
 		got.seqOf[id] = m.Seq
