@@ -148,12 +148,18 @@ func fcgiOptions(cfg *config.Config, pool string, log logrus.FieldLogger, extra 
 	}
 }
 
-// serveControl answers the worker's control requests (status) on its own Unix socket with
-// plain HTTP, outside the FastCGI cap, so status works when the worker is saturated.
 // serveStatus serves status() as JSON on the control socket path — a helper process's
 // (aggregator, shipper) answer to the master's /status and /metrics — and returns the function
-// that stops serving and removes the socket.
+// that stops serving and removes the socket. A socket that still answers belongs to another
+// running copy (started by hand beside the master's): it is left alone and the error says so,
+// where taking it over would blind the master and removing it on exit would blind everyone.
 func serveStatus(path string, status func() any, log logrus.FieldLogger) (stop func(), err error) {
+	if path != "" {
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s answers: another copy of this process is running (stop it first, or let the master run it)", path)
+		}
+	}
 	ctl, err := serveControl(path, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(status())
@@ -167,6 +173,8 @@ func serveStatus(path string, status func() any, log logrus.FieldLogger) (stop f
 	}, nil
 }
 
+// serveControl answers control requests on its own Unix socket with plain HTTP, outside the
+// FastCGI cap, so status works when the worker is saturated.
 func serveControl(path string, h http.Handler, log logrus.FieldLogger) (io.Closer, error) {
 	if path == "" {
 		return io.NopCloser(nil), nil
