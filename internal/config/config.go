@@ -306,7 +306,7 @@ func Defaults() *Config {
 			MaxClicksPerIP: 20,
 			MinClickDelay:  Duration(time.Second),
 			TrustedProxies: []string{},
-			// 25,000 events/s over the 10-minute window: 55 MiB of aggregator fraud state.
+			// 25,000 events/s over the 10-minute window: 60 MiB of aggregator fraud state.
 			DesignLoad:        25000,
 			BuiltinDatacenter: true,
 		},

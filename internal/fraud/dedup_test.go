@@ -158,13 +158,14 @@ func measureFP(t *testing.T, window time.Duration, segs, perWindow int, p float6
 	// first instant of the oldest to the last instant of the current one, then probe.
 	n := perWindow * (segs + 1) / segs
 	span := time.Duration(segs+1) * slot
+	start := slotStart(slot)
 	streamFP := 0
 	for i := 0; i < n; i++ {
-		if d.SeenOrAdd(randKey(rng), base.Add(time.Duration(float64(span)*float64(i)/float64(n)))) {
+		if d.SeenOrAdd(randKey(rng), start.Add(time.Duration(float64(span)*float64(i)/float64(n)))) {
 			streamFP++
 		}
 	}
-	end := base.Add(span - 1)
+	end := start.Add(span - 1)
 	fp := 0
 	for i := 0; i < probes; i++ {
 		if d.Seen(randKey(rng), end) {
