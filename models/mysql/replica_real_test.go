@@ -16,22 +16,34 @@ import (
 	"adnet/models/mysql"
 )
 
-// mariadbInstance starts a private MariaDB with scripts/mariadb.sh in dir, listening on
-// 127.0.0.1:port too, with extra server options; it is stopped when t ends.
-func mariadbInstance(t *testing.T, dir string, port int, opts string) string {
+// mariadbInstance starts a private MariaDB with scripts/mariadb.sh in dir, listening on a
+// free port of 127.0.0.1 too, with extra server options, and returns its DSN and port; it is
+// stopped when t ends. A free port can be taken by another test between our probe and the
+// server's bind (packages run in parallel), so a start that fails on an address in use is
+// retried on another port; any other failure stops the test with the script's diagnostics.
+func mariadbInstance(t *testing.T, dir string, opts string) (dsn string, port int) {
 	t.Helper()
 	script, err := filepath.Abs("../../scripts/mariadb.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(script, "start", dir, fmt.Sprint(port))
-	cmd.Env = append(os.Environ(), "MARIADB_OPTS="+opts)
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("mariadb.sh start %s: %v\n%s", dir, err, out)
-	}
 	t.Cleanup(func() { exec.Command(script, "stop", dir).Run() })
-	return strings.TrimSpace(lastLineOf(string(out)))
+	for attempt := 1; ; attempt++ {
+		port = freePort(t)
+		cmd := exec.Command(script, "start", dir, fmt.Sprint(port))
+		cmd.Env = append(os.Environ(), "MARIADB_OPTS="+opts)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err == nil {
+			return strings.TrimSpace(lastLineOf(string(out))), port
+		}
+		if attempt < 3 && strings.Contains(stderr.String(), "Address already in use") {
+			t.Logf("mariadb.sh start %s: port %d was taken meanwhile; another one", dir, port)
+			continue
+		}
+		t.Fatalf("mariadb.sh start %s (port %d): %v\n%s%s", dir, port, err, out, stderr.String())
+	}
 }
 
 func lastLineOf(s string) string {
@@ -39,6 +51,7 @@ func lastLineOf(s string) string {
 	return lines[len(lines)-1]
 }
 
+// freePort returns a port of 127.0.0.1 that was free a moment ago.
 func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -66,9 +79,8 @@ func TestReadsOnRealReplica(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
-	pport, rport := freePort(t), freePort(t)
-	pdsn := mariadbInstance(t, filepath.Join(base, "p"), pport, "--server-id=1 --log-bin=mysql-bin --binlog-format=ROW --innodb-flush-log-at-trx-commit=0")
-	rdsn := mariadbInstance(t, filepath.Join(base, "r"), rport, "--server-id=2 --innodb-flush-log-at-trx-commit=0")
+	pdsn, pport := mariadbInstance(t, filepath.Join(base, "p"), "--server-id=1 --log-bin=mysql-bin --binlog-format=ROW --innodb-flush-log-at-trx-commit=0")
+	rdsn, _ := mariadbInstance(t, filepath.Join(base, "r"), "--server-id=2 --innodb-flush-log-at-trx-commit=0")
 	pdb, err := mysql.Open(ctx, pdsn)
 	if err != nil {
 		t.Fatal(err)
