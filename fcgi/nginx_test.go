@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"adnet/internal/testport"
 )
 
 // The conformance suite with nginx itself as the client: the web server adnet runs behind,
@@ -33,12 +35,7 @@ func startNginx(t *testing.T, sock string, upstream ...string) string {
 		}
 	}
 	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := testport.Addr(t)
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;" // workers as nobody could not enter the 0700 test directories

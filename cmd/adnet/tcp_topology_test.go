@@ -12,33 +12,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"adnet/internal/testport"
 )
 
-// freeTCPPorts returns a loopback port P such that P..P+n-1 were free a moment ago.
-func freeTCPPorts(t *testing.T, n int) int {
-	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		ok := p+n-1 <= 65535
-		for i := 1; i < n && ok; i++ {
-			if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+i)); err != nil {
-				ok = false
-			} else {
-				l.Close()
-			}
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no free ports")
-	return 0
-}
+// freeTCPPorts returns a loopback port P such that P..P+n-1 are free.
+func freeTCPPorts(t *testing.T, n int) int { return testport.Range(t, n) }
 
 // TestTCPTopology runs adnet serve with both pools on FastCGI over TCP and the rendered
 // nginx in front: ads and the console answer through nginx, a peer outside

@@ -9,37 +9,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"adnet/internal/testport"
 )
 
-// freeTCPListen returns "tcp://127.0.0.1:P" such that ports P..P+n-1 are free now.
+// freeTCPListen returns "tcp://127.0.0.1:P" such that ports P..P+n-1 are free.
 func freeTCPListen(t *testing.T, n int) string {
-	t.Helper()
-	for range 50 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		first := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		free := first+n-1 <= 65535
-		var held []net.Listener
-		for i := 1; i < n && free; i++ {
-			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", first+i))
-			if err != nil {
-				free = false
-				break
-			}
-			held = append(held, l)
-		}
-		for _, l := range held {
-			l.Close()
-		}
-		if free {
-			return fmt.Sprintf("tcp://127.0.0.1:%d", first)
-		}
-	}
-	t.Fatal("no free consecutive ports")
-	return ""
+	return fmt.Sprintf("tcp://127.0.0.1:%d", testport.Range(t, n))
 }
 
 // TestTCPWorkersListenOnConsecutivePorts: with Listen = tcp://IP:P, worker n is on P+n-1,

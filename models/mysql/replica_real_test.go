@@ -3,7 +3,6 @@ package mysql_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"adnet/internal/testport"
 	"adnet/models"
 	"adnet/models/mysql"
 )
@@ -29,7 +29,7 @@ func mariadbInstance(t *testing.T, dir string, opts string) (dsn string, port in
 	}
 	t.Cleanup(func() { exec.Command(script, "stop", dir).Run() })
 	for attempt := 1; ; attempt++ {
-		port = freePort(t)
+		port = testport.Free(t)
 		cmd := exec.Command(script, "start", dir, fmt.Sprint(port))
 		cmd.Env = append(os.Environ(), "MARIADB_OPTS="+opts)
 		var stderr strings.Builder
@@ -49,17 +49,6 @@ func mariadbInstance(t *testing.T, dir string, opts string) (dsn string, port in
 func lastLineOf(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-// freePort returns a port of 127.0.0.1 that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // TestReadsOnRealReplica runs a real MariaDB primary (binary log) and a real replica

@@ -11,7 +11,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"adnet/internal/testport"
 	"adnet/nginx"
 )
 
@@ -111,18 +111,10 @@ func Start(tb testing.TB, p nginx.Params) *Instance {
 	}
 }
 
-// FreeAddr returns a loopback address with a port that was free a moment ago.
+// FreeAddr returns a free loopback address (see internal/testport).
 func FreeAddr(tb testing.TB) string {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("nginxtest: find a free port: %v", err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		tb.Fatalf("nginxtest: %v", err)
-	}
-	return addr
+	return testport.Addr(tb)
 }
 
 func (in *Instance) writeConf(p nginx.Params) {

@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"adnet/internal/testport"
 )
 
 // Server is one private nats-server.
@@ -131,11 +133,4 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-func freePort(tb testing.TB) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+func freePort(tb testing.TB) int { return testport.Free(tb) }
