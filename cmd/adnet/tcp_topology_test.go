@@ -16,17 +16,14 @@ import (
 	"adnet/internal/testport"
 )
 
-// freeTCPPorts returns a loopback port P such that P..P+n-1 are free.
-func freeTCPPorts(t *testing.T, n int) int { return testport.Range(t, n) }
-
 // TestTCPTopology runs adnet serve with both pools on FastCGI over TCP and the rendered
 // nginx in front: ads and the console answer through nginx, a peer outside
 // fcgi.allow_peers is closed at accept and counted in /status, and a reload (SIGHUP) under
 // traffic fails no request.
 func TestTCPTopology(t *testing.T) {
-	ads, console := freeTCPPorts(t, 2), 0
+	ads, console := testport.Range(t, 2), 0
 	for console == 0 || console >= ads-1 && console <= ads+2 {
-		console = freeTCPPorts(t, 1)
+		console = testport.Range(t, 1)
 	}
 	tp := startTopologyWith(t, topoOptions{
 		top:      fmt.Sprintf("listen = \"tcp://127.0.0.1:%d\"", ads),

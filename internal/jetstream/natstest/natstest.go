@@ -32,7 +32,7 @@ type Server struct {
 // Start runs a single JetStream server for the test; it is killed when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := newServer(tb, "n1", freePort(tb))
+	s := newServer(tb, "n1", testport.Free(tb))
 	s.Start()
 	return s
 }
@@ -43,7 +43,7 @@ func StartCluster(tb testing.TB, n int) []*Server {
 	tb.Helper()
 	cports := make([]int, n)
 	for i := range cports {
-		cports[i] = freePort(tb)
+		cports[i] = testport.Free(tb)
 	}
 	var routes []string
 	for _, p := range cports {
@@ -51,7 +51,7 @@ func StartCluster(tb testing.TB, n int) []*Server {
 	}
 	out := make([]*Server, n)
 	for i := range out {
-		s := newServer(tb, fmt.Sprintf("n%d", i+1), freePort(tb))
+		s := newServer(tb, fmt.Sprintf("n%d", i+1), testport.Free(tb))
 		s.args = append(s.args, "--cluster_name", "adnet", "--cluster", fmt.Sprintf("nats://127.0.0.1:%d", cports[i]),
 			"--routes", strings.Join(routes, ","))
 		out[i] = s
@@ -132,5 +132,3 @@ func (s *Server) Log() string {
 	b, _ := os.ReadFile(s.dir + ".log")
 	return string(b)
 }
-
-func freePort(tb testing.TB) int { return testport.Free(tb) }
